@@ -1,0 +1,70 @@
+"""``hpcnas`` entry point: dispatches to one module per command.
+
+Each command module exposes ``add_parser(subparsers)`` (which registers its sub-parser and
+sets ``func`` to a callable taking the parsed ``argparse.Namespace`` and returning an exit
+code). User errors (:class:`~hpcnas.core.errors.HpcnasError`) print one line and exit 2;
+``--debug`` or ``HPCNAS_DEBUG=1`` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Callable, Sequence
+
+from hpcnas.core.errors import HpcnasError
+
+#: command modules, in help order; a module that fails to import only hides its command
+COMMAND_MODULES = (
+    "hpcnas.cli.search_cmd",  # hps, nas
+    "hpcnas.cli.balsam_cmd",  # balsam-apps, balsam-setup, balsam-submit
+    "hpcnas.cli.ray_cmd",  # ray-submit
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hpcnas",
+        description="Scalable hyper-parameter and neural architecture search on Balsam.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def run_cli(func: Callable[[], int], debug: bool = False) -> int:
+    """Run ``func`` turning user errors into one line on stderr and exit code 2."""
+    debug = debug or os.environ.get("HPCNAS_DEBUG", "") not in ("", "0")
+    try:
+        return int(func() or 0)
+    except HpcnasError as err:
+        if debug:
+            raise
+        print(f"hpcnas: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("hpcnas: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return run_cli(lambda: args.func(args), debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

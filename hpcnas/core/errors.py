@@ -1,0 +1,26 @@
+"""User-facing errors.
+
+Every problem a user can fix (bad option, unimportable problem, missing extra, unreachable
+database) is raised as :class:`HpcnasError` with a one-line message that names the cause
+and the fix. The CLI prints ``hpcnas: error: <message>`` and exits with code 2 (no
+traceback unless ``--debug`` or ``HPCNAS_DEBUG=1``). Anything else is a bug and keeps its
+traceback.
+"""
+from __future__ import annotations
+
+
+class HpcnasError(Exception):
+    """An error the user can fix; ``str(err)`` is a single line naming cause and fix."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class UsageError(HpcnasError):
+    """Invalid or contradictory command-line / API arguments."""
+
+
+class MissingExtraError(HpcnasError):
+    """An optional dependency is not installed."""

@@ -1,0 +1,233 @@
+"""The contract every evaluator backend implements (local, balsam, ray, simulated).
+
+An evaluator owns a set of ``num_workers`` slots and runs the user's run function
+(``run(config: dict) -> float``, referenced by dotted path so that other processes and
+machines can import it) on configurations handed to :meth:`Evaluator.submit`.
+
+* ``submit(configs)`` queues configurations and returns their job ids immediately. It never
+  blocks on evaluations. Submitting more than ``num_free`` is allowed (the backend queues).
+* ``gather(timeout)`` waits up to ``timeout`` seconds (``None``: until at least one is done,
+  ``0``: poll) and returns every :class:`EvalResult` that finished since the last call.
+* A crash, ``sys.exit``, signal, hang past ``eval_timeout``, or a return value that is not a
+  finite number (NaN, inf, string, None) is an :class:`EvalResult` with ``status`` ``FAILED``
+  or ``TIMEOUT``, ``objective=None`` and the error tail in ``error`` — never an exception in the
+  master.
+* ``recover()`` (resume) returns results of evaluations this backend finished in an earlier
+  life of the same search (Balsam: jobs of the workflow in the DB) and adopts evaluations that are
+  still pending, so they are neither lost nor run twice. Backends without persistent state
+  return ``[]``.
+
+Public methods validate and keep the bookkeeping; subclasses implement ``_submit``,
+``_gather``, ``_close`` (and optionally ``_recover``). Backends register with
+:func:`register_evaluator` and are built by :func:`create_evaluator` from options.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hpcnas.core.errors import UsageError
+
+Config = dict[str, Any]
+
+#: Evaluation statuses written to results.csv.
+DONE, FAILED, TIMEOUT, STOPPED = "DONE", "FAILED", "TIMEOUT", "STOPPED"
+STATUSES = (DONE, FAILED, TIMEOUT, STOPPED)
+
+#: Fixed columns of results.csv; hyper-parameters come first as ``p:<name>`` columns.
+RESULT_COLUMNS = (
+    "job_id",
+    "objective",
+    "status",
+    "error",
+    "submit_time",
+    "start_time",
+    "end_time",
+    "duration",
+    "worker",
+)
+PARAM_PREFIX = "p:"
+
+
+@dataclass
+class EvalResult:
+    """One finished evaluation. Times are UNIX epoch seconds (float)."""
+
+    job_id: str
+    config: Config
+    objective: float | None
+    status: str = DONE
+    error: str | None = None
+    submit_time: float | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    worker: str | None = None
+    #: intermediate ``(step, objective)`` reports (multi-fidelity), oldest first
+    reports: list[tuple[float, float]] = field(default_factory=list)
+    #: backend extras (host, num_nodes, ranks_per_node, ...), not written to results.csv
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == DONE and self.objective is not None
+
+    @property
+    def duration(self) -> float | None:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return self.end_time - self.start_time
+
+    def to_row(self) -> dict[str, Any]:
+        """A results.csv row: ``p:<name>`` columns, then :data:`RESULT_COLUMNS`."""
+        row: dict[str, Any] = {f"{PARAM_PREFIX}{k}": v for k, v in self.config.items()}
+        row.update(
+            job_id=self.job_id,
+            objective=self.objective,
+            status=self.status,
+            error=(self.error or "")[-500:].replace("\n", " | "),
+            submit_time=self.submit_time,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            duration=self.duration,
+            worker=self.worker,
+        )
+        return row
+
+
+_REGISTRY: dict[str, type["Evaluator"]] = {}
+
+
+def register_evaluator(name: str) -> Callable[[type["Evaluator"]], type["Evaluator"]]:
+    def deco(cls: type[Evaluator]) -> type[Evaluator]:
+        _REGISTRY[name] = cls
+        cls.name = name
+        return cls
+
+    return deco
+
+
+_BUILTIN = {
+    "local": "hpcnas.evaluator.local",
+    "balsam": "hpcnas.evaluator.balsam",
+    "ray": "hpcnas.evaluator.ray",
+    "simulated": "hpcnas.evaluator.simulated",
+}
+
+
+def evaluator_names() -> list[str]:
+    return sorted(set(_BUILTIN) | set(_REGISTRY))
+
+
+def get_evaluator_class(name: str) -> type["Evaluator"]:
+    if name not in _REGISTRY and name in _BUILTIN:
+        import importlib
+
+        importlib.import_module(_BUILTIN[name])
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown evaluator '{name}': choose one of {', '.join(evaluator_names())}"
+        ) from None
+
+
+def create_evaluator(name: str, run_function: str | Callable[..., Any], **options: Any) -> "Evaluator":
+    """Build the evaluator ``name``; unknown options are a :class:`UsageError`."""
+    return get_evaluator_class(name)(run_function, **options)
+
+
+class Evaluator(ABC):
+    """Base class of evaluator backends (see the module docstring for the contract)."""
+
+    name = "evaluator"
+
+    def __init__(
+        self,
+        run_function: str | Callable[..., Any],
+        num_workers: int | None = None,
+        eval_timeout: float | None = None,
+    ) -> None:
+        if num_workers is not None and num_workers < 1:
+            raise UsageError(f"--num-workers must be at least 1, got {num_workers}")
+        if eval_timeout is not None and eval_timeout <= 0:
+            raise UsageError(f"--eval-timeout must be positive seconds, got {eval_timeout}")
+        self.run_function = run_function
+        self.eval_timeout = eval_timeout
+        self._num_workers = num_workers or 1
+        self._pending: dict[str, Config] = {}
+        self._closed = False
+
+    # ----------------------------------------------------------------- public API
+    @property
+    def num_workers(self) -> int:
+        return self._num_workers
+
+    @property
+    def num_pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def num_free(self) -> int:
+        return max(0, self.num_workers - self.num_pending)
+
+    def pending_configs(self) -> list[Config]:
+        return list(self._pending.values())
+
+    def submit(self, configs: list[Config]) -> list[str]:
+        if self._closed:
+            raise RuntimeError("evaluator is closed")
+        if not configs:
+            return []
+        jobs = [(self.new_job_id(), dict(c)) for c in configs]
+        now = time.time()
+        self._submit(jobs, now)
+        for job_id, config in jobs:
+            self._pending[job_id] = config
+        return [j for j, _ in jobs]
+
+    def gather(self, timeout: float | None = None) -> list[EvalResult]:
+        if not self._pending:
+            return []
+        results = self._gather(timeout)
+        for r in results:
+            self._pending.pop(r.job_id, None)
+        return results
+
+    def recover(self) -> list[EvalResult]:
+        """Finished results from an earlier life of this search; adopts still-pending jobs."""
+        finished, pending = self._recover()
+        for job_id, config in pending.items():
+            self._pending[job_id] = config
+        return finished
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def __enter__(self) -> "Evaluator":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def new_job_id(self) -> str:
+        return uuid.uuid4().hex[:12]
+
+    # ----------------------------------------------------------------- backend
+    @abstractmethod
+    def _submit(self, jobs: list[tuple[str, Config]], submit_time: float) -> None:
+        """Start or queue each ``(job_id, config)``."""
+
+    @abstractmethod
+    def _gather(self, timeout: float | None) -> list[EvalResult]:
+        """Return results finished since the last call, waiting as ``gather`` describes."""
+
+    def _recover(self) -> tuple[list[EvalResult], dict[str, Config]]:
+        return [], {}
+
+    def _close(self) -> None:
+        """Release workers, processes and connections."""

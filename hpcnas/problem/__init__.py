@@ -1,0 +1,6 @@
+"""Search problems: what is searched (the space) and how points are judged (the run function)."""
+from __future__ import annotations
+
+from hpcnas.problem.hp_problem import HpProblem, load_problem
+
+__all__ = ["HpProblem", "load_problem"]

