@@ -85,6 +85,14 @@ class Search(ABC):
         self.num_told = 0
         self.history: list[tuple[Config, float | None]] = []
 
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        """Add this search's own options to an ``argparse`` parser.
+
+        Each option's ``dest`` must be the name of an ``__init__`` keyword argument, so the CLI
+        can pass ``{dest: value}`` straight to the constructor (``--kappa`` -> ``kappa=``).
+        """
+
     # ----------------------------------------------------------------- public API
     def ask(self, n: int = 1) -> list[Config]:
         if n < 0:

@@ -1,0 +1,80 @@
+"""Run one configuration in the current process and judge what the run function returned.
+
+Every backend ends up here, in whatever process it gives the evaluation (a local worker
+process, a Balsam job, a Ray task): :func:`run_config` imports the run function, calls it
+on the configuration and turns the outcome into an :class:`Outcome`. Exceptions (including
+``SystemExit``) and return values that are not finite numbers become ``FAILED`` outcomes
+with the error text; isolation from crashes that kill the process (segfault, ``os._exit``)
+and timeouts are the backend's job.
+
+A run function returns a number (maximised), or a dict with an ``"objective"`` key
+(other keys are kept as metadata).
+"""
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hpcnas.core.loading import load_attribute
+from hpcnas.evaluator.base import DONE, FAILED
+
+RunFunction = Callable[[dict[str, Any]], Any]
+
+
+@dataclass
+class Outcome:
+    objective: float | None
+    status: str
+    error: str | None
+    start_time: float
+    end_time: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_run_function(run_function: str | RunFunction) -> RunFunction:
+    """Import a dotted-path run function (or pass a callable through) and check it is callable."""
+    func = load_attribute(run_function, "run function") if isinstance(run_function, str) else run_function
+    if not callable(func):
+        from hpcnas.core.errors import HpcnasError
+
+        raise HpcnasError(f"run function '{run_function}' is not callable: define def run(config): ...")
+    return func
+
+
+def judge(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
+    """Turn a run function's return value into ``(objective, error, metadata)``."""
+    metadata: dict[str, Any] = {}
+    if isinstance(value, dict):
+        metadata = {k: v for k, v in value.items() if k != "objective"}
+        if "objective" not in value:
+            return None, "run function returned a dict without an 'objective' key", metadata
+        value = value["objective"]
+    if value is None:
+        return None, "run function returned None; it must return a number to maximise", metadata
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        return None, f"run function returned {type(value).__name__} {value!r:.80}, not a number", metadata
+    try:
+        objective = float(value)
+    except (TypeError, ValueError) as err:
+        return None, f"run function returned {value!r:.80}, not a number ({err})", metadata
+    if not math.isfinite(objective):
+        return None, f"run function returned a non-finite objective ({objective})", metadata
+    return objective, None, metadata
+
+
+def run_config(run_function: str | RunFunction, config: dict[str, Any]) -> Outcome:
+    """Evaluate ``config`` in this process; never raises for faults of the run function."""
+    start = time.time()
+    try:
+        func = resolve_run_function(run_function)
+        value = func(dict(config))
+    except BaseException as err:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from user code too
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        tail = "".join(traceback.format_exception(type(err), err, err.__traceback__)[-3:])
+        return Outcome(None, FAILED, f"{type(err).__name__}: {err} ({tail.strip()[-400:]})", start, time.time())
+    objective, error, metadata = judge(value)
+    return Outcome(objective, DONE if error is None else FAILED, error, start, time.time(), metadata)
