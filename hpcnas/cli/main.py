@@ -11,9 +11,9 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
-from hpcnas.core.errors import HpcnasError
+from hpcnas.core.errors import HpcnasError, UsageError
 
 #: command modules, in help order; a module that fails to import only hides its command
 COMMAND_MODULES = (
@@ -23,8 +23,18 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are a :class:`UsageError` (one line, exit code 2).
+
+    Sub-parsers made with ``subparsers.add_parser`` inherit this class.
+    """
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="hpcnas",
         description="Scalable hyper-parameter and neural architecture search on Balsam.",
     )
@@ -58,12 +68,17 @@ def run_cli(func: Callable[[], int], debug: bool = False) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    parsed: list[argparse.Namespace] = []
+    code = run_cli(lambda: parsed.append(parser.parse_args(argv)), debug=debug)
+    if not parsed:
+        return code
+    args = parsed[0]
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return run_cli(lambda: args.func(args), debug=args.debug)
+    return run_cli(lambda: args.func(args), debug=debug or args.debug)
 
 
 if __name__ == "__main__":

@@ -160,7 +160,22 @@ class Evaluator(ABC):
         self._pending: dict[str, Config] = {}
         self._closed = False
 
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        """Add this backend's own options to an ``argparse`` parser (default: none).
+
+        Each option's ``dest`` must be an ``__init__`` keyword argument: the CLI passes
+        ``{dest: value}`` to :func:`create_evaluator` (``--output-tail`` -> ``output_tail=``).
+        """
+
     # ----------------------------------------------------------------- public API
+    def clock(self) -> float:
+        """Current time in epoch seconds on this backend's clock (virtual for ``simulated``).
+
+        The search master measures its ``timeout`` with it.
+        """
+        return time.time()
+
     @property
     def num_workers(self) -> int:
         return self._num_workers

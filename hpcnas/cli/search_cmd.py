@@ -1,0 +1,194 @@
+"""``hpcnas hps SEARCH ...`` and ``hpcnas nas SEARCH ...``: run a search with the master loop.
+
+The same options are taken by ``python -m hpcnas.search.hps.ambs ...`` (search modules call
+:func:`module_main`), which is how Balsam apps start a search.
+
+Options come from three places, so no list here needs editing when a backend is added:
+the common options below, ``SearchClass.add_arguments(parser)`` and
+``EvaluatorClass.add_arguments(parser)`` of the evaluator chosen with ``--evaluator`` (each
+option's ``dest`` is a constructor keyword; options left unset are not passed, so the
+constructor's default applies).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any, Sequence
+
+from hpcnas.cli.main import OneLineParser, run_cli
+from hpcnas.core.errors import UsageError
+
+FAMILIES = {
+    "hps": "hyper-parameter search",
+    "nas": "neural architecture search",
+}
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``hps`` and ``nas``; the search name and its options are parsed by :func:`main`."""
+    for family, title in FAMILIES.items():
+        parser = subparsers.add_parser(
+            family,
+            help=f"run a {title} (hpcnas {family} SEARCH --help lists its options)",
+            description=f"Run a {title}. Use 'hpcnas {family} SEARCH --help' for the options of SEARCH.",
+        )
+        parser.add_argument("search", nargs="?", metavar="SEARCH", help="search algorithm")
+        parser.add_argument("options", nargs=argparse.REMAINDER, help="options of the search")
+        parser.set_defaults(func=lambda args, family=family: _dispatch(family, args))
+
+
+def _dispatch(family: str, args: argparse.Namespace) -> int:
+    from hpcnas.search.base import search_names
+
+    if not args.search:
+        raise UsageError(f"name a search: hpcnas {family} {{{','.join(search_names(family))}}} --help")
+    options = list(args.options)
+    if args.debug and "--debug" not in options:
+        options.append("--debug")
+    return main(family, args.search, options)
+
+
+def module_main(family: str, name: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m hpcnas.search.<family>.<name>``: parse ``argv`` and run."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_cli(lambda: main(family, name, argv), debug="--debug" in argv)
+
+
+def main(family: str, name: str, argv: Sequence[str]) -> int:
+    """Parse the options of ``hpcnas <family> <name>`` and run the search; returns the exit code."""
+    args, search_dests, evaluator_dests = parse(family, name, argv)
+    return run_search(family, name, args, search_dests, evaluator_dests)
+
+
+def parse(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
+    """Build the parser for this search and the chosen evaluator, then parse ``argv`` strictly."""
+    from hpcnas.evaluator.base import get_evaluator_class
+    from hpcnas.search.base import get_search_class
+
+    search_cls = get_search_class(family, name)
+    pre = OneLineParser(add_help=False)
+    pre.add_argument("--evaluator", default="local")
+    evaluator_name = pre.parse_known_args(list(argv))[0].evaluator
+    evaluator_cls = get_evaluator_class(evaluator_name)
+
+    parser = OneLineParser(
+        prog=f"hpcnas {family} {name}",
+        description=(search_cls.__doc__ or "").strip().splitlines()[0] if search_cls.__doc__ else None,
+    )
+    _add_common(parser)
+    search_dests = _added_dests(parser, search_cls.add_arguments, f"{name} search options")
+    evaluator_dests = _added_dests(parser, evaluator_cls.add_arguments, f"{evaluator_name} evaluator options")
+    args = parser.parse_args(list(argv))
+    _validate(args)
+    return args, search_dests, evaluator_dests
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    from hpcnas.evaluator.base import evaluator_names
+
+    req = parser.add_argument_group("required")
+    req.add_argument("--problem", required=True, metavar="PATH", help="dotted path of the problem (pkg.module.Problem)")
+    req.add_argument("--run", required=True, metavar="PATH", help="dotted path of the run function (pkg.module.run)")
+    opt = parser.add_argument_group("search master")
+    opt.add_argument("--max-evals", type=int, default=100, metavar="N", help="evaluations to finish (default 100)")
+    opt.add_argument(
+        "--evaluator", default="local", metavar="NAME",
+        help=f"evaluator backend: {', '.join(evaluator_names())} (default local)",
+    )
+    opt.add_argument("--num-workers", type=int, metavar="K", help="parallel evaluations (default: the backend's)")
+    opt.add_argument("--seed", type=int, metavar="S", help="random seed of the search")
+    opt.add_argument("--output-dir", default=".", metavar="DIR", help="where results.csv goes; resumes from it (default .)")
+    opt.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the search after this many seconds")
+    opt.add_argument("--eval-timeout", type=float, metavar="SECONDS", help="kill an evaluation after this many seconds")
+    opt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    opt.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def _added_dests(parser: argparse.ArgumentParser, add_arguments: Any, title: str) -> list[str]:
+    group = parser.add_argument_group(title)
+    before = {id(a) for a in parser._actions}
+    add_arguments(group)
+    return [a.dest for a in parser._actions if id(a) not in before]
+
+
+def _validate(args: argparse.Namespace) -> None:
+    if args.max_evals < 1:
+        raise UsageError(f"--max-evals must be at least 1, got {args.max_evals}")
+    if args.num_workers is not None and args.num_workers < 1:
+        raise UsageError(f"--num-workers must be at least 1, got {args.num_workers}")
+    for option in ("timeout", "eval_timeout"):
+        value = getattr(args, option)
+        if value is not None and not value > 0:
+            raise UsageError(f"--{option.replace('_', '-')} must be positive seconds, got {value}")
+
+
+def _load_problem(family: str, path: str) -> Any:
+    from hpcnas.core.loading import load_attribute
+    from hpcnas.problem import load_problem
+
+    if family == "hps":
+        return load_problem(path)
+    problem = load_attribute(path, "problem")
+    if hasattr(problem, "check"):
+        problem.check()
+    return problem
+
+
+def _picked(args: argparse.Namespace, dests: list[str]) -> dict[str, Any]:
+    return {d: getattr(args, d) for d in dests if getattr(args, d, None) is not None}
+
+
+def run_search(
+    family: str, name: str, args: argparse.Namespace, search_dests: list[str], evaluator_dests: list[str]
+) -> int:
+    from hpcnas.evaluator.base import create_evaluator
+    from hpcnas.evaluator.runner import resolve_run_function
+    from hpcnas.search.base import get_search_class
+    from hpcnas.search.master import SearchMaster
+
+    _setup_logging()
+    problem = _load_problem(family, args.problem)
+    resolve_run_function(args.run)  # fail here, not in every worker
+    search_options = _picked(args, search_dests)
+    evaluator_options = _picked(args, evaluator_dests)
+    search = get_search_class(family, name)(problem, random_state=args.seed, **search_options)
+    evaluator = create_evaluator(
+        args.evaluator, args.run, num_workers=args.num_workers, eval_timeout=args.eval_timeout, **evaluator_options
+    )
+    with evaluator:
+        print(
+            f"hpcnas: {family} {name} | evaluator {args.evaluator}, {evaluator.num_workers} workers | "
+            f"max evals {args.max_evals} | output {os.path.abspath(args.output_dir)}",
+            flush=True,
+        )
+        master = SearchMaster(
+            problem,
+            search,
+            evaluator,
+            args.output_dir,
+            args.max_evals,
+            timeout=args.timeout,
+            progress=not args.no_progress,
+            metadata={
+                "family": family,
+                "problem_path": args.problem,
+                "run": args.run,
+                "seed": args.seed,
+                "search_options": search_options,
+                "evaluator_options": evaluator_options,
+            },
+        )
+        master.run()
+    print(f"hpcnas: {master.summary()}", flush=True)
+    return 0
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("hpcnas")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("hpcnas: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -1,0 +1,368 @@
+"""The ``local`` evaluator: a pool of worker processes on this machine (the default, no database).
+
+Each of the ``num_workers`` slots owns one long-lived worker process (a fresh Python
+interpreter started with :mod:`subprocess`, in its own session). A worker imports the run
+function once and then evaluates configurations one at a time with
+:func:`hpcnas.evaluator.runner.run_config`, so the master's cost per evaluation is one
+pickled message each way rather than a process start.
+
+Isolation: an exception, ``sys.exit`` or a non-number return is judged inside the worker
+(status ``FAILED``; the worker lives on). When the worker process itself dies (segfault,
+``os._exit``, out-of-memory kill) the evaluation is ``FAILED`` with the exit code or signal,
+and when it runs past ``eval_timeout`` its whole process group is killed and the evaluation is
+``TIMEOUT``. In both cases the slot gets a new worker at its next evaluation.
+
+Output: a worker's stdout and stderr go to a pipe that a master thread drains, keeping only
+the last ``output_tail`` bytes of the running evaluation (attached to the error of a crash or
+timeout). A run function printing gigabytes costs the master no memory.
+
+Workers see the master's ``sys.path`` and working directory, so a run function importable in
+the master is importable in the workers without setting ``PYTHONPATH``.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from multiprocessing.connection import Connection, Pipe, wait
+from typing import Any, Callable
+
+from hpcnas.core.errors import UsageError
+from hpcnas.evaluator.base import FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
+
+#: bytes of a worker's output kept for the error text of a crash or timeout
+DEFAULT_OUTPUT_TAIL = 2000
+
+
+class _OutputTail:
+    """Drains a worker's output pipe in a thread, keeping only the last ``limit`` bytes."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self._fd = fd
+        self._limit = limit
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._drain, name=f"hpcnas-output-{fd}", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    break
+                with self._lock:
+                    self._buf += chunk[-self._limit :]
+                    if len(self._buf) > self._limit:
+                        del self._buf[: len(self._buf) - self._limit]
+        except OSError:
+            pass
+        finally:
+            os.close(self._fd)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._buf.clear()
+
+    def text(self, settle: float = 0.0) -> str:
+        if settle:
+            self._thread.join(settle)
+        with self._lock:
+            return self._buf.decode("utf-8", "replace")
+
+
+class _Worker:
+    """One slot: a worker process, its message connection and the job it runs."""
+
+    def __init__(self, slot: int, init_message: bytes, output_tail: int) -> None:
+        self.slot = slot
+        self.name = f"local-{slot}"
+        parent_conn, child_conn = Pipe(duplex=True)
+        out_read, out_write = os.pipe()
+        env = dict(os.environ, HPCNAS_WORKER=self.name, PYTHONUNBUFFERED="1")
+        code = "import sys; from hpcnas.evaluator.local import _worker_main; _worker_main(int(sys.argv[1]))"
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, str(child_conn.fileno())],
+                pass_fds=(child_conn.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=out_write,
+                stderr=out_write,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            child_conn.close()
+            os.close(out_write)
+        self.conn: Connection = parent_conn
+        self.output = _OutputTail(out_read, output_tail)
+        self.conn.send_bytes(init_message)
+        self.job: tuple[str, Config, float] | None = None  # (job_id, config, submit_time)
+        self.started: float | None = None  # epoch time the worker reported the start
+        self.deadline: float | None = None  # monotonic deadline of the running job
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def start(self, job: tuple[str, Config, float], eval_timeout: float | None) -> None:
+        self.output.reset()
+        self.job = job
+        self.started = None
+        self.deadline = None if eval_timeout is None else time.monotonic() + eval_timeout
+        self.conn.send(("run", job[0], job[1]))
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.conn.close()
+
+    def stop(self) -> None:
+        """Ask an idle worker to exit; kill it if it does not within a second."""
+        try:
+            self.conn.send(("stop",))
+            self.proc.wait(1)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+
+@register_evaluator("local")
+class LocalEvaluator(Evaluator):
+    """Run evaluations in ``num_workers`` worker processes on this machine (see module docstring)."""
+
+    def __init__(
+        self,
+        run_function: str | Callable[..., Any],
+        num_workers: int | None = None,
+        eval_timeout: float | None = None,
+        output_tail: int = DEFAULT_OUTPUT_TAIL,
+    ) -> None:
+        super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
+        if output_tail < 0:
+            raise UsageError(f"--output-tail must be >= 0 bytes, got {output_tail}")
+        try:
+            payload = pickle.dumps(("init", list(sys.path), os.getcwd(), run_function))
+        except Exception as err:  # noqa: BLE001 - lambdas, closures, local functions
+            raise UsageError(
+                f"the local evaluator cannot send run function {run_function!r} to its workers ({err}): "
+                "give it as a dotted path 'package.module.run' to a module-level function"
+            ) from None
+        self._init_message = payload
+        self._output_tail = max(1, output_tail)
+        self._workers: list[_Worker | None] = [None] * self.num_workers
+        self._queue: deque[tuple[str, Config, float]] = deque()
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--output-tail",
+            type=int,
+            default=DEFAULT_OUTPUT_TAIL,
+            metavar="BYTES",
+            help="bytes of a worker's output kept for the error of a crashed or timed-out evaluation "
+            f"(default {DEFAULT_OUTPUT_TAIL}; the rest of the output is discarded)",
+        )
+
+    # ----------------------------------------------------------------- backend
+    def _submit(self, jobs: list[tuple[str, Config]], submit_time: float) -> None:
+        self._queue.extend((job_id, config, submit_time) for job_id, config in jobs)
+        self._dispatch()
+
+    def _gather(self, timeout: float | None) -> list[EvalResult]:
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._dispatch()
+            busy = [w for w in self._workers if w is not None and w.job is not None]
+            if not busy:
+                return []
+            now = time.monotonic()
+            waits = [w.deadline - now for w in busy if w.deadline is not None]
+            if until is not None:
+                waits.append(until - now)
+            ready = wait([w.conn for w in busy], timeout=max(0.0, min(waits)) if waits else None)
+            results: list[EvalResult] = []
+            for worker in busy:
+                if worker.conn in ready:
+                    result = self._receive(worker)
+                    if result is not None:
+                        results.append(result)
+            results.extend(self._expire(busy))
+            if results:
+                self._dispatch()
+                return results
+            if until is not None and time.monotonic() >= until:
+                return []
+
+    def _close(self) -> None:
+        self._queue.clear()
+        for i, worker in enumerate(self._workers):
+            if worker is None:
+                continue
+            if worker.job is None:
+                worker.stop()
+            else:
+                worker.kill()
+            self._workers[i] = None
+
+    # ----------------------------------------------------------------- internals
+    def _dispatch(self) -> None:
+        """Start queued jobs on idle slots, (re)starting worker processes as needed."""
+        for slot in range(self.num_workers):
+            if not self._queue:
+                return
+            worker = self._workers[slot]
+            if worker is not None and worker.job is not None:
+                continue
+            if worker is None or not worker.alive:
+                if worker is not None:
+                    worker.kill()
+                worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail)
+            job = self._queue.popleft()
+            try:
+                worker.start(job, self.eval_timeout)
+            except OSError:  # died between the liveness check and the send
+                worker.kill()
+                self._workers[slot] = None
+                self._queue.appendleft(job)
+
+    def _receive(self, worker: _Worker) -> EvalResult | None:
+        """Read the worker's messages; a finished job (or a dead worker) yields a result."""
+        assert worker.job is not None
+        try:
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "start" and message[1] == worker.job[0]:
+                    worker.started = message[2]
+                elif message[0] == "done" and message[1] == worker.job[0]:
+                    outcome = message[2]
+                    job_id, config, submit_time = worker.job
+                    worker.job = None
+                    return EvalResult(
+                        job_id=job_id,
+                        config=config,
+                        objective=outcome.objective,
+                        status=outcome.status,
+                        error=outcome.error,
+                        submit_time=submit_time,
+                        start_time=outcome.start_time,
+                        end_time=outcome.end_time,
+                        worker=worker.name,
+                        metadata={"pid": worker.proc.pid, **outcome.metadata},
+                    )
+        except (EOFError, OSError):
+            pass
+        else:
+            if worker.alive:
+                return None
+        try:
+            code = worker.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            code = None
+        return self._fail(worker, FAILED, f"worker process {_describe_exit(code)} during the evaluation")
+
+    def _expire(self, busy: list[_Worker]) -> list[EvalResult]:
+        now = time.monotonic()
+        expired = []
+        for worker in busy:
+            if worker.job is not None and worker.deadline is not None and now >= worker.deadline:
+                expired.append(
+                    self._fail(worker, TIMEOUT, f"evaluation exceeded --eval-timeout {self.eval_timeout:g} s and was killed")
+                )
+        return expired
+
+    def _fail(self, worker: _Worker, status: str, reason: str) -> EvalResult:
+        assert worker.job is not None
+        job_id, config, submit_time = worker.job
+        start = worker.started if worker.started is not None else submit_time
+        pid = worker.proc.pid
+        worker.kill()
+        tail = worker.output.text(settle=0.5).strip()
+        error = reason + (f"; output tail: {tail[-400:]}" if tail else "")
+        worker.job = None
+        self._workers[worker.slot] = None
+        return EvalResult(
+            job_id=job_id,
+            config=config,
+            objective=None,
+            status=status,
+            error=error,
+            submit_time=submit_time,
+            start_time=start,
+            end_time=time.time(),
+            worker=worker.name,
+            metadata={"pid": pid},
+        )
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped responding"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name} (exit code {code})"
+    return f"exited with code {code}"
+
+
+# --------------------------------------------------------------------- worker side
+def _set_parent_death_signal() -> None:
+    """Linux: die with the master, so a killed master leaves no orphan workers behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker_main(fd: int) -> None:
+    """Worker process loop: ``init`` once, then ``run`` messages until ``stop`` or EOF."""
+    _set_parent_death_signal()
+    import faulthandler
+
+    faulthandler.enable()  # a segfault leaves its Python traceback in the output tail
+    from hpcnas.evaluator.runner import Outcome, run_config
+
+    conn = Connection(fd)
+    try:
+        _, path, cwd, run_function = pickle.loads(conn.recv_bytes())
+    except EOFError:
+        return
+    sys.path[:] = path + [p for p in sys.path if p not in path]
+    os.chdir(cwd)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] != "run":
+            return
+        _, job_id, config = message
+        conn.send(("start", job_id, time.time()))
+        outcome = run_config(run_function, config)
+        try:
+            conn.send(("done", job_id, outcome))
+        except (pickle.PicklingError, TypeError, AttributeError) as err:
+            outcome = Outcome(
+                outcome.objective, outcome.status, outcome.error, outcome.start_time, outcome.end_time,
+                {"metadata_dropped": f"not picklable: {err}"},
+            )
+            conn.send(("done", job_id, outcome))
+        sys.stdout.flush()
+        sys.stderr.flush()

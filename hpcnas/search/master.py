@@ -1,0 +1,177 @@
+"""The search master loop: ties an ask/tell search to an evaluator, persists and resumes.
+
+:class:`SearchMaster` keeps every worker busy (it asks for exactly ``evaluator.num_free``
+configurations whenever slots free up), tells the search each batch of finished results
+as it arrives, and appends them to ``results.csv`` in ``output_dir`` (flushed and
+``fsync``-ed per batch, see :mod:`hpcnas.search.results_store`). It stops after
+``max_evals`` finished evaluations or ``timeout`` seconds on the evaluator's clock
+(virtual for the simulated evaluator), and never submits more than ``max_evals``
+evaluations in total, counting recorded, recovered and pending ones.
+
+Resume: when ``output_dir`` already holds ``results.csv`` of the same problem, the recorded
+evaluations are told to the search (not run again) and count towards ``max_evals``; then
+``evaluator.recover()`` adds what the backend finished meanwhile (deduplicated by job id) and
+adopts what it still runs. ``search.json`` guards against mixing problems.
+
+The master does not own the evaluator: the caller closes it (``with evaluator: ...``).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import pandas as pd
+
+from hpcnas.core.errors import UsageError
+from hpcnas.evaluator.base import EvalResult, Evaluator
+from hpcnas.search.base import Search
+from hpcnas.search.results_store import ResultsStore
+
+log = logging.getLogger(__name__)
+
+
+class SearchMaster:
+    """Run ``search`` against ``evaluator`` until ``max_evals`` results or ``timeout`` seconds."""
+
+    def __init__(
+        self,
+        problem: Any,
+        search: Search,
+        evaluator: Evaluator,
+        output_dir: str,
+        max_evals: int,
+        timeout: float | None = None,
+        progress: bool = True,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(max_evals, int) or isinstance(max_evals, bool) or max_evals < 1:
+            raise UsageError(f"--max-evals must be a positive integer, got {max_evals!r}")
+        if timeout is not None and not timeout > 0:
+            raise UsageError(f"--timeout must be positive seconds, got {timeout}")
+        self.problem = problem
+        self.search = search
+        self.evaluator = evaluator
+        self.store = ResultsStore(output_dir, problem)
+        self.output_dir = self.store.output_dir
+        self.max_evals = max_evals
+        self.timeout = timeout
+        self.progress = progress
+        self.metadata = dict(metadata or {})
+        self.num_finished = 0
+        self.num_resumed = 0
+        self.num_failed = 0
+        self.best: EvalResult | None = None
+        self.stopped_by: str | None = None
+        self._known: set[str] = set()
+
+    @property
+    def results_path(self) -> str:
+        return self.store.path
+
+    def run(self) -> pd.DataFrame:
+        """Run the search; return every result recorded in ``results.csv`` as a DataFrame."""
+        self.store.check_and_write_metadata(
+            {
+                "search": getattr(self.search, "name", type(self.search).__name__),
+                "evaluator": getattr(self.evaluator, "name", type(self.evaluator).__name__),
+                "num_workers": self.evaluator.num_workers,
+                "max_evals": self.max_evals,
+                "timeout": self.timeout,
+                **self.metadata,
+            }
+        )
+        try:
+            self._resume()
+            self._loop()
+        finally:
+            self.store.close()
+        return self.dataframe()
+
+    def dataframe(self) -> pd.DataFrame:
+        try:
+            return pd.read_csv(self.store.path)
+        except (FileNotFoundError, pd.errors.EmptyDataError):
+            return pd.DataFrame()
+
+    # ----------------------------------------------------------------- steps
+    def _resume(self) -> None:
+        previous = self.store.load()
+        if previous:
+            log.info("resuming from %s: %d evaluations recorded", self.store.path, len(previous))
+            self._record(previous, write=False)
+            self.num_resumed = len(previous)
+        recovered = self.evaluator.recover()
+        if recovered:
+            self._record(recovered, write=True)
+
+    def _loop(self) -> None:
+        from tqdm.auto import tqdm
+
+        evaluator = self.evaluator
+        start = evaluator.clock()
+        bar = tqdm(
+            total=self.max_evals,
+            initial=min(self.num_finished, self.max_evals),
+            desc=f"{getattr(self.search, 'name', 'search')}",
+            unit="eval",
+            disable=not (self.progress and sys.stderr.isatty()),
+            file=sys.stderr,
+        )
+        try:
+            while self.num_finished < self.max_evals:
+                remaining = None
+                if self.timeout is not None:
+                    remaining = self.timeout - (evaluator.clock() - start)
+                    if remaining <= 0:
+                        self.stopped_by = "timeout"
+                        break
+                budget = self.max_evals - self.num_finished - evaluator.num_pending
+                n = min(evaluator.num_free, budget)
+                if n > 0:
+                    configs = self.search.ask(n)
+                    if configs:
+                        evaluator.submit(configs)
+                if evaluator.num_pending == 0:
+                    self.stopped_by = "exhausted"
+                    log.warning("the search proposed no configuration and nothing is running: stopping")
+                    break
+                results = evaluator.gather(timeout=remaining)
+                before = self.num_finished
+                self._record(results, write=True)
+                bar.update(self.num_finished - before)
+                if self.best is not None:
+                    bar.set_postfix(best=f"{self.best.objective:.6g}", failed=self.num_failed, refresh=False)
+            else:
+                self.stopped_by = "max_evals"
+        finally:
+            bar.close()
+
+    def _record(self, results: list[EvalResult], write: bool) -> None:
+        fresh = [r for r in results if r.job_id not in self._known]
+        if not fresh:
+            return
+        if write:
+            self.store.append(fresh)
+        self._known.update(r.job_id for r in fresh)
+        self.search.tell([(r.config, r.objective if r.ok else None) for r in fresh])
+        self.num_finished += len(fresh)
+        for r in fresh:
+            if not r.ok:
+                self.num_failed += 1
+            elif self.best is None or r.objective > self.best.objective:  # type: ignore[operator]
+                self.best = r
+
+    # ----------------------------------------------------------------- report
+    def summary(self) -> str:
+        """One line: evaluations, failures, best objective and configuration, results file."""
+        best = (
+            f"best objective {self.best.objective:.6g} at {self.best.config}"
+            if self.best is not None
+            else "no successful evaluation"
+        )
+        resumed = f" ({self.num_resumed} resumed)" if self.num_resumed else ""
+        return (
+            f"{self.num_finished} evaluations{resumed}, {self.num_failed} failed, {best}; "
+            f"results in {self.store.path}"
+        )

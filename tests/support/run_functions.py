@@ -1,0 +1,96 @@
+"""Run functions for evaluator and search tests, importable as ``tests.support.run_functions.<name>``.
+
+Each one behaves in one well-defined way (succeed, raise, exit, crash, hang, print a lot, return
+something that is not a number) so the shared evaluator suite can check how a backend reports it.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import time
+from typing import Any
+
+
+def quadratic(config: dict[str, Any]) -> float:
+    """Maximum 0 at x = 0 (and y = 0 if present)."""
+    return -float(config.get("x", 0.0)) ** 2 - float(config.get("y", 0.0)) ** 2
+
+
+def echo(config: dict[str, Any]) -> float:
+    """Returns ``config["value"]`` (default 1.0)."""
+    return float(config.get("value", 1.0))
+
+
+def with_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    return {"objective": float(config.get("x", 1.0)), "epochs": 3}
+
+
+def sleep_then_echo(config: dict[str, Any]) -> float:
+    """Sleeps ``config["sleep"]`` seconds (default 0.2), then returns ``config.get("value", 1.0)``."""
+    time.sleep(float(config.get("sleep", 0.2)))
+    return float(config.get("value", 1.0))
+
+
+def pid(config: dict[str, Any]) -> float:
+    """Returns the evaluating process id (checks worker reuse and isolation)."""
+    return float(os.getpid())
+
+
+def raise_error(config: dict[str, Any]) -> float:
+    raise ValueError("boom from the run function")
+
+
+def call_sys_exit(config: dict[str, Any]) -> float:
+    sys.exit(3)
+
+
+def call_os_exit(config: dict[str, Any]) -> float:
+    print("about to leave with os._exit(7)", flush=True)
+    os._exit(7)
+
+
+def segfault(config: dict[str, Any]) -> float:
+    ctypes.string_at(0)  # dereferences NULL: SIGSEGV
+    return 0.0
+
+
+def return_nan(config: dict[str, Any]) -> float:
+    return float("nan")
+
+
+def return_inf(config: dict[str, Any]) -> float:
+    return float("inf")
+
+
+def return_string(config: dict[str, Any]) -> str:
+    return "not a number"
+
+
+def return_none(config: dict[str, Any]) -> None:
+    return None
+
+
+def hang(config: dict[str, Any]) -> float:
+    """Never returns (the evaluator's --eval-timeout must stop it)."""
+    while True:
+        time.sleep(0.05)
+
+
+def print_a_lot(config: dict[str, Any]) -> float:
+    """Writes ``config["megabytes"]`` MB (default 1024) to stdout, then returns 1.0."""
+    block = ("x" * 1023 + "\n") * 1024  # 1 MiB
+    out = sys.stdout
+    for _ in range(int(config.get("megabytes", 1024))):
+        out.write(block)
+    out.flush()
+    return 1.0
+
+
+def simulated(config: dict[str, Any]) -> dict[str, Any]:
+    """For the simulated evaluator: objective -x**2, duration ``config["duration"]`` (default 10)."""
+    return {"objective": -float(config.get("x", 0.0)) ** 2, "duration": float(config.get("duration", 10.0))}
+
+
+def duration_of(config: dict[str, Any]) -> float:
+    return float(config.get("duration", 5.0))
