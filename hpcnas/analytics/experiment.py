@@ -1,0 +1,195 @@
+"""What every analytics command reads: an :class:`Experiment`, built from a source.
+
+Sources:
+
+* an hpcnas output directory (``results.csv`` and, when the master wrote it, ``search.json``)
+  or a ``results.csv`` file of any evaluator (local, balsam, ray);
+* a Balsam 0.x database, one workflow (``balsam:WORKFLOW``), see :mod:`.balsam_db`.
+
+An experiment holds uniform tables so that commands never care where data came from:
+
+``runs``    one row per run of a job: ``job_id, start, end, weight`` (nodes occupied)
+``waits``   intervals during which a job waited to run: ``job_id, start, end``
+``ends``    one row per finished run: ``time, kind`` with kind ``done`` / ``error`` / ``timeout``
+``results`` the results.csv rows (``p:<name>`` columns, objective, ...), or ``None``
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hpcnas.core.errors import HpcnasError
+from hpcnas.evaluator.base import DONE, FAILED, PARAM_PREFIX, STOPPED, TIMEOUT
+
+#: columns a results.csv must have (the rest of RESULT_COLUMNS is optional)
+REQUIRED_COLUMNS = ("job_id", "objective", "status", "submit_time", "start_time", "end_time")
+END_KINDS = ("done", "error", "timeout")
+_STATUS_KIND = {DONE: "done", FAILED: "error", TIMEOUT: "timeout", STOPPED: "error"}
+
+
+@dataclass
+class Experiment:
+    """Uniform view of one experiment (see the module docstring for the tables)."""
+
+    label: str
+    source: str
+    runs: pd.DataFrame
+    waits: pd.DataFrame
+    ends: pd.DataFrame
+    results: pd.DataFrame | None = None
+    nodes: float | None = None
+    nodes_source: str = "inferred from the peak of busy nodes"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def require_results(self, command: str) -> pd.DataFrame:
+        if self.results is None:
+            raise HpcnasError(
+                f"'{command}' needs objectives, which {self.source} does not hold: "
+                "give the search's output directory or its results.csv"
+            )
+        return self.results
+
+
+def empty_runs() -> pd.DataFrame:
+    return pd.DataFrame({"job_id": [], "start": [], "end": [], "weight": []})
+
+
+def read_results_csv(path: str) -> pd.DataFrame:
+    """Read and validate a results.csv; objectives of failed evaluations become NaN."""
+    if not os.path.isfile(path):
+        raise HpcnasError(f"results file '{path}' does not exist: give a results.csv or the "
+                          "search's output directory")
+    try:
+        df = pd.read_csv(path, low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise HpcnasError(f"'{path}' is not a readable CSV ({first}): give the results.csv an "
+                          "hpcnas search wrote") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        hint = ""
+        if "elapsed_sec" in df.columns:
+            hint = " (this looks like an old DeepHyper results.csv)"
+        raise HpcnasError(
+            f"'{path}' is not an hpcnas results.csv{hint}: it lacks the column(s) "
+            f"{', '.join(missing)}; give the results.csv an hpcnas search wrote (columns "
+            f"p:<hyper-parameter>, {', '.join(REQUIRED_COLUMNS)}, ...)"
+        )
+    for col in ("objective", "submit_time", "start_time", "end_time"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() & df[col].notna() & (df[col].astype(str).str.strip() != "")
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise HpcnasError(f"'{path}' line {row}: column '{col}' holds "
+                              f"{df[col].iloc[row - 2]!r}, not a number; "
+                              "give the results.csv an hpcnas search wrote")
+        df[col] = values.astype(float)
+    df["status"] = df["status"].astype(str)
+    unknown = sorted(set(df["status"]) - set(_STATUS_KIND))
+    if unknown:
+        raise HpcnasError(f"'{path}': unknown status value(s) {', '.join(unknown[:5])}; "
+                          f"an hpcnas results.csv uses {', '.join(_STATUS_KIND)}")
+    df.loc[df["status"] != DONE, "objective"] = np.nan
+    return df
+
+
+def param_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith(PARAM_PREFIX)]
+
+
+def _read_search_json(directory: str) -> dict[str, Any]:
+    path = os.path.join(directory, "search.json")
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _find_num_workers(info: dict[str, Any]) -> float | None:
+    """``num_workers`` at the top of search.json or one level down (e.g. under evaluator)."""
+    candidates = [info] + [v for v in info.values() if isinstance(v, dict)]
+    for d in candidates:
+        value = d.get("num_workers")
+        if isinstance(value, (int, float)) and value > 0:
+            return float(value)
+    return None
+
+
+def experiment_from_results(path: str, label: str | None = None,
+                            nodes: float | None = None) -> Experiment:
+    """Build an experiment from an output directory or a results.csv file.
+
+    Each evaluation occupies one worker; ``nodes`` (workers available) comes from the
+    argument, else ``num_workers`` in search.json, else the peak of concurrent evaluations.
+    """
+    if os.path.isdir(path):
+        directory, csv_path = path, os.path.join(path, "results.csv")
+        if not os.path.isfile(csv_path):
+            raise HpcnasError(f"directory '{path}' has no results.csv: give the search's output "
+                              "directory (where results.csv is) or the file itself")
+    else:
+        directory, csv_path = os.path.dirname(os.path.abspath(path)), path
+    df = read_results_csv(csv_path)
+    info = _read_search_json(directory)
+    nodes_source = "--nodes"
+    if nodes is None:
+        nodes = _find_num_workers(info)
+        nodes_source = "num_workers in search.json"
+    if nodes is None:
+        nodes_source = "inferred from the peak of concurrent evaluations"
+    start, end = df["start_time"].to_numpy(), df["end_time"].to_numpy()
+    started = np.isfinite(start) & np.isfinite(end)
+    runs = pd.DataFrame({"job_id": df["job_id"].to_numpy()[started], "start": start[started],
+                         "end": end[started], "weight": 1.0})
+    submit = df["submit_time"].to_numpy()
+    wait_end = np.where(np.isfinite(start), start, end)
+    wmask = np.isfinite(submit) & np.isfinite(wait_end)
+    waits = pd.DataFrame({"job_id": df["job_id"].to_numpy()[wmask], "start": submit[wmask],
+                          "end": wait_end[wmask]})
+    emask = np.isfinite(end)
+    ends = pd.DataFrame({"time": end[emask],
+                         "kind": df["status"].map(_STATUS_KIND).to_numpy()[emask]})
+    if label is None:
+        label = os.path.basename(os.path.normpath(directory if os.path.isdir(path) else path))
+    return Experiment(label=label, source=f"results file '{csv_path}'", runs=runs, waits=waits,
+                      ends=ends, results=df, nodes=nodes, nodes_source=nodes_source, info=info)
+
+
+def parse_spec(spec: str) -> tuple[str | None, str]:
+    """``[LABEL=]SOURCE`` -> (label or None, source)."""
+    if "=" in spec and not os.path.exists(spec):
+        label, source = spec.split("=", 1)
+        if label and source:
+            return label, source
+    return None, spec
+
+
+def load_experiment(spec: str, db: str | None = None, nodes: float | None = None,
+                    job_mode: str = "auto", results: str | None = None) -> Experiment:
+    """Build an experiment from ``[LABEL=]SOURCE``.
+
+    SOURCE is an output directory, a results.csv, or ``balsam:WORKFLOW`` (the Balsam DB
+    ``db``, else ``$BALSAM_DB_PATH``). ``results`` adds a results.csv to a Balsam experiment.
+    """
+    label, source = parse_spec(spec)
+    if source.startswith("balsam:"):
+        from hpcnas.analytics.balsam_db import experiment_from_balsam
+
+        exp = experiment_from_balsam(source[len("balsam:"):], db=db, nodes=nodes,
+                                     job_mode=job_mode, label=label)
+        if results:
+            exp.results = experiment_from_results(results).results
+        return exp
+    if not os.path.exists(source):
+        raise HpcnasError(f"experiment '{source}' does not exist: give an output directory, a "
+                          "results.csv, or balsam:WORKFLOW for a workflow of the Balsam DB")
+    return experiment_from_results(source, label=label, nodes=nodes)

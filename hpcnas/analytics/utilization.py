@@ -1,0 +1,117 @@
+"""``hpcnas-analytics utilization``: busy nodes vs nodes available, idle gaps and causes.
+
+Writes ``utilization.png`` (node-weighted busy curve against the allocation, and the
+jobs-running curve as Balsam's old report drew it), ``utilization.json`` (figures, idle
+node-seconds by cause, idle gaps) and ``utilization.csv`` (the curves).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+from hpcnas.analytics import output
+from hpcnas.analytics.experiment import Experiment
+from hpcnas.analytics.timeline import LAUNCH_LATENCY, Utilization, compute_utilization
+from hpcnas.core.errors import HpcnasError
+
+#: idle gaps listed in the JSON (all are in utilization_gaps.csv)
+MAX_GAPS_IN_JSON = 50
+
+
+def utilization_of(exp: Experiment) -> Utilization:
+    """Compute the utilization of ``exp`` (see :func:`.timeline.compute_utilization`)."""
+    runs = exp.runs
+    if runs.empty:
+        raise HpcnasError(f"{exp.source} has no job that ran (no start and end times): "
+                          "wait until evaluations have run, or check the workflow name")
+    waits = exp.waits
+    return compute_utilization(
+        runs["start"].to_numpy(), runs["end"].to_numpy(), runs["weight"].to_numpy(),
+        nodes=exp.nodes,
+        wait_start=waits["start"].to_numpy(), wait_end=waits["end"].to_numpy(),
+    )
+
+
+def plot_utilization(util: Utilization, path: str, title: str) -> str:
+    span = util.t1 - util.t0
+    div, unit = output.time_unit(span)
+    x = (util.times - util.t0) / div
+    fig, axes = output.figure(2, 1, height=3.0)
+    ax = axes[0][0]
+    ax.fill_between(x, util.busy_nodes, step="post", alpha=0.35, color="tab:blue")
+    ax.step(x, util.busy_nodes, where="post", color="tab:blue", label="busy nodes")
+    ax.axhline(util.nodes, color="black", linestyle="--", linewidth=1,
+               label=f"available ({util.nodes:g})")
+    ax.set_ylabel("nodes")
+    ax.set_ylim(0, max(util.nodes, float(util.busy_nodes.max())) * 1.1)
+    ax.set_title(f"{title}: node utilization {util.percent:.1f}%")
+    ax.legend(loc="lower right", fontsize="small")
+    ax2 = axes[1][0]
+    ax2.step(x, util.running_jobs, where="post", color="tab:green", label="jobs running")
+    ax2.step(x, util.waiting_jobs, where="post", color="tab:orange", alpha=0.8,
+             label="jobs waiting")
+    for gap in util.gaps:
+        if gap["cause"] == LAUNCH_LATENCY:
+            continue
+        ax2.axvspan((gap["start"] - util.t0) / div, (gap["end"] - util.t0) / div,
+                    color="tab:red", alpha=0.08, linewidth=0)
+    ax2.set_ylabel("jobs")
+    ax2.set_xlabel(f"elapsed time ({unit})")
+    ax2.legend(loc="upper right", fontsize="small")
+    return output.save_figure(fig, path)
+
+
+def write_utilization(exp: Experiment, out: str, util: Utilization | None = None) -> dict:
+    """Write the PNG, JSON and CSVs into ``out``; return the JSON summary."""
+    util = util or utilization_of(exp)
+    output.output_dir(out)
+    summary = util.summary()
+    summary.update(label=exp.label, source=exp.source, nodes_source=exp.nodes_source
+                   if exp.nodes is not None else "inferred from the peak of busy nodes")
+    if util.peak_busy_nodes > util.nodes + 1e-9:
+        summary["warning"] = (f"peak busy nodes {util.peak_busy_nodes:g} exceed the "
+                              f"{util.nodes:g} available: pass the real allocation with --nodes")
+    summary["gaps"] = sorted(util.gaps, key=lambda g: -g["idle_node_seconds"])[:MAX_GAPS_IN_JSON]
+    output.write_json(os.path.join(out, "utilization.json"), summary)
+    output.write_csv(os.path.join(out, "utilization.csv"), util.curve_table())
+    output.write_csv(os.path.join(out, "utilization_gaps.csv"),
+                     {k: [g[k] for g in util.gaps] for k in
+                      ("start", "end", "seconds", "idle_node_seconds", "mean_idle_nodes", "cause")})
+    plot_utilization(util, os.path.join(out, "utilization.png"), exp.label)
+    return summary
+
+
+def describe(summary: dict) -> str:
+    idle = summary["idle_node_seconds"]
+    return (
+        f"{summary['label']}: {summary['utilization_percent']:.2f}% of {summary['nodes']:g} "
+        f"nodes busy over {summary['wall_seconds']:.1f} s ({summary['num_runs']} runs, "
+        f"nodes from {summary['nodes_source']}); idle node-seconds: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in idle.items())
+        + (f"\nwarning: {summary['warning']}" if "warning" in summary else "")
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from hpcnas.analytics.cli import source_parser
+
+    p = sub.add_parser("utilization", parents=[source_parser()],
+                       help="nodes busy vs available over time, idle gaps and their causes")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpcnas.analytics.cli import experiment_from_args
+
+    exp = experiment_from_args(args)
+    summary = write_utilization(exp, args.output_dir)
+    print(describe(summary))
+    print(f"wrote {os.path.join(args.output_dir, 'utilization.png')} (+ .json, .csv)")
+    return 0
+
+
+def busy_fraction(util: Utilization) -> np.ndarray:
+    """Busy nodes as a fraction of the allocation (for comparisons across sizes)."""
+    return util.busy_nodes / util.nodes
