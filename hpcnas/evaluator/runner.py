@@ -32,6 +32,8 @@ class Outcome:
     start_time: float
     end_time: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: intermediate ``(step, objective)`` reports (``hpcnas.report``), oldest first
+    reports: list[tuple[float, float]] = field(default_factory=list)
 
 
 def resolve_run_function(run_function: str | RunFunction) -> RunFunction:
@@ -66,7 +68,20 @@ def judge(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
 
 
 def run_config(run_function: str | RunFunction, config: dict[str, Any]) -> Outcome:
-    """Evaluate ``config`` in this process; never raises for faults of the run function."""
+    """Evaluate ``config`` in this process; never raises for faults of the run function.
+
+    The evaluation gets a multi-fidelity report channel (:mod:`hpcnas.multifidelity.reporting`):
+    ``Outcome.reports`` holds its ``report(step, objective)`` calls, and an evaluation stopped by
+    the scheduler has status ``STOPPED`` with its last reported objective.
+    """
+    from hpcnas.multifidelity.reporting import open_channel
+
+    with open_channel(config) as channel:
+        outcome = _run_config(run_function, config)
+    return channel.finish(outcome)
+
+
+def _run_config(run_function: str | RunFunction, config: dict[str, Any]) -> Outcome:
     start = time.time()
     try:
         func = resolve_run_function(run_function)

@@ -1,0 +1,151 @@
+"""The master-side policy server: evaluations anywhere ask one policy object for decisions.
+
+:class:`PolicyServer` listens on a TCP port (``multiprocessing.connection`` with a random
+authkey, so only holders of the key can talk to it) in a daemon thread of the master. Each
+report from an evaluation's :class:`~hpcnas.multifidelity.reporting.Channel` is one short
+connection: ``("report", (trial, config, step, objective))``, ``("poll", (trial,))`` or
+``("end", (trial,))``; the answer is ``"continue"``, ``"stop"`` or ``"wait"``. Decisions are
+made under a lock by the single policy object, so they are consistent across processes and
+nodes. A trial that waits at a synchronous barrier longer than ``barrier_timeout`` seconds
+makes the server release the barrier on the members present (``policy.release()``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from multiprocessing.connection import Listener
+from typing import Any
+
+from hpcnas.multifidelity.policy import Decision, StoppingPolicy
+from hpcnas.multifidelity.reporting import ADDRESS_ENV, AUTHKEY_ENV
+
+
+def config_key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+class PolicyServer:
+    """Serve ``policy`` decisions to evaluation processes (see the module docstring)."""
+
+    def __init__(
+        self,
+        policy: StoppingPolicy,
+        host: str | None = None,
+        advertise: str | None = None,
+        barrier_timeout: float = 30.0,
+    ) -> None:
+        self.policy = policy
+        self.barrier_timeout = barrier_timeout
+        self.lock = threading.RLock()
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.trials_by_config: dict[str, list[str]] = {}
+        self._wait_since: dict[str, float] = {}
+        self._authkey = secrets.token_bytes(32)
+        bind = host or os.environ.get("HPCNAS_MF_BIND", "0.0.0.0")
+        self._listener = Listener((bind, 0), authkey=self._authkey)
+        port = self._listener.address[1]
+        self.host = advertise or os.environ.get("HPCNAS_MF_HOST") or _advertised_host(bind)
+        self.address = f"{self.host}:{port}"
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name="hpcnas-policy-server", daemon=True)
+        self._thread.start()
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that make evaluations talk to this server."""
+        return {ADDRESS_ENV: self.address, AUTHKEY_ENV: self._authkey.hex()}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._listener.close()
+        except OSError:
+            pass
+
+    # ----------------------------------------------------------------- master side
+    def trials_of(self, config: dict[str, Any]) -> list[str]:
+        with self.lock:
+            return list(self.trials_by_config.get(config_key(config), []))
+
+    def last_objective(self, config: dict[str, Any]) -> float | None:
+        """Last reported objective of the latest trial of ``config`` (None: no reports)."""
+        with self.lock:
+            for trial in reversed(self.trials_by_config.get(config_key(config), [])):
+                curve = self.policy.curves.get(trial)
+                if curve:
+                    return curve[-1][1]
+        return None
+
+    def end_config(self, config: dict[str, Any]) -> None:
+        with self.lock:
+            for trial in self.trials_by_config.get(config_key(config), []):
+                self.policy.end(trial)
+
+    # ----------------------------------------------------------------- serving
+    def handle(self, kind: str, payload: tuple) -> str:
+        with self.lock:
+            if kind == "report":
+                trial, config, step, objective = payload
+                if trial not in self.configs:
+                    self.configs[trial] = config
+                    self.trials_by_config.setdefault(config_key(config), []).append(trial)
+                decision = self.policy.report(trial, step, objective)
+            elif kind == "poll":
+                (trial,) = payload
+                decision = self.policy.poll(trial)
+                if decision == Decision.WAIT and self._waited_too_long(trial):
+                    release = getattr(self.policy, "release", None)
+                    if release is not None:
+                        release()
+                    decision = self.policy.poll(trial)
+            elif kind == "end":
+                (trial,) = payload
+                self.policy.end(trial)
+                self._wait_since.pop(trial, None)
+                return Decision.CONTINUE.value
+            else:
+                return "error: unknown message"
+            if decision == Decision.WAIT:
+                self._wait_since.setdefault(trial, time.monotonic())
+            else:
+                self._wait_since.pop(trial, None)
+            return Decision(decision).value
+
+    def _waited_too_long(self, trial: str) -> bool:
+        since = self._wait_since.get(trial)
+        return since is not None and time.monotonic() - since > self.barrier_timeout
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                conn = self._listener.accept()
+            except (OSError, EOFError):
+                if self._closed:
+                    return
+                continue  # failed authentication or a dropped connection
+            except Exception:  # noqa: BLE001 - AuthenticationError and friends
+                continue
+            try:
+                with conn:
+                    kind, payload = conn.recv()
+                    conn.send(self.handle(kind, payload))
+            except Exception:  # noqa: BLE001 - a bad client must not kill the server
+                continue
+
+
+def _advertised_host(bind: str) -> str:
+    if bind not in ("0.0.0.0", ""):
+        return bind
+    try:
+        name = socket.gethostname()
+        address = socket.gethostbyname(name)
+        if not address.startswith("127."):
+            return address
+    except OSError:
+        pass
+    return "127.0.0.1"

@@ -1,0 +1,133 @@
+"""report() from run functions: channels, the runner hook and the policy server."""
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+import pytest
+
+import hpcnas
+from hpcnas.core.errors import HpcnasError
+from hpcnas.evaluator.base import DONE, FAILED, STOPPED
+from hpcnas.evaluator.runner import run_config
+from hpcnas.multifidelity import ASHA, SuccessiveHalving, report
+from hpcnas.multifidelity.reporting import ADDRESS_ENV, AUTHKEY_ENV, Channel, StopEvaluation
+from hpcnas.multifidelity.server import PolicyServer
+
+
+def run_epochs(config):
+    """Reports ``x * epoch / 10`` for 9 epochs; swallows ordinary exceptions on purpose."""
+    value = 0.0
+    for epoch in range(1, 10):
+        value = config["x"] * epoch / 10
+        try:
+            report(epoch, value)
+        except Exception:  # noqa: BLE001 - StopEvaluation must get through this
+            return -1.0
+    return value
+
+
+def run_nan_report(config):
+    report(1, float("nan"))
+    return 1.0
+
+
+@pytest.fixture
+def server_env(monkeypatch):
+    servers = []
+
+    def start(policy):
+        server = PolicyServer(policy, host="127.0.0.1", barrier_timeout=0.5)
+        servers.append(server)
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_report_is_exported_lazily_from_hpcnas():
+    assert hpcnas.report is report
+    assert hpcnas.StopEvaluation is StopEvaluation
+    assert issubclass(StopEvaluation, BaseException) and not issubclass(StopEvaluation, Exception)
+
+
+def test_report_outside_an_evaluation_only_validates():
+    report(1, 0.5)
+    with pytest.raises(HpcnasError, match="two numbers"):
+        report("one", 0.5)
+
+
+def test_channel_rejects_decreasing_steps():
+    channel = Channel()
+    channel.report(2, 0.1)
+    with pytest.raises(HpcnasError, match="must not decrease"):
+        channel.report(1, 0.2)
+
+
+def test_runner_carries_reports_without_a_scheduler(monkeypatch):
+    monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    outcome = run_config(run_epochs, {"x": 1.0})
+    assert outcome.status == DONE
+    assert outcome.objective == pytest.approx(0.9)
+    assert [s for s, _ in outcome.reports] == list(range(1, 10))
+    assert outcome.reports[2] == (3.0, pytest.approx(0.3))
+
+
+def test_nan_report_is_kept_and_does_not_fail_a_good_return(monkeypatch):
+    monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    outcome = run_config(run_nan_report, {})
+    assert outcome.status == DONE and outcome.objective == 1.0
+    assert math.isnan(outcome.reports[0][1])
+
+
+def test_runner_stops_evaluations_through_the_policy_server(server_env):
+    server = server_env(ASHA(min_resource=1, max_resource=9, reduction_factor=3))
+    good = run_config(run_epochs, {"x": 1.0})
+    assert good.status == DONE and good.objective == pytest.approx(0.9)
+    bad = run_config(run_epochs, {"x": 0.5})
+    # second at rung 1 (top 1 of 2): stopped right after its first report, not swallowed
+    assert bad.status == STOPPED
+    assert bad.objective == pytest.approx(0.05)
+    assert bad.reports == [(1.0, pytest.approx(0.05))]
+    assert bad.error is None
+    assert server.last_objective({"x": 0.5}) == pytest.approx(0.05)
+    assert len(server.trials_of({"x": 1.0})) == 1
+    trial = server.trials_of({"x": 0.5})[0]
+    assert trial in server.policy.ended and trial in server.policy.stopped
+
+
+def test_synchronous_barrier_waits_in_report_and_is_released_by_timeout(server_env):
+    server_env(SuccessiveHalving(min_resource=1, max_resource=9, reduction_factor=3, cohort_size=2))
+    results = {}
+
+    def evaluate(x):
+        results[x] = run_config(run_epochs, {"x": x})
+
+    threads = [threading.Thread(target=evaluate, args=(x,)) for x in (1.0, 0.5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert results[1.0].status == DONE and results[0.5].status == STOPPED
+    assert len(results[0.5].reports) == 1
+
+
+def test_unreachable_or_unauthenticated_server_lets_the_evaluation_go_on(monkeypatch, server_env, capfd):
+    server = server_env(ASHA(1, 9, 3))
+    run_config(run_epochs, {"x": 1.0})
+    monkeypatch.setenv(AUTHKEY_ENV, os.urandom(32).hex())  # wrong key
+    outcome = run_config(run_epochs, {"x": 0.1})
+    assert outcome.status == DONE and len(outcome.reports) == 9
+    assert "unreachable" in capfd.readouterr().err
+    assert server.trials_of({"x": 0.1}) == []
+
+
+def test_bad_address_is_a_one_line_error(monkeypatch):
+    monkeypatch.setenv(ADDRESS_ENV, "nohostport")
+    outcome = run_config(run_epochs, {"x": 1.0})
+    assert outcome.status == FAILED and outcome.objective is None
+    assert "HPCNAS_MF_ADDRESS='nohostport' is not host:port" in outcome.error
