@@ -1,0 +1,145 @@
+"""Machine sites for Balsam 0.5: Theta, ThetaGPU and a generic Slurm cluster.
+
+Each machine is described by one shipped file, ``jobscripts/sites/<name>.json``::
+
+    {"name": ..., "description": ..., "template": "<file in jobscripts/templates>" | null,
+     "balsam_settings": {<every key of Balsam's settings.json>}}
+
+``SERIAL_CORES_PER_NODE: "auto"`` means the core count of the host where the site is
+installed. This module turns the files into :class:`~hpcnas.balsam.settings.BalsamSite`
+objects (module-level constants, which ``hpcnas.balsam.settings.get_site`` discovers), so
+``hpcnas balsam-setup --machine theta|thetagpu|slurm`` writes ``~/.balsam/settings.json`` and
+``~/.balsam/job-templates/hpcnas-<template>`` with the core engineer's ``install_site``.
+The workstation site (``local``) is :data:`hpcnas.balsam.settings.LOCAL_SITE`;
+``jobscripts/sites/local.json`` documents the same values.
+
+============  ===============  ======================  ============  ==========================
+site          scheduler        MPI_RUN_TEMPLATE        detection     serial cores per node
+============  ===============  ======================  ============  ==========================
+theta         CobaltScheduler  ThetaMPICommand         THETA         64
+thetagpu      CobaltScheduler  HpcnasOpenMPIHostfile…  THETA_GPU     128 (8 GPUs per node)
+slurm         SlurmScheduler   HpcnasSrunCommand       SLURM         this host's cores
+============  ===============  ======================  ============  ==========================
+
+The ``Hpcnas*`` MPI commands are plug-ins (:mod:`hpcnas.balsam.mpi_commands`) that exist only
+in a launcher started by ``python -m hpcnas.balsam.launch``, which the shipped job scripts do.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from hpcnas.balsam import settings as _settings
+from hpcnas.balsam.mpi_commands import PLUGIN_NAMES
+from hpcnas.balsam.render import jobscripts_dir, read_template
+from hpcnas.core.errors import HpcnasError
+
+__all__ = ["MachineSite", "THETA", "THETAGPU", "SLURM", "get_site", "site_names", "load_site_file"]
+
+#: settings.json keys that map onto BalsamSite fields; every other key goes to ``extra``
+_FIELDS = {
+    "WORKER_DETECTION_TYPE": "worker_detection_type",
+    "MPI_RUN_TEMPLATE": "mpi_run_template",
+    "SERIAL_CORES_PER_NODE": "serial_cores_per_node",
+    "SERIAL_HYPERTHREAD_STRIDE": "serial_hyperthread_stride",
+    "SCHEDULER_CLASS": "scheduler_class",
+    "SCHEDULER_SUBMIT_EXE": "scheduler_submit_exe",
+    "SCHEDULER_STATUS_EXE": "scheduler_status_exe",
+    "JOB_TEMPLATE": "job_template",
+    "DEFAULT_PROJECT": "default_project",
+}
+
+
+@dataclass(frozen=True)
+class MachineSite(_settings.BalsamSite):
+    """A :class:`BalsamSite` that may name hpcnas's MPI plug-ins and knows its template file."""
+
+    template: str | None = None
+    gpus_per_node: int = 0
+
+    def validate(self) -> None:
+        if self.mpi_run_template in PLUGIN_NAMES:
+            # the plug-in is valid; let the base class check the remaining fields
+            dataclasses.replace(self, mpi_run_template="MPICHCommand").validate_base()
+        else:
+            self.validate_base()
+        if self.template and self.job_template_text is None:
+            raise HpcnasError(
+                f"site '{self.name}': job template '{self.template}' is missing from "
+                f"{os.path.join('jobscripts', 'templates')}; reinstall hpcnas or set HPCNAS_JOBSCRIPTS"
+            )
+
+    def validate_base(self) -> None:
+        _settings.BalsamSite.validate(self)
+
+    def with_cores(self, cores_per_node: int | None) -> "MachineSite":
+        """A copy with another ``SERIAL_CORES_PER_NODE`` (None: the installing host's)."""
+        if cores_per_node is not None and cores_per_node < 1:
+            raise HpcnasError(f"cores per node must be >= 1, got {cores_per_node}")
+        return dataclasses.replace(self, serial_cores_per_node=cores_per_node)
+
+
+def load_site_file(path: str) -> MachineSite:
+    """Build a :class:`MachineSite` from a site JSON file (format in the module docstring)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        name = data["name"]
+        values = dict(data["balsam_settings"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise HpcnasError(f"cannot read site file '{path}': {err}") from err
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _FIELDS:
+            kwargs[_FIELDS[key]] = value
+        else:
+            extra[key] = value
+    if kwargs.get("serial_cores_per_node") == "auto":
+        kwargs["serial_cores_per_node"] = None
+    template = data.get("template")
+    text = None
+    if template:
+        try:
+            text = read_template(template)
+        except HpcnasError:
+            text = None
+    return MachineSite(
+        name=name,
+        description=data.get("description", ""),
+        template=template,
+        job_template_text=text,
+        gpus_per_node=int(data.get("gpus_per_node", 0)),
+        extra=extra,
+        **kwargs,
+    )
+
+
+def _shipped(name: str) -> MachineSite:
+    return load_site_file(os.path.join(jobscripts_dir(), "sites", f"{name}.json"))
+
+
+THETA = _shipped("theta")
+THETAGPU = _shipped("thetagpu")
+SLURM = _shipped("slurm")
+
+for _site in (THETA, THETAGPU, SLURM):
+    _settings._SITES.setdefault(_site.name, _site)
+
+
+def site_names() -> list[str]:
+    """Every machine ``hpcnas balsam-setup --machine`` accepts (``local`` included)."""
+    return _settings.site_names()
+
+
+def get_site(name: str, cores_per_node: int | None = None) -> _settings.BalsamSite:
+    """The site called ``name``; ``cores_per_node`` overrides its serial core count."""
+    site = _settings.get_site(name.strip().lower())
+    if cores_per_node is not None:
+        if isinstance(site, MachineSite):
+            return site.with_cores(cores_per_node)
+        return dataclasses.replace(site, serial_cores_per_node=int(cores_per_node))
+    return site
