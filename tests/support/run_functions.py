@@ -94,3 +94,10 @@ def simulated(config: dict[str, Any]) -> dict[str, Any]:
 
 def duration_of(config: dict[str, Any]) -> float:
     return float(config.get("duration", 5.0))
+
+
+def maybe_crash(config: dict[str, Any]) -> float:
+    """``os._exit(9)`` when ``config["crash"]`` is true, else returns ``config["value"]``."""
+    if config.get("crash"):
+        os._exit(9)
+    return float(config.get("value", 1.0))

@@ -1,0 +1,192 @@
+"""The local evaluator: shared contract suite plus what is specific to worker processes."""
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+import pytest
+
+from hpcnas.core.errors import HpcnasError
+from hpcnas.evaluator import create_evaluator
+from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT, Evaluator
+from tests.support import run_functions
+from tests.support.evaluator_suite import RF, EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite, gather_n
+
+
+@pytest.fixture
+def make_evaluator():
+    built: list[Evaluator] = []
+
+    def make(run_function: Any, num_workers: int = 2, eval_timeout: float | None = None, **options: Any) -> Evaluator:
+        evaluator = create_evaluator("local", run_function, num_workers=num_workers, eval_timeout=eval_timeout, **options)
+        built.append(evaluator)
+        return evaluator
+
+    yield make
+    for evaluator in built:
+        evaluator.close()
+
+
+class TestLocalContract(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite):
+    wait = 60.0
+
+    @pytest.fixture
+    def make_evaluator(self, make_evaluator):  # noqa: F811 - the module fixture
+        return make_evaluator
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purpose
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_worker_process_is_reused_between_evaluations(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "pid", num_workers=1)
+    evaluator.submit([{}, {}, {}])
+    pids = {r.objective for r in gather_n(evaluator, 3, 60)}
+    assert len(pids) == 1 and pids != {float(os.getpid())}
+
+
+def test_crash_reports_exit_code_and_output_tail_and_replaces_worker(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "call_os_exit", num_workers=1)
+    evaluator.submit([{}])
+    (result,) = gather_n(evaluator, 1, 60)
+    assert result.status == FAILED
+    assert "exited with code 7" in result.error
+    assert "about to leave with os._exit(7)" in result.error
+    dead_pid = result.metadata["pid"]
+    assert not _alive(dead_pid)
+
+
+def test_segfault_names_the_signal(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "segfault", num_workers=1)
+    evaluator.submit([{}])
+    (result,) = gather_n(evaluator, 1, 60)
+    assert result.status == FAILED and "SIGSEGV" in result.error
+
+
+def test_timeout_kills_the_worker_process(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "hang", num_workers=2, eval_timeout=0.5)
+    evaluator.submit([{}, {}])
+    results = gather_n(evaluator, 2, 60)
+    assert [r.status for r in results] == [TIMEOUT, TIMEOUT]
+    assert "--eval-timeout 0.5" in results[0].error
+    for r in results:
+        assert not _alive(r.metadata["pid"])
+
+
+def test_workers_run_in_parallel(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "sleep_then_echo", num_workers=2)
+    evaluator.submit([{"sleep": 0.0}, {"sleep": 0.0}])  # start both workers first
+    gather_n(evaluator, 2, 60)
+    start = time.monotonic()
+    evaluator.submit([{"sleep": 0.6}] * 4)
+    results = gather_n(evaluator, 4, 60)
+    elapsed = time.monotonic() - start
+    assert {r.worker for r in results} == {"local-0", "local-1"}
+    assert elapsed < 2.2, f"4 x 0.6 s on 2 workers took {elapsed:.2f} s (serial would be 2.4 s)"
+
+
+def test_printing_a_gigabyte_keeps_master_memory_bounded(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "print_a_lot", num_workers=1, output_tail=1000)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    rss_before = _rss_kib()
+    evaluator.submit([{"megabytes": 1024}])
+    (result,) = gather_n(evaluator, 1, 300)
+    assert result.status == DONE and result.objective == 1.0
+    growth = max(_rss_kib() - rss_before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before)
+    assert growth < 64 * 1024, f"master memory grew by {growth} KiB"
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_output_tail_bounds_the_error_text(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "maybe_crash", num_workers=1, output_tail=50)
+    evaluator.submit([{"crash": True}])
+    (result,) = gather_n(evaluator, 1, 60)
+    assert result.status == FAILED and len(result.error) < 200
+
+
+def test_callable_run_function_is_sent_by_reference(make_evaluator) -> None:
+    evaluator = make_evaluator(run_functions.quadratic, num_workers=1)
+    evaluator.submit([{"x": 2.0}])
+    assert gather_n(evaluator, 1, 60)[0].objective == -4.0
+
+
+def test_unpicklable_run_function_is_a_usage_error() -> None:
+    with pytest.raises(HpcnasError, match="dotted path"):
+        create_evaluator("local", lambda config: 1.0)
+
+
+def test_bad_options_are_usage_errors() -> None:
+    with pytest.raises(HpcnasError, match="num-workers"):
+        create_evaluator("local", RF + "echo", num_workers=0)
+    with pytest.raises(HpcnasError, match="eval-timeout"):
+        create_evaluator("local", RF + "echo", eval_timeout=-1)
+    with pytest.raises(HpcnasError, match="output-tail"):
+        create_evaluator("local", RF + "echo", output_tail=-5)
+    with pytest.raises(TypeError):
+        create_evaluator("local", RF + "echo", no_such_option=1)
+
+
+def test_module_on_master_sys_path_is_importable_in_workers(make_evaluator, tmp_path, monkeypatch) -> None:
+    (tmp_path / "mymod_local_eval.py").write_text("def run(config):\n    return 42.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir("/")
+    evaluator = make_evaluator("mymod_local_eval.run", num_workers=1)
+    evaluator.submit([{}])
+    assert gather_n(evaluator, 1, 60)[0].objective == 42.0
+
+
+def test_close_kills_running_evaluations(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "sleep_then_echo", num_workers=1)
+    evaluator.submit([{"sleep": 60}])
+    assert evaluator.gather(timeout=0.5) == []
+    pid = evaluator._workers[0].proc.pid
+    assert _alive(pid)
+    evaluator.close()
+    assert not _alive(pid)
+
+
+def test_killed_master_leaves_no_worker_behind() -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {os.getcwd()!r})
+        from hpcnas.evaluator import create_evaluator
+        ev = create_evaluator("local", "tests.support.run_functions.sleep_then_echo", num_workers=1)
+        ev.submit([{{"sleep": 600}}])
+        ev.gather(timeout=0.5)
+        print(ev._workers[0].proc.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    master = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(master.stdout.readline())
+        assert _alive(worker_pid)
+    finally:
+        master.kill()
+        master.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker_pid)
