@@ -2,5 +2,6 @@
 from __future__ import annotations
 
 from hpcnas.problem.hp_problem import HpProblem, load_problem
+from hpcnas.problem.na_problem import NaProblem
 
-__all__ = ["HpProblem", "load_problem"]
+__all__ = ["HpProblem", "NaProblem", "load_problem"]
