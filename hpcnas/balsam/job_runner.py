@@ -1,0 +1,133 @@
+"""Evaluate one configuration inside a Balsam job and report the result.
+
+Usage (this is the command line of the evaluation app; the evaluator builds it)::
+
+    python -m hpcnas.balsam.job_runner RUN_FUNCTION CONFIG [--timeout SECONDS]
+
+``RUN_FUNCTION`` is a dotted path, ``CONFIG`` is ``b64:<base64url JSON>`` (see
+:func:`hpcnas.balsam.jobs.encode_config`) or a plain JSON object. The runner
+
+1. evaluates with :func:`hpcnas.evaluator.runner.run_config` (``--timeout``: a ``SIGALRM``
+   stops the run function, status ``TIMEOUT``);
+2. on MPI rank 0 only, prints ``HPCNAS_RESULT <json>`` (fallback) and then stores the same
+   report in the job's ``data`` with one short ``UPDATE`` through
+   ``balsam.launcher.dag.current_job`` -- no DB connection is open while the run function runs;
+3. exits 0 when the evaluation succeeded, :data:`~hpcnas.balsam.jobs.EXIT_FAILED` (3) when it
+   failed, so Balsam records ``RUN_ERROR`` with the output tail (and does not retry: Balsam
+   retries exit codes 1, 255, -11).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+from typing import Any, Sequence
+
+from hpcnas.balsam.jobs import EXIT_FAILED, MARKER, RESULT_KEY, decode_config
+from hpcnas.evaluator.base import DONE, TIMEOUT
+
+_RANK_VARS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK",
+              "SLURM_PROCID", "ALPS_APP_PE")
+
+
+class EvaluationTimeout(BaseException):
+    """Raised in the run function by the ``--timeout`` alarm."""
+
+
+def mpi_rank() -> int:
+    """This process's MPI rank from the launcher's environment (0 outside MPI)."""
+    for name in _RANK_VARS:
+        value = os.environ.get(name)
+        if value not in (None, ""):
+            try:
+                return int(value)
+            except ValueError:
+                continue
+    return 0
+
+
+def report_to_balsam(report: dict[str, Any]) -> bool:
+    """Merge ``{RESULT_KEY: report}`` into the current job's ``data``; False if impossible."""
+    if not os.environ.get("BALSAM_JOB_ID") or not os.environ.get("BALSAM_DB_PATH"):
+        return False
+    try:
+        from balsam.launcher import dag  # noqa: PLC0415 - connects to the DB: import late
+        from django.db import connection
+        from django.db.models.expressions import RawSQL
+
+        job = dag.current_job
+        if job is None:
+            return False
+        payload = json.dumps({RESULT_KEY: report})
+        type(job).objects.filter(pk=job.pk).update(data=RawSQL("data || %s::jsonb", [payload]))
+        connection.close()
+        return True
+    except Exception as err:  # noqa: BLE001 - the marker line is the fallback
+        print(f"hpcnas: could not store the result in the Balsam DB: {err}", file=sys.stderr)
+        return False
+
+
+def evaluate(run_function: str, config: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    from hpcnas.evaluator.runner import run_config
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise EvaluationTimeout(f"evaluation exceeded --timeout {timeout:g} s")
+
+    if timeout:
+        signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        outcome = run_config(run_function, config)
+    except EvaluationTimeout as err:  # raised outside the run function (import time)
+        outcome = None
+        error = str(err)
+    finally:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    if outcome is None:
+        return {"objective": None, "status": TIMEOUT, "error": error, "metadata": {}}
+    status = outcome.status
+    if outcome.error and "EvaluationTimeout" in outcome.error:
+        status = TIMEOUT
+    return {
+        "objective": outcome.objective,
+        "status": status,
+        "error": outcome.error,
+        "start_time": outcome.start_time,
+        "end_time": outcome.end_time,
+        "metadata": _json_safe(outcome.metadata),
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return {k: repr(v) for k, v in value.items()} if isinstance(value, dict) else repr(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hpcnas.balsam.job_runner", description=__doc__.split("\n")[0])
+    parser.add_argument("run_function", help="dotted path of run(config) -> float")
+    parser.add_argument("config", help="b64:<base64url JSON> or a JSON object")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds before the evaluation is stopped")
+    args = parser.parse_args(argv)
+    config = decode_config(args.config)
+    report = evaluate(args.run_function, config, args.timeout)
+    report["rank"] = mpi_rank()
+    report["host"] = socket.gethostname()
+    if report["rank"] == 0:
+        print(MARKER + json.dumps(report, allow_nan=False), flush=True)
+        report_to_balsam(report)
+    if report["status"] != DONE:
+        print(f"hpcnas: evaluation {report['status']}: {report['error']}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

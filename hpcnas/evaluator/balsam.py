@@ -1,0 +1,308 @@
+"""The ``balsam`` evaluator: every evaluation is a ``BalsamJob`` run by the real Balsam launcher.
+
+* ``submit`` creates one job per configuration (bulk ``INSERT``) in the search's workflow:
+  application :data:`~hpcnas.balsam.apps.RUNNER_APP` (``python -m hpcnas.balsam.job_runner
+  RUN b64:CONFIG``), ``num_nodes``, ``ranks_per_node``, ``threads_per_rank``,
+  ``node_packing_count``, ``environ_vars``, and the evaluation's identity in ``data``.
+* ``gather`` polls with one query per poll for all pending jobs. The runner's report in
+  ``data`` (or its ``HPCNAS_RESULT`` output line) gives objective and status; ``RUN_ERROR`` /
+  ``FAILED`` / ``USER_KILLED`` without a report are ``FAILED`` with the error tail from
+  ``state_history``. Start and end times come from ``state_history`` (``RUNNING`` ->
+  ``RUN_DONE``/``RUN_ERROR``).
+* Workers: inferred from the launcher (:func:`hpcnas.balsam.workers.plan_workers`), printed at
+  start-up, overridable by ``--num-workers``; ``num_workers`` includes a small queue kept ahead
+  of the free slots so the launcher never waits for the master.
+* Resume: ``recover`` reads every evaluation of this search in the DB (finished: results;
+  pending or running: adopted, not re-created) after releasing jobs held by dead launchers.
+* Per-configuration resources: ``resources="pkg.mod.func"`` (or a ``resources`` attribute on
+  the run function) maps a configuration to any of ``num_nodes``, ``ranks_per_node``,
+  ``threads_per_rank``, ``node_packing_count`` for that evaluation.
+* A search running as a Balsam job (``BALSAM_JOB_ID`` set) is identified by its job id, so a
+  restarted search job finds its own evaluations; otherwise by its workflow name.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Callable
+
+from hpcnas.balsam.jobs import (
+    EVAL_KEY, RESULT_KEY, STATE_STATUS, encode_config, env_string, find_marker, outcome_status, run_times,
+)
+from hpcnas.core.errors import HpcnasError, UsageError
+from hpcnas.core.loading import load_attribute
+from hpcnas.evaluator.base import DONE, Config, EvalResult, Evaluator, register_evaluator
+
+RESOURCE_KEYS = ("num_nodes", "ranks_per_node", "threads_per_rank", "node_packing_count")
+_FINAL_STATES = tuple(STATE_STATUS)
+
+
+@register_evaluator("balsam")
+class BalsamEvaluator(Evaluator):
+    """Evaluations as Balsam 0.x jobs (see the module docstring)."""
+
+    def __init__(
+        self,
+        run_function: str | Callable[..., Any],
+        num_workers: int | None = None,
+        eval_timeout: float | None = None,
+        num_nodes_per_eval: int = 1,
+        num_ranks_per_node: int = 1,
+        num_threads_per_rank: int = 1,
+        num_evals_per_node: int = 1,
+        workflow: str | None = None,
+        queue_ahead: int | None = None,
+        poll_interval: float = 1.0,
+        resources: str | Callable[[Config], dict[str, int]] | None = None,
+        environment: dict[str, str] | None = None,
+        verbose: bool = True,
+    ) -> None:
+        super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
+        self.run_path = _dotted_path(run_function)
+        if poll_interval <= 0:
+            raise UsageError(f"poll interval must be positive seconds, got {poll_interval}")
+        self.poll_interval = poll_interval
+        self.defaults = {
+            "num_nodes": int(num_nodes_per_eval),
+            "ranks_per_node": int(num_ranks_per_node),
+            "threads_per_rank": int(num_threads_per_rank),
+            "node_packing_count": int(num_evals_per_node),
+        }
+        for key, value in self.defaults.items():
+            if value < 1:
+                raise UsageError(f"{key.replace('_', ' ')} must be at least 1, got {value}")
+        self.env_text = env_string(environment or {})
+        self._resources = _resource_function(resources, run_function)
+
+        from hpcnas.balsam.apps import ensure_runner_app
+        from hpcnas.balsam.connect import connect
+
+        self.db = connect()
+        self.app = ensure_runner_app(self.db)
+        self.search_job = self._current_search_job()
+        self.workflow = workflow or (self.search_job.workflow if self.search_job else None) or "hpcnas"
+        self.search_id = str(self.search_job.pk) if self.search_job else f"workflow:{self.workflow}"
+        self.job_mode = os.environ.get("BALSAM_JOB_MODE")
+        self.plan_text = self._plan_workers(num_workers, queue_ahead)
+        self._pks: dict[str, Any] = {}  # hpcnas job id -> BalsamJob pk
+        self._submit_times: dict[str, float] = {}
+        self._seq = 0
+        if verbose:
+            print(f"hpcnas: balsam evaluator | workflow {self.workflow} | {self.plan_text}", flush=True)
+
+    # ----------------------------------------------------------------- options
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        parser.add_argument("--num-nodes-per-eval", type=int, metavar="N", help="nodes per evaluation (default 1)")
+        parser.add_argument("--num-ranks-per-node", type=int, metavar="R", help="MPI ranks per node (default 1)")
+        parser.add_argument("--num-threads-per-rank", type=int, metavar="T", help="threads per rank (default 1)")
+        parser.add_argument(
+            "--num-evals-per-node", type=int, metavar="K",
+            help="evaluations packed on a node in serial mode (node_packing_count, default 1)",
+        )
+        parser.add_argument("--workflow", metavar="NAME", help="Balsam workflow of the evaluations (default: the search job's)")
+        parser.add_argument("--queue-ahead", type=int, metavar="Q", help="evaluations queued beyond the free slots")
+        parser.add_argument("--resources", metavar="PATH", help="dotted path of resources(config) -> dict of per-eval resources")
+
+    # ----------------------------------------------------------------- set-up
+    def _current_search_job(self) -> Any:
+        job_id = os.environ.get("BALSAM_JOB_ID")
+        if not job_id:
+            return None
+        return self.db.BalsamJob.objects.filter(pk=job_id).first()
+
+    def _plan_workers(self, num_workers: int | None, queue_ahead: int | None) -> str:
+        from hpcnas.balsam.workers import plan_workers
+
+        if self.job_mode == "serial" and (self.defaults["num_nodes"] > 1 or self.defaults["ranks_per_node"] > 1):
+            plan_workers(1, "serial", self.defaults["num_nodes"], self.defaults["ranks_per_node"])  # raises
+        if num_workers is not None:
+            self._num_workers = num_workers + (queue_ahead or 0)
+            return f"{num_workers} worker(s) from --num-workers, {queue_ahead or 0} queued ahead"
+        nodes = os.environ.get("BALSAM_LAUNCHER_NODES")
+        plan = plan_workers(
+            int(nodes) if nodes and nodes.isdigit() else None,
+            self.job_mode,
+            nodes_per_eval=self.defaults["num_nodes"],
+            ranks_per_node=self.defaults["ranks_per_node"],
+            evals_per_node=self.defaults["node_packing_count"],
+            master_in_launcher=self.search_job is not None,
+            master_packing=self.search_job.node_packing_count if self.search_job is not None else 1,
+            queue_ahead=queue_ahead,
+        )
+        self._num_workers = plan.total
+        return plan.explanation
+
+    # ----------------------------------------------------------------- backend
+    def _job_fields(self, config: Config) -> dict[str, int]:
+        fields = dict(self.defaults)
+        if self._resources is not None:
+            extra = self._resources(dict(config)) or {}
+            unknown = set(extra) - set(RESOURCE_KEYS)
+            if unknown:
+                raise HpcnasError(
+                    f"resources(config) returned unknown key(s) {sorted(unknown)}: use {', '.join(RESOURCE_KEYS)}"
+                )
+            fields.update({k: int(v) for k, v in extra.items()})
+        if self.job_mode == "serial" and (fields["num_nodes"] > 1 or fields["ranks_per_node"] > 1):
+            raise HpcnasError(
+                f"an evaluation asks for {fields['num_nodes']} node(s) x {fields['ranks_per_node']} rank(s) but the "
+                "launcher runs in serial mode, which never starts such jobs: use --job-mode mpi"
+            )
+        return fields
+
+    def _submit(self, jobs: list[tuple[str, Config]], submit_time: float) -> None:
+        BalsamJob = self.db.BalsamJob
+        timeout_arg = f" --timeout {self.eval_timeout:g}" if self.eval_timeout else ""
+        wall = max(1, math.ceil((self.eval_timeout or 60) / 60))
+        objs = []
+        for job_id, config in jobs:
+            self._seq += 1
+            fields = self._job_fields(config)
+            objs.append(BalsamJob(
+                name=f"eval-{job_id}",
+                workflow=self.workflow,
+                description=f"hpcnas evaluation of search {self.search_id}",
+                application=self.app,
+                args=f"{self.run_path} {encode_config(config)}{timeout_arg}",
+                wall_time_minutes=wall,
+                cpu_affinity="none",
+                environ_vars=self.env_text,
+                data={EVAL_KEY: {"job_id": job_id, "config": config, "search": self.search_id,
+                                 "submit_time": submit_time}},
+                **fields,
+            ))
+        BalsamJob.objects.bulk_create(objs)
+        for (job_id, _), obj in zip(jobs, objs):
+            self._pks[job_id] = obj.pk
+            self._submit_times[job_id] = submit_time
+
+    def _gather(self, timeout: float | None) -> list[EvalResult]:
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            results = self._poll()
+            if results or not self._pks:
+                return results
+            if deadline is not None and time.monotonic() >= deadline:
+                return []
+            wait = self.poll_interval if deadline is None else min(self.poll_interval, deadline - time.monotonic())
+            time.sleep(max(0.0, wait))
+
+    def _poll(self) -> list[EvalResult]:
+        """One query: the pending jobs that reached a final state."""
+        rows = list(
+            self.db.BalsamJob.objects.filter(pk__in=list(self._pks.values()), state__in=_FINAL_STATES)
+            .values("pk", "name", "workflow", "state", "state_history", "data", "num_nodes", "ranks_per_node")
+        )
+        by_pk = {pk: job_id for job_id, pk in self._pks.items()}
+        results = []
+        for row in rows:
+            job_id = by_pk[row["pk"]]
+            results.append(self._result(job_id, self._pending.get(job_id, {}), row))
+            del self._pks[job_id]
+        return results
+
+    def _result(self, job_id: str, config: Config, row: dict[str, Any]) -> EvalResult:
+        data = row["data"] or {}
+        report = data.get(RESULT_KEY) or self._marker(row)
+        start, end, message = run_times(row["state_history"])
+        status = outcome_status(report, row["state"])
+        error = None
+        if status != DONE:
+            error = (report or {}).get("error") or message or f"Balsam job ended in state {row['state']}"
+            error = f"[balsam {row['state']}] {error}"[-2000:]
+        objective = (report or {}).get("objective") if status == DONE else None
+        if status == DONE and objective is None:
+            status, error = "FAILED", f"[balsam {row['state']}] the job finished without reporting an objective"
+        ident = data.get(EVAL_KEY, {})
+        return EvalResult(
+            job_id=job_id,
+            config=config or ident.get("config", {}),
+            objective=objective,
+            status=status,
+            error=error,
+            submit_time=ident.get("submit_time", self._submit_times.get(job_id)),
+            start_time=start if start is not None else (report or {}).get("start_time"),
+            end_time=end if end is not None else (report or {}).get("end_time"),
+            worker=(report or {}).get("host"),
+            metadata={"balsam_job_id": str(row["pk"]), "balsam_state": row["state"],
+                      "num_nodes": row["num_nodes"], "ranks_per_node": row["ranks_per_node"],
+                      **((report or {}).get("metadata") or {})},
+        )
+
+    def _marker(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """Fallback: the runner's ``HPCNAS_RESULT`` line in the job's ``.out`` file."""
+        name = row["name"].strip().replace(" ", "_")
+        top = os.path.join(self.db.settings.BALSAM_WORK_DIRECTORY, row["workflow"]) if row["workflow"] else \
+            self.db.settings.BALSAM_WORK_DIRECTORY
+        path = os.path.join(top, f"{name}_{str(row['pk'])[:8]}", f"{row['name']}.out")
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(path) - 65536))
+                return find_marker(fh.read().decode("utf-8", "replace"))
+        except OSError:
+            return None
+
+    def _recover(self) -> tuple[list[EvalResult], dict[str, Config]]:
+        from hpcnas.balsam.recover import release_dead_locks
+
+        release_dead_locks(self.db, workflow=self.workflow)
+        rows = list(
+            self.db.BalsamJob.objects.filter(workflow=self.workflow, **{f"data__{EVAL_KEY}__search": self.search_id})
+            .values("pk", "name", "workflow", "state", "state_history", "data", "num_nodes", "ranks_per_node")
+        )
+        finished: list[EvalResult] = []
+        pending: dict[str, Config] = {}
+        for row in rows:
+            ident = (row["data"] or {}).get(EVAL_KEY, {})
+            job_id = ident.get("job_id") or str(row["pk"])
+            config = ident.get("config", {})
+            if row["state"] in _FINAL_STATES:
+                finished.append(self._result(job_id, config, row))
+            elif job_id not in self._pks:
+                self._pks[job_id] = row["pk"]
+                self._submit_times[job_id] = ident.get("submit_time")
+                pending[job_id] = config
+        return finished, pending
+
+    def _close(self) -> None:
+        """Leave submitted jobs in the DB (a resumed search adopts them) and drop the connection."""
+        self.db.connection.close()
+
+    # ----------------------------------------------------------------- extras
+    def cancel_pending(self) -> int:
+        """Mark every pending evaluation ``USER_KILLED`` (the launcher stops running ones)."""
+        pks = list(self._pks.values())
+        if pks:
+            self.db.BalsamJob.batch_update_state(pks, "USER_KILLED", "hpcnas: search stopped")
+        return len(pks)
+
+
+def _dotted_path(run_function: str | Callable[..., Any]) -> str:
+    if isinstance(run_function, str):
+        return run_function
+    module = getattr(run_function, "__module__", None)
+    name = getattr(run_function, "__qualname__", "")
+    if not module or module == "__main__" or "<" in name:
+        raise UsageError(
+            "the balsam evaluator runs evaluations in other processes: give the run function as a "
+            "dotted path (pkg.module.run) defined at module level"
+        )
+    return f"{module}.{name}"
+
+
+def _resource_function(
+    resources: str | Callable[[Config], dict[str, int]] | None, run_function: Any
+) -> Callable[[Config], dict[str, int]] | None:
+    if isinstance(resources, str):
+        resources = load_attribute(resources, "resources function")
+    if resources is None:
+        func = load_attribute(run_function, "run function") if isinstance(run_function, str) else run_function
+        resources = getattr(func, "resources", None)
+    if resources is not None and not callable(resources):
+        raise UsageError("resources must be a function resources(config) -> dict")
+    return resources
+
+
+__all__ = ["BalsamEvaluator", "RESOURCE_KEYS"]

@@ -1,0 +1,38 @@
+"""Fixtures for end-to-end tests with real components.
+
+* ``balsam_env`` (session): one real Balsam DB (``hpcnas balsam-init``: ``balsam init`` +
+  hardening), the local site settings and the hpcnas apps, owned by an ordinary user; stopped
+  and removed at the end of the session with every process it started.
+* ``balsam_workflow``: a fresh, unique workflow name per test.
+"""
+from __future__ import annotations
+
+import importlib.util
+import uuid
+from typing import Iterator
+
+import pytest
+
+from tests.support.components import require
+
+
+@pytest.fixture(scope="session")
+def balsam_env() -> Iterator["object"]:
+    from tests.support.balsam_env import BalsamEnvError, make_balsam_env
+
+    for module in ("balsam", "django", "psycopg2"):
+        require(module, importlib.util.find_spec(module) is not None, "pip install 'hpcnas[balsam]'")
+    try:
+        env = make_balsam_env()
+    except BalsamEnvError as err:
+        require("Balsam DB", False, str(err))
+        return
+    try:
+        yield env
+    finally:
+        env.close()
+
+
+@pytest.fixture
+def balsam_workflow() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
