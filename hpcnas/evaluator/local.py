@@ -260,6 +260,7 @@ class LocalEvaluator(Evaluator):
                         start_time=outcome.start_time,
                         end_time=outcome.end_time,
                         worker=worker.name,
+                        reports=list(getattr(outcome, "reports", [])),
                         metadata={"pid": worker.proc.pid, **outcome.metadata},
                     )
         except (EOFError, OSError):
@@ -361,7 +362,7 @@ def _worker_main(fd: int) -> None:
         except (pickle.PicklingError, TypeError, AttributeError) as err:
             outcome = Outcome(
                 outcome.objective, outcome.status, outcome.error, outcome.start_time, outcome.end_time,
-                {"metadata_dropped": f"not picklable: {err}"},
+                {"metadata_dropped": f"not picklable: {err}"}, list(getattr(outcome, "reports", [])),
             )
             conn.send(("done", job_id, outcome))
         sys.stdout.flush()

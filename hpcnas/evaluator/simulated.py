@@ -138,6 +138,7 @@ class SimulatedEvaluator(Evaluator):
             start_time=start,
             end_time=start + duration,
             worker=f"sim-{slot}",
+            reports=list(outcome.reports),
             metadata={"simulated_duration": duration, **metadata},
         )
 

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from hpcnas.core.errors import UsageError
-from hpcnas.evaluator.base import EvalResult, Evaluator
+from hpcnas.evaluator.base import DONE, STOPPED, EvalResult, Evaluator
 from hpcnas.search.base import Search
 from hpcnas.search.results_store import ResultsStore
 
@@ -154,12 +154,12 @@ class SearchMaster:
         if write:
             self.store.append(fresh)
         self._known.update(r.job_id for r in fresh)
-        self.search.tell([(r.config, r.objective if r.ok else None) for r in fresh])
+        self.search.tell([(r.config, _told_objective(r)) for r in fresh])
         self.num_finished += len(fresh)
         for r in fresh:
-            if not r.ok:
+            if _told_objective(r) is None:
                 self.num_failed += 1
-            elif self.best is None or r.objective > self.best.objective:  # type: ignore[operator]
+            elif r.ok and (self.best is None or r.objective > self.best.objective):  # type: ignore[operator]
                 self.best = r
 
     # ----------------------------------------------------------------- report
@@ -175,3 +175,10 @@ class SearchMaster:
             f"{self.num_finished} evaluations{resumed}, {self.num_failed} failed, {best}; "
             f"results in {self.store.path}"
         )
+
+
+def _told_objective(result: EvalResult) -> float | None:
+    """What the search learns: the objective of a done or early-stopped evaluation, else None."""
+    if result.status in (DONE, STOPPED) and result.objective is not None:
+        return result.objective
+    return None
