@@ -45,21 +45,25 @@ def plot_utilization(util: Utilization, path: str, title: str) -> str:
     ax.axhline(util.nodes, color="black", linestyle="--", linewidth=1,
                label=f"available ({util.nodes:g})")
     ax.set_ylabel("nodes")
-    ax.set_ylim(0, max(util.nodes, float(util.busy_nodes.max())) * 1.1)
+    ax.set_ylim(0, max(util.nodes, float(util.busy_nodes.max())) * 1.3)
     ax.set_title(f"{title}: node utilization {util.percent:.1f}%")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper right", fontsize="small", ncols=2)
     ax2 = axes[1][0]
     ax2.step(x, util.running_jobs, where="post", color="tab:green", label="jobs running")
     ax2.step(x, util.waiting_jobs, where="post", color="tab:orange", alpha=0.8,
              label="jobs waiting")
+    shaded = False
     for gap in util.gaps:
         if gap["cause"] == LAUNCH_LATENCY:
             continue
         ax2.axvspan((gap["start"] - util.t0) / div, (gap["end"] - util.t0) / div,
-                    color="tab:red", alpha=0.08, linewidth=0)
+                    color="tab:red", alpha=0.08, linewidth=0,
+                    label=None if shaded else "idle, no runnable job")
+        shaded = True
+    ax2.set_ylim(0, max(float(util.running_jobs.max()), float(util.waiting_jobs.max()), 1) * 1.3)
     ax2.set_ylabel("jobs")
     ax2.set_xlabel(f"elapsed time ({unit})")
-    ax2.legend(loc="upper right", fontsize="small")
+    ax2.legend(loc="upper right", fontsize="small", ncols=3)
     return output.save_figure(fig, path)
 
 
@@ -88,7 +92,7 @@ def describe(summary: dict) -> str:
     return (
         f"{summary['label']}: {summary['utilization_percent']:.2f}% of {summary['nodes']:g} "
         f"nodes busy over {summary['wall_seconds']:.1f} s ({summary['num_runs']} runs, "
-        f"nodes from {summary['nodes_source']}); idle node-seconds: "
+        f"nodes: {summary['nodes_source']}); idle node-seconds: "
         + ", ".join(f"{k} {v:.1f}" for k, v in idle.items())
         + (f"\nwarning: {summary['warning']}" if "warning" in summary else "")
     )

@@ -1,0 +1,277 @@
+"""Read job timelines of one workflow from a Balsam 0.x database (Postgres).
+
+The reader talks SQL to the ``core_balsamjob`` table through psycopg2 with the address and
+credentials that the DB directory's ``server-info`` holds (Balsam's own connection data),
+so it needs neither Django nor an activated DB, and never runs Balsam's reports. All jobs
+of a workflow come in one ``COPY ... TO STDOUT`` (CSV) read by pandas; ``state_history``
+is parsed with vectorised pandas string operations (:func:`parse_state_history`).
+
+Balsam writes ``state_history`` lines ``[MM-DD-YYYY HH:MM:SS.ffffff STATE] message`` in UTC
+(``USE_TZ=True``). From the transitions of each job:
+
+* a *run* is ``RUNNING`` until the next transition (``RUN_DONE``, ``RUN_ERROR``,
+  ``RUN_TIMEOUT``; a job still running ends at the last transition seen in the workflow);
+* a *wait* is time spent in ``CREATED``, ``READY``, ``STAGED_IN``, ``PREPROCESSED`` or
+  ``RESTART_READY`` (a job that could be launched but is not running);
+* a *finished run* is ``RUN_DONE`` (done), ``RUN_ERROR`` (error) or ``RUN_TIMEOUT`` (timeout).
+
+Node weight of a run: jobs that Balsam's serial mode packs (``num_nodes == 1`` and
+``ranks_per_node == 1``) occupy ``1 / node_packing_count`` of a node; other jobs, and every job
+in ``--job-mode mpi``, occupy ``num_nodes`` whole nodes.
+
+Nodes available: Balsam 0.5 does not store the launcher allocation's node count with the
+jobs. It is taken from ``--nodes``, else from the launcher logs in ``<db>/log/`` (the
+launcher logs ``Built N <type> workers``, one worker per node; the largest N is used), else
+from ``core_queuedlaunch.nodes`` (filled by ``balsam submit-launch``), else inferred as the
+peak of busy nodes rounded up. The experiment records which.
+"""
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+import re
+from getpass import getuser
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hpcnas.analytics.experiment import Experiment
+from hpcnas.core.errors import HpcnasError, UsageError
+
+RUN_STATE = "RUNNING"
+WAIT_STATES = ("CREATED", "READY", "STAGED_IN", "PREPROCESSED", "RESTART_READY")
+END_STATES = {"RUN_DONE": "done", "RUN_ERROR": "error", "RUN_TIMEOUT": "timeout"}
+_LINE = r"\[(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d\.\d+)\s+(\w+)\s*\]"
+_TIME_FORMAT = "%m-%d-%Y %H:%M:%S.%f"
+_BUILT = re.compile(r"Built (\d+) \w+ workers")
+JOB_COLUMNS = ("job_id", "num_nodes", "ranks_per_node", "node_packing_count", "state_history")
+
+
+# ---------------------------------------------------------------------- parsing (pure)
+def parse_state_history(job_ids: Any, histories: Any) -> pd.DataFrame:
+    """Transitions ``job_id, time (epoch s, UTC), state``, ordered per job as written.
+
+    ``job_ids`` and ``histories`` are aligned sequences; lines that do not look like
+    Balsam history lines are ignored.
+    """
+    hist = pd.Series(np.asarray(histories, dtype=object), dtype=object)
+    if hist.empty:
+        return pd.DataFrame({"job_id": [], "time": [], "state": []})
+    hist.index = pd.RangeIndex(len(hist))
+    found = hist.fillna("").str.extractall(_LINE)
+    pos = found.index.get_level_values(0).to_numpy()
+    ts = pd.to_datetime(found[0].to_numpy(), format=_TIME_FORMAT, utc=True)
+    times = ts.as_unit("us").asi8 / 1e6
+    ids = np.asarray(job_ids, dtype=object)[pos]
+    return pd.DataFrame({"job_id": ids, "time": times, "state": found[1].to_numpy()})
+
+
+def timelines(transitions: pd.DataFrame, jobs: pd.DataFrame, job_mode: str = "auto"
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(runs, waits, ends)`` tables of :class:`~.experiment.Experiment` from transitions.
+
+    ``jobs`` holds ``job_id, num_nodes, ranks_per_node, node_packing_count``.
+    """
+    tr = transitions.reset_index(drop=True)
+    same_next = tr["job_id"].shift(-1).to_numpy() == tr["job_id"].to_numpy()
+    next_time = np.where(same_next, tr["time"].shift(-1).to_numpy(), np.nan)
+    snapshot = float(tr["time"].max()) if len(tr) else np.nan
+    open_end = np.where(np.isnan(next_time), snapshot, next_time)
+
+    is_run = (tr["state"] == RUN_STATE).to_numpy()
+    runs = pd.DataFrame({"job_id": tr["job_id"].to_numpy()[is_run],
+                         "start": tr["time"].to_numpy()[is_run], "end": open_end[is_run]})
+    weights = node_weights(jobs, job_mode)
+    runs["weight"] = runs["job_id"].map(weights).fillna(1.0).to_numpy(dtype=float)
+
+    is_wait = tr["state"].isin(WAIT_STATES).to_numpy()
+    waits = pd.DataFrame({"job_id": tr["job_id"].to_numpy()[is_wait],
+                          "start": tr["time"].to_numpy()[is_wait], "end": open_end[is_wait]})
+    is_end = tr["state"].isin(list(END_STATES)).to_numpy()
+    ends = pd.DataFrame({"time": tr["time"].to_numpy()[is_end],
+                         "kind": tr["state"].to_numpy()[is_end]})
+    ends["kind"] = ends["kind"].map(END_STATES)
+    return runs, waits, ends
+
+
+def node_weights(jobs: pd.DataFrame, job_mode: str = "auto") -> pd.Series:
+    """Nodes each job occupies, indexed by job_id (see the module docstring)."""
+    if job_mode not in ("auto", "serial", "mpi"):
+        raise UsageError(f"unknown --job-mode '{job_mode}': choose auto, serial or mpi")
+    num_nodes = jobs["num_nodes"].to_numpy(dtype=float)
+    ranks = jobs["ranks_per_node"].to_numpy(dtype=float)
+    packing = np.maximum(jobs["node_packing_count"].to_numpy(dtype=float), 1.0)
+    packed = (num_nodes == 1) & (ranks == 1) & (job_mode != "mpi")
+    weight = np.where(packed, 1.0 / packing, np.maximum(num_nodes, 1.0))
+    return pd.Series(weight, index=jobs["job_id"].to_numpy())
+
+
+def launcher_nodes_from_logs(db_path: str) -> int | None:
+    """Largest ``Built N ... workers`` in the launcher logs of the DB, or None."""
+    best = None
+    for path in glob.glob(os.path.join(db_path, "log", "launcher*.log")):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    m = _BUILT.search(line)
+                    if m:
+                        best = max(best or 0, int(m.group(1)))
+        except OSError:
+            continue
+    return best or None
+
+
+# ---------------------------------------------------------------------- DB access
+def resolve_db_path(db: str | None) -> str:
+    path = db or os.environ.get("BALSAM_DB_PATH", "")
+    if not path:
+        raise UsageError("no Balsam DB given: pass --db PATH or activate one "
+                         "(source balsamactivate PATH)")
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(os.path.join(path, "server-info")):
+        raise HpcnasError(f"'{path}' is not a Balsam DB directory (no server-info file): give "
+                          "the directory 'balsam init' created with --db or BALSAM_DB_PATH")
+    return path
+
+
+def db_owner(db_path: str) -> str | None:
+    """Name of the user owning the DB directory's server-info (the Postgres superuser)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.stat(os.path.join(db_path, "server-info")).st_uid).pw_name
+    except (KeyError, OSError, ImportError):
+        return None
+
+
+def connection_params(db_path: str) -> dict[str, Any]:
+    """psycopg2 keyword arguments from the DB's ``server-info`` (as Balsam connects).
+
+    The role is ``$BALSAM_USER`` if set, else the current user (:func:`connect` falls back
+    to the DB owner when that role does not exist, e.g. for root reading a user's DB).
+    """
+    try:
+        with open(os.path.join(db_path, "server-info"), encoding="utf-8") as fh:
+            info = json.load(fh)
+    except (OSError, ValueError) as err:
+        raise HpcnasError(f"cannot read {db_path}/server-info ({err}): is '{db_path}' a "
+                          "Balsam DB directory?") from None
+    if not info.get("port"):
+        raise HpcnasError(f"the Balsam DB at '{db_path}' is not running (server-info has no "
+                          f"port): start it with 'balsam server --start' (BALSAM_DB_PATH={db_path})")
+    params: dict[str, Any] = {
+        "dbname": "balsam",
+        "host": info.get("host") or "localhost",
+        "port": int(info["port"]),
+        "user": os.environ.get("BALSAM_USER") or getuser(),
+        "connect_timeout": 10,
+    }
+    if info.get("password"):
+        params["password"] = info["password"]
+    return params
+
+
+def connect(db_path: str) -> Any:
+    """A psycopg2 connection to the DB, or a one-line :class:`HpcnasError`."""
+    from hpcnas.core.loading import optional_import
+
+    psycopg2 = optional_import("psycopg2", "balsam")
+    params = connection_params(db_path)
+    users = [params["user"]]
+    owner = db_owner(db_path)
+    if not os.environ.get("BALSAM_USER") and owner and owner not in users:
+        users.append(owner)
+    first = "connection failed"
+    for user in users:
+        try:
+            return psycopg2.connect(**dict(params, user=user))
+        except psycopg2.OperationalError as err:
+            first = (str(err).strip().splitlines() or [first])[0]
+            if "does not exist" not in first and "authentication failed" not in first:
+                break
+    where = f"{params['host']}:{params['port']}"
+    if "refused" in first or "could not connect" in first or "timeout" in first:
+        raise HpcnasError(
+            f"the Balsam DB at '{db_path}' is not running ({where}: {first}): start it with "
+            f"'balsam server --start' with BALSAM_DB_PATH={db_path}, as the user who owns it"
+        )
+    raise HpcnasError(
+        f"cannot connect to the Balsam DB at '{db_path}' ({where}: {first}): run as the DB's "
+        f"owner ({owner or 'unknown'}) or set BALSAM_USER to a role of that DB"
+    )
+
+
+def _copy_frame(conn: Any, sql: str, args: tuple) -> pd.DataFrame:
+    buf = io.StringIO()
+    with conn.cursor() as cur:
+        query = cur.mogrify(sql, args).decode()
+        cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buf)
+    buf.seek(0)
+    return pd.read_csv(buf, dtype={"job_id": str, "state_history": str}, keep_default_na=False)
+
+
+def read_jobs(conn: Any, workflow: str | None) -> pd.DataFrame:
+    """``JOB_COLUMNS`` of every job of ``workflow`` (all jobs when None), one query."""
+    cols = ", ".join(f"{c}::text" if c == "job_id" else c for c in JOB_COLUMNS)
+    if workflow:
+        return _copy_frame(conn, f"SELECT {cols} FROM core_balsamjob WHERE workflow = %s",
+                           (workflow,))
+    return _copy_frame(conn, f"SELECT {cols} FROM core_balsamjob", ())
+
+
+def _workflows(conn: Any) -> dict[str, int]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT workflow, count(*) FROM core_balsamjob GROUP BY workflow "
+                    "ORDER BY count(*) DESC")
+        return {w: n for w, n in cur.fetchall()}
+
+
+def _queued_launch_nodes(conn: Any) -> int | None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT max(nodes) FROM core_queuedlaunch")
+        row = cur.fetchone()
+    return int(row[0]) if row and row[0] else None
+
+
+def experiment_from_balsam(workflow: str, db: str | None = None, nodes: float | None = None,
+                           job_mode: str = "auto", label: str | None = None) -> Experiment:
+    """An :class:`Experiment` of ``workflow`` ('' = every job) in the Balsam DB ``db``."""
+    db_path = resolve_db_path(db)
+    conn = connect(db_path)
+    try:
+        jobs = read_jobs(conn, workflow or None)
+        if jobs.empty:
+            known = _workflows(conn)
+            listing = ", ".join(f"{w} ({n} jobs)" for w, n in list(known.items())[:10])
+            if workflow:
+                raise HpcnasError(f"unknown workflow '{workflow}' in the Balsam DB at '{db_path}': "
+                                  + (f"choose one of {listing}" if known else
+                                     "the DB holds no job yet; check --db"))
+            raise HpcnasError(f"the Balsam DB at '{db_path}' holds no job: check --db or run a "
+                              "search first")
+        ql_nodes = _queued_launch_nodes(conn)
+    finally:
+        conn.close()
+    transitions = parse_state_history(jobs["job_id"].to_numpy(), jobs["state_history"].to_numpy())
+    runs, waits, ends = timelines(transitions, jobs, job_mode)
+    what = f"workflow '{workflow}'" if workflow else "all workflows"
+    if runs.empty:
+        raise HpcnasError(f"{what} of the Balsam DB at '{db_path}' has {len(jobs)} job(s) but none "
+                          "has run yet: start a launcher (balsam launcher --consume-all) and "
+                          "retry when jobs have run")
+    nodes_source = "--nodes"
+    if nodes is None:
+        nodes, nodes_source = launcher_nodes_from_logs(db_path), "launcher logs (Built N workers)"
+    if nodes is None and ql_nodes:
+        nodes, nodes_source = ql_nodes, "core_queuedlaunch.nodes"
+    if nodes is None:
+        nodes_source = "inferred from the peak of busy nodes"
+    return Experiment(
+        label=label or workflow or os.path.basename(db_path), source=f"{what} of the Balsam DB "
+        f"at '{db_path}'", runs=runs, waits=waits, ends=ends, results=None,
+        nodes=float(nodes) if nodes is not None else None, nodes_source=nodes_source,
+        info={"num_jobs": int(len(jobs)), "job_mode": job_mode, "db": db_path},
+    )
