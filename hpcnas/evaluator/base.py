@@ -209,6 +209,11 @@ class Evaluator(ABC):
         results = self._gather(timeout)
         for r in results:
             self._pending.pop(r.job_id, None)
+            if isinstance(r.metadata.get("reports"), list):
+                # multi-fidelity reports travel in the runner outcome's metadata
+                carried = r.metadata.pop("reports")
+                if not r.reports:
+                    r.reports = [(float(s), float(y)) for s, y in carried]
         return results
 
     def recover(self) -> list[EvalResult]:

@@ -5,7 +5,8 @@ PASHA runs ASHA with a *current* maximum resource that starts at the second rung
 (``min_resource * reduction_factor``) and is raised one rung at a time, only while the
 ranking of the configurations in the top two rungs keeps changing:
 
-* a trial that reaches the current top rung stops there (it is *finished* for now);
+* a trial that reaches the current top rung stops there: it is complete at the current
+  maximum resource (``Decision.FINISH``, status ``DONE``);
 * each time a trial reaches the current top rung, the configurations recorded there are
   ranked by their objective at the top rung and at the rung below. If the two rankings
   disagree, the next rung is unlocked (up to ``max_resource``) and the arriving trial goes on
@@ -108,5 +109,5 @@ class PASHA(ASHA):
         if k >= last:
             return Decision.CONTINUE
         if k >= self._top:
-            return Decision.STOP  # finished at the current maximum resource
+            return Decision.FINISH  # complete at the current maximum resource
         return Decision.CONTINUE if self.promotable(trial_id, k) else Decision.STOP

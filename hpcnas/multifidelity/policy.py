@@ -7,6 +7,8 @@ epoch; ``step`` is the resource spent so far). Each report is handed to a
 * ``CONTINUE`` -- keep training;
 * ``STOP`` -- stop now; the evaluation ends with status ``STOPPED`` and its last reported
   objective;
+* ``FINISH`` -- stop now because the trial is complete at the current maximum resource
+  (PASHA); the evaluation ends with status ``DONE`` and its last reported objective;
 * ``WAIT`` -- (synchronous policies only) the decision needs reports of other trials first;
   ask again later with :meth:`StoppingPolicy.poll`.
 
@@ -36,6 +38,7 @@ class Decision(str, enum.Enum):
     CONTINUE = "continue"
     STOP = "stop"
     WAIT = "wait"
+    FINISH = "finish"
 
 
 def rung_levels(min_resource: float, max_resource: float, reduction_factor: float) -> list[float]:
@@ -139,7 +142,7 @@ class StoppingPolicy(ABC):
             raise UsageError(f"report() steps must not decrease: got {step} after {curve[-1][0]}")
         curve.append((step, objective))
         decision = self._report(trial_id, step, objective)
-        if decision == Decision.STOP:
+        if decision in (Decision.STOP, Decision.FINISH):
             self.stopped.add(trial_id)
         return decision
 

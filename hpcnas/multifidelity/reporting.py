@@ -18,7 +18,8 @@ search (environment variables ``HPCNAS_MF_ADDRESS`` and ``HPCNAS_MF_AUTHKEY``, s
 multi-fidelity searches and carried to workers by the evaluators), asks it after each report
 whether to go on. A ``STOP`` answer raises :class:`StopEvaluation` (a ``BaseException``, so
 ``except Exception`` in user code does not swallow it); the evaluation then ends with status
-``STOPPED`` and its last reported objective. A ``WAIT`` answer (synchronous successive
+``STOPPED`` and its last reported objective (``DONE`` when the answer is ``FINISH``: complete at
+the scheduler's current maximum resource). A ``WAIT`` answer (synchronous successive
 halving) blocks ``report`` until the policy decides.
 
 Outside an evaluation (a run function called by hand), :func:`report` only validates.
@@ -65,6 +66,8 @@ class Channel:
         self.poll_interval = poll_interval
         self.reports: list[tuple[float, float]] = []
         self.stopped = False
+        #: stopped because the trial is complete at the scheduler's current maximum resource
+        self.finished = False
         #: a broken scheduler setting (bad address): the evaluation fails with this message
         self.setup_error: str | None = None
 
@@ -87,22 +90,23 @@ class Channel:
         while decision == "wait":
             time.sleep(self.poll_interval)
             decision = self.decider("poll", (self.trial_id,))
-        if decision == "stop":
+        if decision in ("stop", "finish"):
             self.stopped = True
+            self.finished = decision == "finish"
             raise StopEvaluation(f"stopped by the scheduler after step {step:g}")
 
     def finish(self, outcome: Any) -> Any:
         """Attach reports to a runner ``Outcome``; a stopped evaluation becomes ``STOPPED``."""
-        from hpcnas.evaluator.base import STOPPED
-
-        from hpcnas.evaluator.base import FAILED
+        from hpcnas.evaluator.base import DONE, FAILED, STOPPED
 
         outcome.reports = list(self.reports)
+        if self.reports:  # also in metadata, so backends that carry metadata carry reports
+            outcome.metadata = {**outcome.metadata, "reports": [list(r) for r in self.reports]}
         if self.setup_error:
             outcome.status, outcome.objective, outcome.error = FAILED, None, self.setup_error
         elif self.stopped:
             finite = [y for _, y in self.reports if math.isfinite(y)]
-            outcome.status = STOPPED
+            outcome.status = DONE if self.finished and finite else STOPPED
             outcome.objective = finite[-1] if finite else None
             outcome.error = None
         if self.decider is not None:

@@ -81,6 +81,15 @@ class PolicyServer:
                     return curve[-1][1]
         return None
 
+    def stopped_objective(self, config: dict[str, Any]) -> float | None:
+        """Last reported objective of ``config``'s latest trial if the policy stopped it, else None."""
+        with self.lock:
+            trials = self.trials_by_config.get(config_key(config), [])
+            if trials and trials[-1] in self.policy.stopped:
+                curve = self.policy.curves.get(trials[-1])
+                return curve[-1][1] if curve else None
+        return None
+
     def end_config(self, config: dict[str, Any]) -> None:
         with self.lock:
             for trial in self.trials_by_config.get(config_key(config), []):

@@ -100,6 +100,8 @@ def simulate(
         nonlocal seq
         if decision == Decision.STOP:
             finish(record, "stopped", time)
+        elif decision == Decision.FINISH:
+            finish(record, "finished", time)
         elif decision == Decision.WAIT:
             record.status = "waiting"
             waiting.append(record.trial)

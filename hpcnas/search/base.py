@@ -59,7 +59,7 @@ def get_search_class(family: str, name: str) -> type["Search"]:
 def _import_builtin() -> None:
     import importlib
 
-    for module in ("hpcnas.search.hps", "hpcnas.search.nas"):
+    for module in ("hpcnas.search.hps", "hpcnas.search.nas", "hpcnas.multifidelity.search"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:

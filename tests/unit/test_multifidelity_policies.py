@@ -62,7 +62,7 @@ def test_pasha_grows_the_max_resource_only_when_the_ranking_changes():
     p = PASHA(min_resource=1, max_resource=27, reduction_factor=3, epsilon=0.0)
     assert p.rungs[p.top_rung] == 3  # starts with two rungs
     assert p.report("t1", 1, 0.5) == C
-    assert p.report("t1", 3, 0.6) == S  # finished at the current max (3)
+    assert p.report("t1", 3, 0.6) == Decision.FINISH  # complete at the current max (3)
     assert p.report("t2", 1, 0.7) == C
     # t1 and t2 swap order between rungs 1 and 3: the next rung (9) is unlocked,
     # then t2 is judged by ASHA at rung 3 (2nd of 2) and stops
@@ -71,7 +71,7 @@ def test_pasha_grows_the_max_resource_only_when_the_ranking_changes():
     assert p.growth == [(2, 9)]
     assert p.report("t3", 1, 0.8) == C
     assert p.report("t3", 3, 0.9) == C  # best of 3 at rung 3, below the top rung
-    assert p.report("t3", 9, 0.95) == S  # alone at the top rung: no change, finished at 9
+    assert p.report("t3", 9, 0.95) == Decision.FINISH  # alone at the top rung: no change
     assert p.rungs[p.top_rung] == 9
     assert p.best() == ("t3", 0.95, 9)
 
@@ -81,7 +81,7 @@ def test_pasha_soft_ranking_ignores_swaps_within_epsilon():
     p.report("t1", 1, 0.50)
     p.report("t1", 3, 0.60)
     p.report("t2", 1, 0.52)
-    assert p.report("t2", 3, 0.58) == S  # swapped, but both gaps are within epsilon
+    assert p.report("t2", 3, 0.58) == Decision.FINISH  # swapped, but both gaps are within epsilon
     assert p.rungs[p.top_rung] == 3
 
 

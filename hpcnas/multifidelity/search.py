@@ -1,0 +1,170 @@
+"""Multi-fidelity searches: a searcher proposes configurations, a stopping policy cuts them short.
+
+``hpcnas hps asha --searcher ambs --min-resource 1 --max-resource 27 --reduction-factor 3 ...``
+runs AMBS (BOHB-like: the surrogate learns from every trial's last objective) or random
+search under ASHA; likewise ``pasha``, ``hyperband`` and ``sh`` (synchronous successive
+halving). The run function reports per unit of resource with ``hpcnas.report(step, objective)``
+and should train up to ``--max-resource`` units.
+
+The search starts a :class:`~hpcnas.multifidelity.server.PolicyServer` and exports its address
+and key to the environment (``HPCNAS_MF_ADDRESS``, ``HPCNAS_MF_AUTHKEY``), from where the
+evaluators carry them to their evaluations (local workers inherit the environment, the ray
+evaluator ships it with each task). Build the search before the evaluator, as the CLI does.
+
+``tell``: a trial stopped by the policy arrives from the master as a failure (``None``); the
+search replaces that by the trial's last reported objective before telling the searcher, so
+the model learns from early-stopped trials too. :attr:`best` is the policy's answer: the best
+configuration at the highest rung reached.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+from typing import Any, Sequence
+
+from hpcnas.multifidelity.policy import create_policy
+from hpcnas.multifidelity.server import PolicyServer
+from hpcnas.search.base import Config, Search, get_search_class, register_search
+
+
+class MultiFidelitySearch(Search):
+    """A searcher under a stopping policy (see the module docstring)."""
+
+    policy_name = "asha"
+    policy_options: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        problem: Any,
+        random_state: int | None = None,
+        searcher: str = "random",
+        min_resource: float = 1,
+        max_resource: float = 27,
+        reduction_factor: float = 3,
+        scheduler_host: str | None = None,
+        barrier_timeout: float = 30.0,
+        **options: Any,
+    ) -> None:
+        policy_options = {k: options.pop(k) for k in self.policy_options if k in options}
+        super().__init__(problem, random_state, **options)
+        if searcher in ("asha", "pasha", "hyperband", "sh"):
+            from hpcnas.core.errors import UsageError
+
+            raise UsageError(f"--searcher {searcher} is a scheduler: choose a searcher such as random or ambs")
+        self.searcher = get_search_class("hps", searcher)(problem, random_state=random_state)
+        self.policy = create_policy(
+            self.policy_name,
+            min_resource=min_resource,
+            max_resource=max_resource,
+            reduction_factor=reduction_factor,
+            **policy_options,
+        )
+        self.server = PolicyServer(self.policy, advertise=scheduler_host, barrier_timeout=barrier_timeout)
+        self._saved_env = {k: os.environ.get(k) for k in self.server.env()}
+        os.environ.update(self.server.env())
+        atexit.register(self.close)
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        parser.add_argument("--searcher", default="random", metavar="NAME",
+                            help="search that proposes configurations: random, ambs, ... (default random)")
+        parser.add_argument("--min-resource", dest="min_resource", type=float, default=1, metavar="R",
+                            help="resource of the first rung, in report() steps (default 1)")
+        parser.add_argument("--max-resource", dest="max_resource", type=float, default=27, metavar="R",
+                            help="resource of the last rung: the run function trains this far (default 27)")
+        parser.add_argument("--reduction-factor", dest="reduction_factor", type=float, default=3, metavar="ETA",
+                            help="keep the top 1/ETA at each rung; rungs grow by ETA (default 3)")
+        parser.add_argument("--scheduler-host", dest="scheduler_host", metavar="HOST",
+                            help="address evaluations use to reach the scheduler (default: this host's IP)")
+
+    def close(self) -> None:
+        """Stop the policy server and restore the environment."""
+        if getattr(self, "server", None) is None:
+            return
+        self.server.close()
+        for key, value in self._saved_env.items():
+            if os.environ.get(key) == self.server.env()[key]:
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        self.server = None  # type: ignore[assignment]
+
+    # ----------------------------------------------------------------- ask/tell
+    def tell(self, results: Sequence[tuple[Config, float | None]]) -> None:
+        mapped = []
+        for config, objective in results:
+            if objective is None and self.server is not None:
+                objective = self.server.stopped_objective(config)
+                self.server.end_config(config)
+            mapped.append((config, objective))
+        super().tell(mapped)
+
+    def _ask(self, n: int) -> list[Config]:
+        return self.searcher.ask(n)
+
+    def _tell(self, results: list[tuple[Config, float | None]]) -> None:
+        self.searcher.tell(results)
+
+    @property
+    def best(self) -> tuple[Config, float] | None:
+        best = self.policy.best()
+        if best is None or self.server is None:
+            return super().best
+        trial, objective, _resource = best
+        return self.server.configs.get(trial, {}), objective
+
+
+@register_search("hps", "asha")
+class ASHASearch(MultiFidelitySearch):
+    """Asynchronous successive halving over a searcher (random, ambs, ...)."""
+
+    policy_name = "asha"
+
+
+@register_search("hps", "pasha")
+class PASHASearch(MultiFidelitySearch):
+    """Progressive ASHA: the maximum resource grows only while the top ranking keeps changing."""
+
+    policy_name = "pasha"
+    policy_options = ("epsilon", "epsilon_percentile")
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("--epsilon", type=float, metavar="EPS",
+                            help="fixed ranking-noise threshold (default: estimated from crossing curves)")
+        parser.add_argument("--epsilon-percentile", dest="epsilon_percentile", type=float, default=90.0,
+                            metavar="P", help="percentile of crossing gaps used as epsilon (default 90)")
+
+
+@register_search("hps", "sh")
+class SuccessiveHalvingSearch(MultiFidelitySearch):
+    """Synchronous successive halving in cohorts (cohort size <= number of workers)."""
+
+    policy_name = "sh"
+    policy_options = ("cohort_size",)
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("--cohort-size", dest="cohort_size", type=int, default=9, metavar="N",
+                            help="trials per successive-halving cohort; at most the number of workers (default 9)")
+        parser.add_argument("--barrier-timeout", dest="barrier_timeout", type=float, default=30.0, metavar="S",
+                            help="decide a rung on the trials present after this wait (default 30 s)")
+
+
+@register_search("hps", "hyperband")
+class HyperbandSearch(MultiFidelitySearch):
+    """Hyperband: successive-halving brackets with different minimum resources."""
+
+    policy_name = "hyperband"
+    policy_options = ("asynchronous",)
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("--asynchronous", action="store_true", default=None,
+                            help="ASHA inside each bracket instead of synchronous successive halving")
+        parser.add_argument("--barrier-timeout", dest="barrier_timeout", type=float, default=30.0, metavar="S",
+                            help="decide a rung on the trials present after this wait (default 30 s)")

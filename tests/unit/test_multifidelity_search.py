@@ -1,0 +1,101 @@
+"""Multi-fidelity searches through the real CLI, master loop and local evaluator."""
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import pandas as pd
+import pytest
+
+from hpcnas.cli.main import main
+from hpcnas.evaluator.base import create_evaluator
+from hpcnas.multifidelity import report
+from hpcnas.multifidelity.reporting import ADDRESS_ENV
+from hpcnas.problem import HpProblem
+from hpcnas.search.base import get_search_class
+
+Problem = HpProblem()
+Problem.add_hyperparameter((0.0, 1.0), "x")
+
+HERE = "tests.unit.test_multifidelity_search"
+
+
+def run(config):
+    """Learning curve ``x * (1 - exp(-epoch / 3))`` over 9 epochs (better x is better everywhere)."""
+    value = 0.0
+    for epoch in range(1, 10):
+        time.sleep(0.01)
+        value = config["x"] * (1 - math.exp(-epoch / 3))
+        report(epoch, value)
+    return value
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    yield
+
+
+def test_unknown_searcher_and_scheduler_as_searcher_are_usage_errors(capsys):
+    code = main(["hps", "asha", "--problem", f"{HERE}.Problem", "--run", f"{HERE}.run", "--searcher", "nope"])
+    assert code == 2
+    assert "unknown hps search 'nope'" in capsys.readouterr().err
+    code = main(["hps", "asha", "--problem", f"{HERE}.Problem", "--run", f"{HERE}.run", "--searcher", "pasha"])
+    assert code == 2
+    assert "is a scheduler" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("searcher", ["random", "ambs"])
+def test_asha_cli_stops_weak_trials_early_with_the_local_evaluator(tmp_path, searcher):
+    out = tmp_path / "asha"
+    code = main([
+        "hps", "asha", "--searcher", searcher, "--problem", f"{HERE}.Problem", "--run", f"{HERE}.run",
+        "--max-evals", "12", "--num-workers", "2", "--seed", "1", "--max-resource", "9",
+        "--output-dir", str(out), "--no-progress",
+    ])
+    assert code == 0
+    df = pd.read_csv(out / "results.csv")
+    assert len(df) == 12
+    assert set(df.status) <= {"DONE", "STOPPED"}
+    stopped = df[df.status == "STOPPED"]
+    assert len(stopped) >= 3, df[["p:x", "status", "objective"]]
+    assert stopped.objective.notna().all()  # the last reported objective is kept
+    # a trial that ran to the end is never worse at 9 epochs than every stopped trial's x
+    assert df[df.status == "DONE"]["p:x"].max() >= stopped["p:x"].max()
+
+
+def test_search_object_tells_stopped_trials_their_last_objective(tmp_path):
+    from hpcnas.search.master import SearchMaster
+
+    search = get_search_class("hps", "pasha")(Problem, random_state=3, max_resource=9, epsilon=0.0)
+    try:
+        assert os.environ[ADDRESS_ENV] == search.server.address
+        with create_evaluator("local", f"{HERE}.run", num_workers=2) as evaluator:
+            master = SearchMaster(Problem, search, evaluator, str(tmp_path), max_evals=10, progress=False)
+            df = master.run()
+        finished = [r for r in search.history if r[1] is not None]
+        assert len(search.history) == 10 and len(finished) == 10  # stopped trials told, not failed
+        assert search.policy.resource_used() < 10 * 9
+        config, objective = search.best
+        rung = search.policy.rungs[search.policy.top_rung]
+        assert objective == pytest.approx(config["x"] * (1 - math.exp(-rung / 3)))
+        # every evaluation carried its reports back through the local evaluator
+        assert (df.status.isin(["DONE", "STOPPED"])).all()
+    finally:
+        search.close()
+    assert ADDRESS_ENV not in os.environ
+
+
+def test_local_evaluator_carries_reports_into_eval_results():
+    with create_evaluator("local", f"{HERE}.run", num_workers=1) as evaluator:
+        evaluator.submit([{"x": 0.5}])
+        results = []
+        deadline = time.time() + 30
+        while not results and time.time() < deadline:
+            results = evaluator.gather(timeout=5)
+    (result,) = results
+    assert result.status == "DONE"
+    assert [s for s, _ in result.reports] == list(range(1, 10))
+    assert result.reports[-1][1] == pytest.approx(result.objective)
+    assert "reports" not in result.metadata
