@@ -150,8 +150,9 @@ def db_owner(db_path: str) -> str | None:
 def connection_params(db_path: str) -> dict[str, Any]:
     """psycopg2 keyword arguments from the DB's ``server-info`` (as Balsam connects).
 
-    The role is ``$BALSAM_USER`` if set, else the current user (:func:`connect` falls back
-    to the DB owner when that role does not exist, e.g. for root reading a user's DB).
+    The role is ``$BALSAM_USER`` if set, else the current user; :func:`connect` also tries
+    the DB owner (first when server-info holds a password, which is the owner's), so root
+    can read a DB that an ordinary user owns.
     """
     try:
         with open(os.path.join(db_path, "server-info"), encoding="utf-8") as fh:
@@ -167,10 +168,11 @@ def connection_params(db_path: str) -> dict[str, Any]:
         "host": info.get("host") or "localhost",
         "port": int(info["port"]),
         "user": os.environ.get("BALSAM_USER") or getuser(),
+        "password": info.get("password") or None,
         "connect_timeout": 10,
     }
-    if info.get("password"):
-        params["password"] = info["password"]
+    if params["password"] is None:
+        del params["password"]
     return params
 
 
@@ -183,7 +185,8 @@ def connect(db_path: str) -> Any:
     users = [params["user"]]
     owner = db_owner(db_path)
     if not os.environ.get("BALSAM_USER") and owner and owner not in users:
-        users.append(owner)
+        # server-info's password belongs to the owner's role (hpcnas balsam-init hardening)
+        users.insert(0 if "password" in params else 1, owner)
     first = "connection failed"
     for user in users:
         try:
