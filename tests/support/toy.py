@@ -36,3 +36,11 @@ class ToyRandomSearch(Search):
 
     def _ask(self, n: int) -> list[dict[str, Any]]:
         return self.problem.sample(n, self.rng)
+
+
+def slow_run(config: dict[str, Any]) -> float:
+    """:func:`run` after 0.1 s (gives kill/resume tests time to interrupt a search)."""
+    import time
+
+    time.sleep(0.1)
+    return run(config)
