@@ -102,6 +102,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--output-dir", default=".", metavar="DIR", help="where results.csv goes; resumes from it (default .)")
     opt.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the search after this many seconds")
     opt.add_argument("--eval-timeout", type=float, metavar="SECONDS", help="kill an evaluation after this many seconds")
+    opt.add_argument(
+        "--sync-interval", type=float, default=0.0, metavar="SECONDS",
+        help="fsync results.csv at most this often (default 0: after every batch of results)",
+    )
     opt.add_argument("--no-progress", action="store_true", help="no progress bar")
     opt.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
@@ -171,6 +175,7 @@ def run_search(
             args.max_evals,
             timeout=args.timeout,
             progress=not args.no_progress,
+            sync_interval=args.sync_interval,
             metadata={
                 "family": family,
                 "problem_path": args.problem,

@@ -3,7 +3,8 @@
 :class:`SearchMaster` keeps every worker busy (it asks for exactly ``evaluator.num_free``
 configurations whenever slots free up), tells the search each batch of finished results
 as it arrives, and appends them to ``results.csv`` in ``output_dir`` (flushed and
-``fsync``-ed per batch, see :mod:`hpcnas.search.results_store`). It stops after
+``fsync``-ed per batch, or at most every ``sync_interval`` seconds, see
+:mod:`hpcnas.search.results_store`). It stops after
 ``max_evals`` finished evaluations or ``timeout`` seconds on the evaluator's clock
 (virtual for the simulated evaluator), and never submits more than ``max_evals``
 evaluations in total, counting recorded, recovered and pending ones.
@@ -44,6 +45,7 @@ class SearchMaster:
         timeout: float | None = None,
         progress: bool = True,
         metadata: dict[str, Any] | None = None,
+        sync_interval: float = 0.0,
     ) -> None:
         if not isinstance(max_evals, int) or isinstance(max_evals, bool) or max_evals < 1:
             raise UsageError(f"--max-evals must be a positive integer, got {max_evals!r}")
@@ -52,7 +54,9 @@ class SearchMaster:
         self.problem = problem
         self.search = search
         self.evaluator = evaluator
-        self.store = ResultsStore(output_dir, problem)
+        if sync_interval < 0:
+            raise UsageError(f"--sync-interval must be >= 0 seconds, got {sync_interval}")
+        self.store = ResultsStore(output_dir, problem, sync_interval=sync_interval)
         self.output_dir = self.store.output_dir
         self.max_evals = max_evals
         self.timeout = timeout

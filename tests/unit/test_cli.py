@@ -96,6 +96,7 @@ BAD = {
     "bad int": ([*TOY, "--max-evals", "ten"], "invalid int value: 'ten'"),
     "missing problem": (["--run", "tests.support.toy.run"], "the following arguments are required: --problem"),
     "unknown evaluator": ([*TOY, "--evaluator", "cloud"], "unknown evaluator 'cloud'"),
+    "negative sync interval": ([*TOY, "--sync-interval", "-1"], "--sync-interval must be >= 0"),
     "bad evaluator option": ([*TOY, "--output-tail", "-3"], "--output-tail must be >= 0"),
 }
 

@@ -212,3 +212,18 @@ def test_local_evaluator_end_to_end_with_failures(tmp_path) -> None:
     assert df.loc[df["status"] == FAILED, "error"].str.contains("exited with code 9").all()
     assert set(df["worker"]) <= {"local-0", "local-1"}
     assert isinstance(df, pd.DataFrame) and os.path.exists(tmp_path / "search.json")
+
+
+def test_sync_interval_still_flushes_every_batch(tmp_path) -> None:
+    """With fsync spaced out, each batch is still flushed: readable while the search runs."""
+    seen: list[int] = []
+
+    class Watching(CountingSimulated):
+        def _gather(self, timeout):
+            if (tmp_path / "results.csv").exists():
+                seen.append(len(read_rows(tmp_path / "results.csv")))
+            return super()._gather(timeout)
+
+    run_master(tmp_path, 6, Watching("tests.support.toy.run", num_workers=1), sync_interval=3600.0)
+    assert seen == [1, 2, 3, 4, 5]
+    assert len(read_rows(tmp_path / "results.csv")) == 6
