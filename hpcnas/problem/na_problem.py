@@ -233,10 +233,10 @@ class NaProblem:
     # ------------------------------------------------------------------ HpProblem-like view
     @property
     def space(self) -> CS.ConfigurationSpace:
-        """Flat ConfigSpace: ``arch_<i>`` integers, then the searched hyper-parameters."""
+        """Flat ConfigSpace: ``arch_<i>`` categoricals (choices ``0..n-1``), then the searched hyper-parameters."""
         flat = CS.ConfigurationSpace(seed=self.seed)
-        for i, n in enumerate(self.arch_space.choice_sizes):
-            flat.add(CS.Integer(f"arch_{i}", (0, n - 1)) if n > 1 else CS.Constant(f"arch_{i}", 0))
+        for hp in arch_hyperparameters(self.arch_space.choice_sizes):
+            flat.add(hp)
         for hp in self._hp.space.values():
             flat.add(hp)
         for cond in self._hp.space.conditions:
@@ -281,7 +281,7 @@ class NaProblem:
         return {**{f"arch_{i}": v for i, v in enumerate(arch)}, **hps}
 
     def from_flat(self, flat: dict[str, Any]) -> dict[str, Any]:
-        arch = [int(flat[f"arch_{i}"]) for i in range(self.arch_space.num_choices)]
+        arch = [int(flat.get(f"arch_{i}", 0)) for i in range(self.arch_space.num_choices)]
         return self.make_config(arch, {k: v for k, v in flat.items() if not k.startswith("arch_")})
 
     def validate_config(self, config: dict[str, Any], what: str = "configuration") -> dict[str, Any]:
@@ -351,6 +351,12 @@ class NaProblem:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as err:
             raise HpcnasError(f"problem JSON is malformed: {err}") from err
+
+
+def arch_hyperparameters(choice_sizes: Sequence[int]) -> list[Any]:
+    """``arch_<i>`` as ConfigSpace categoricals over ``0..n-1`` (a constant when ``n == 1``)."""
+    return [CS.Categorical(f"arch_{i}", list(range(n))) if n > 1 else CS.Constant(f"arch_{i}", 0)
+            for i, n in enumerate(choice_sizes)]
 
 
 def parse_objective(spec: str) -> tuple[float, str, str]:
