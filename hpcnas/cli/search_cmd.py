@@ -157,16 +157,12 @@ def run_search(
     resolve_run_function(args.run)  # fail here, not in every worker
     search_options = _picked(args, search_dests)
     evaluator_options = _picked(args, evaluator_dests)
-    search = get_search_class(family, name)(problem, random_state=args.seed, **search_options)
+    seed = resume_seed(args.seed, args.output_dir)
+    search = get_search_class(family, name)(problem, random_state=seed, **search_options)
     evaluator = create_evaluator(
         args.evaluator, args.run, num_workers=args.num_workers, eval_timeout=args.eval_timeout, **evaluator_options
     )
     with evaluator:
-        print(
-            f"hpcnas: {family} {name} | evaluator {args.evaluator}, {evaluator.num_workers} workers | "
-            f"max evals {args.max_evals} | output {os.path.abspath(args.output_dir)}",
-            flush=True,
-        )
         master = SearchMaster(
             problem,
             search,
@@ -181,13 +177,36 @@ def run_search(
                 "problem_path": args.problem,
                 "run": args.run,
                 "seed": args.seed,
+                "search_random_state": seed,
                 "search_options": search_options,
                 "evaluator_options": evaluator_options,
             },
         )
+        print(
+            f"hpcnas: {family} {name} | evaluator {args.evaluator}, {evaluator.num_workers} workers | "
+            f"max evals {args.max_evals} | output {master.output_dir}",
+            flush=True,
+        )
         master.run()
     print(f"hpcnas: {master.summary()}", flush=True)
     return 0
+
+
+def resume_seed(seed: int | None, output_dir: str) -> int | None:
+    """The search's seed: ``seed`` for a new output dir, one derived from ``(seed, N)`` on resume.
+
+    A search seeded as in the first run would propose the same configurations again; a seed
+    derived from the number ``N`` of recorded results keeps a resumed run reproducible
+    without repeating them.
+    """
+    from hpcnas.search.results_store import recorded_count
+
+    recorded = recorded_count(output_dir)
+    if seed is None or recorded == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, recorded]).generate_state(1)[0] >> 1)
 
 
 def _setup_logging() -> None:

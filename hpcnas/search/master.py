@@ -18,6 +18,7 @@ The master does not own the evaluator: the caller closes it (``with evaluator: .
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
@@ -57,6 +58,7 @@ class SearchMaster:
         if sync_interval < 0:
             raise UsageError(f"--sync-interval must be >= 0 seconds, got {sync_interval}")
         self.store = ResultsStore(output_dir, problem, sync_interval=sync_interval)
+        self.store.check_compatible()  # fail before anything starts
         self.output_dir = self.store.output_dir
         self.max_evals = max_evals
         self.timeout = timeout
@@ -68,6 +70,8 @@ class SearchMaster:
         self.best: EvalResult | None = None
         self.stopped_by: str | None = None
         self._known: set[str] = set()
+        self._seen: set[str] = set()  # configurations already evaluated (JSON keys)
+        self._warned_repeat = False
 
     @property
     def results_path(self) -> str:
@@ -135,6 +139,7 @@ class SearchMaster:
                 if n > 0:
                     configs = self.search.ask(n)
                     if configs:
+                        self._check_repeats(configs)
                         evaluator.submit(configs)
                 if evaluator.num_pending == 0:
                     self.stopped_by = "exhausted"
@@ -158,6 +163,7 @@ class SearchMaster:
         if write:
             self.store.append(fresh)
         self._known.update(r.job_id for r in fresh)
+        self._seen.update(_key(r.config) for r in fresh)
         self.search.tell([(r.config, _told_objective(r)) for r in fresh])
         self.num_finished += len(fresh)
         for r in fresh:
@@ -165,6 +171,18 @@ class SearchMaster:
                 self.num_failed += 1
             elif r.ok and (self.best is None or r.objective > self.best.objective):  # type: ignore[operator]
                 self.best = r
+
+    def _check_repeats(self, configs: list[dict[str, Any]]) -> None:
+        if self._warned_repeat or not self._seen:
+            return
+        repeats = sum(_key(c) in self._seen for c in configs)
+        if repeats:
+            self._warned_repeat = True
+            log.warning(
+                "the search proposed %d configuration(s) that were already evaluated (a resumed search "
+                "seeded as before?); they are evaluated again. Give the search another random_state.",
+                repeats,
+            )
 
     # ----------------------------------------------------------------- report
     def summary(self) -> str:
@@ -186,3 +204,7 @@ def _told_objective(result: EvalResult) -> float | None:
     if result.status in (DONE, STOPPED) and result.objective is not None:
         return result.objective
     return None
+
+
+def _key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)

@@ -37,6 +37,18 @@ RESULTS_FILE = "results.csv"
 SEARCH_FILE = "search.json"
 
 
+def recorded_count(output_dir: str) -> int:
+    """Number of complete rows in ``output_dir``'s ``results.csv`` (0 when there is none)."""
+    path = os.path.join(output_dir, RESULTS_FILE)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return 0
+    with io.StringIO(data[: data.rfind(b"\n") + 1].decode("utf-8", "replace"), newline="") as text:
+        return max(0, sum(1 for _ in csv.reader(text)) - 1)
+
+
 def problem_fingerprint(problem: Any) -> str:
     """The problem's own fingerprint, or a hash of its JSON for problems without one."""
     if hasattr(problem, "fingerprint"):
@@ -68,9 +80,8 @@ class ResultsStore:
         self._writer: csv.DictWriter | None = None
 
     # ----------------------------------------------------------------- search.json
-    def check_and_write_metadata(self, metadata: dict[str, Any]) -> None:
-        """Refuse a directory holding another problem's results, then (re)write ``search.json``."""
-        os.makedirs(self.output_dir, exist_ok=True)
+    def check_compatible(self) -> None:
+        """Refuse an output directory that holds the results of another problem (reads only)."""
         meta_path = os.path.join(self.output_dir, SEARCH_FILE)
         fingerprint = problem_fingerprint(self.problem)
         if os.path.exists(meta_path):
@@ -93,7 +104,13 @@ class ResultsStore:
                     f"output dir {self.output_dir} holds a results.csv with other columns ({', '.join(header[:6])}...): "
                     "use another --output-dir or remove that one"
                 )
-        data = dict(metadata, problem_fingerprint=fingerprint)
+
+    def check_and_write_metadata(self, metadata: dict[str, Any]) -> None:
+        """:meth:`check_compatible`, then (re)write ``search.json`` atomically."""
+        self.check_compatible()
+        os.makedirs(self.output_dir, exist_ok=True)
+        meta_path = os.path.join(self.output_dir, SEARCH_FILE)
+        data = dict(metadata, problem_fingerprint=problem_fingerprint(self.problem))
         if hasattr(self.problem, "to_dict"):
             data["problem"] = self.problem.to_dict()
         tmp = meta_path + ".tmp"
@@ -136,6 +153,12 @@ class ResultsStore:
             if key.startswith(PARAM_PREFIX) and text != "":
                 name = key[len(PARAM_PREFIX) :]
                 config[name] = self._parse_value(name, text)
+        validate = getattr(self.problem, "validate_config", None)
+        if validate is not None:  # canonical form (NAS: adds the problem reference back)
+            try:
+                config = validate(config, what="recorded configuration")
+            except HpcnasError:
+                pass
         return EvalResult(
             job_id=row.get("job_id", ""),
             config=config,

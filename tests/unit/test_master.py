@@ -227,3 +227,10 @@ def test_sync_interval_still_flushes_every_batch(tmp_path) -> None:
     run_master(tmp_path, 6, Watching("tests.support.toy.run", num_workers=1), sync_interval=3600.0)
     assert seen == [1, 2, 3, 4, 5]
     assert len(read_rows(tmp_path / "results.csv")) == 6
+
+
+def test_resumed_search_repeating_recorded_configurations_is_warned(tmp_path, caplog) -> None:
+    run_master(tmp_path, 4, seed=5)
+    with caplog.at_level(logging.WARNING, logger="hpcnas"):
+        run_master(tmp_path, 6, seed=5)  # same seed: the toy search proposes the same points again
+    assert sum("already evaluated" in m for m in caplog.messages) == 1
