@@ -234,3 +234,24 @@ def test_resumed_search_repeating_recorded_configurations_is_warned(tmp_path, ca
     with caplog.at_level(logging.WARNING, logger="hpcnas"):
         run_master(tmp_path, 6, seed=5)  # same seed: the toy search proposes the same points again
     assert sum("already evaluated" in m for m in caplog.messages) == 1
+
+
+def test_progress_bar_on_a_terminal_shows_count_and_best(tmp_path, monkeypatch) -> None:
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    evaluator = CountingSimulated("tests.support.toy.run", num_workers=2)
+    SearchMaster(Problem, ToyRandomSearch(Problem, random_state=0), evaluator, str(tmp_path), 4).run()
+    text = terminal.getvalue()
+    assert "4/4" in text and "best=" in text and "toyrandom" in text
+    # not a terminal: no bar
+    quiet = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    SearchMaster(Problem, ToyRandomSearch(Problem, random_state=0), evaluator, str(tmp_path / "b"), 2).run()
+    assert quiet.getvalue() == ""
