@@ -92,7 +92,9 @@ def validation_metrics(names: list[str], y_true: Any, y_pred: Any) -> dict[str, 
 
 
 def make_recorder(keras: Any, x_val: Any, y_val: Any, metrics: list[str], batch_size: int) -> Any:
-    """A Keras callback that records per-epoch logs (+ ``val_<metric>``) and steps per epoch."""
+    """A Keras callback that records per-epoch logs (+ ``val_<metric>``, ``lr``) and steps per epoch."""
+    from hpcnas.nas.keras_compat import get_learning_rate
+
     check_metrics(metrics)
 
     class Recorder(keras.callbacks.Callback):
@@ -110,6 +112,7 @@ def make_recorder(keras: Any, x_val: Any, y_val: Any, metrics: list[str], batch_
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             values = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+            values["lr"] = get_learning_rate(self.model.optimizer)
             if metrics:
                 pred = self.model.predict(model_inputs(x_val), batch_size=max(256, batch_size), verbose=0)
                 values.update(validation_metrics(metrics, y_val, pred))
