@@ -19,6 +19,8 @@ SEARCH_APPS: dict[str, tuple[str, str]] = {
     "AGEBO": ("nas agebo", "aging evolution on architectures + Bayesian optimisation of hyper-parameters"),
 }
 RUNNER_APP = "HPCNAS_RUN"
+#: node_packing_count of a search job in serial mode: it takes 1/1000 of a node, no eval slot
+MASTER_PACKING = 1000
 RUNNER_MODULE = "hpcnas.balsam.job_runner"
 
 
@@ -70,15 +72,15 @@ def create_search_job(
     args: str,
     workflow: str,
     name: str = "search",
-    node_packing_count: int = 1,
+    node_packing_count: int = MASTER_PACKING,
     num_nodes: int = 1,
     wall_time_minutes: int = 60,
     environ_vars: str = "",
 ) -> Any:
     """Create the search-master job (what ``balsam job --application AMBS ...`` does).
 
-    In serial mode give ``node_packing_count`` = the evaluations' ``--num-evals-per-node`` so
-    the master takes one slot of its node instead of the whole node.
+    The default ``node_packing_count`` (:data:`MASTER_PACKING`) makes the master take 1/1000 of
+    its node in serial mode instead of the whole node (mpi mode ignores it and gives a node).
     """
     from hpcnas.core.errors import HpcnasError
 

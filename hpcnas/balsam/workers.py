@@ -4,10 +4,12 @@ Inputs come from the launcher's environment (``BALSAM_LAUNCHER_NODES``, ``BALSAM
 and the evaluator's options. The search master itself is a Balsam job in the same launcher
 (when ``BALSAM_JOB_ID`` is set) and takes its share:
 
-* ``serial`` mode packs jobs on a node by occupancy ``1/node_packing_count``. The master takes
-  ``1/master_packing`` of one node, so that node holds
-  ``floor((1 - 1/master_packing) * evals_per_node)`` evaluations and every other node
-  ``evals_per_node``. Only 1-node, 1-rank evaluations run in serial mode.
+* ``serial`` mode packs jobs on a node by occupancy ``1/node_packing_count`` (Balsam starts a
+  job while the node's occupancy stays <= 1.001). The master takes ``1/master_packing`` of one
+  node, so that node holds ``floor((1.001 - 1/master_packing) * evals_per_node)`` evaluations
+  and every other node ``evals_per_node``. A search job created with a large packing count
+  (:data:`hpcnas.balsam.apps.MASTER_PACKING`, 1000) takes no evaluation slot: the master
+  mostly waits on the DB. Only 1-node, 1-rank evaluations run in serial mode.
 * ``mpi`` mode gives whole nodes: the master takes one node, each evaluation
   ``nodes_per_eval`` nodes: ``(nodes - 1) // nodes_per_eval``.
 """
@@ -62,7 +64,8 @@ def plan_workers(
             )
         if master_in_launcher:
             master_share = 1.0 / max(1, master_packing)
-            on_master_node = int(math.floor((1.0 - master_share) * evals_per_node + 1e-9))
+            # Balsam starts a job while occupancy stays <= 1.001 (serial_mode_timed.Worker)
+            on_master_node = int(math.floor((1.001 - master_share) * evals_per_node + 1e-9))
             workers = (nodes - 1) * evals_per_node + on_master_node
             text = (
                 f"serial mode: {nodes} node(s) x {evals_per_node} evals/node = {nodes * evals_per_node} slots; "
@@ -72,7 +75,7 @@ def plan_workers(
             if workers < 1:
                 raise UsageError(
                     f"no room for evaluations: {text}. Create the search job with "
-                    f"`--node-packing-count {evals_per_node}` (it then takes one slot) or use more nodes"
+                    f"`--node-packing-count 1000` (it then takes no evaluation slot) or use more nodes"
                 )
         else:
             workers = nodes * evals_per_node
@@ -92,7 +95,7 @@ def plan_workers(
             )
     else:
         raise UsageError(f"BALSAM_JOB_MODE={job_mode!r} is neither 'serial' nor 'mpi'")
-    ahead = max(1, math.ceil(0.25 * workers)) if queue_ahead is None else queue_ahead
+    ahead = max(2, math.ceil(0.25 * workers)) if queue_ahead is None else queue_ahead
     if ahead < 0:
         raise UsageError(f"--queue-ahead must be >= 0, got {ahead}")
     return WorkerPlan(workers, ahead, f"{text}; {ahead} more queued ahead so the launcher never idles")

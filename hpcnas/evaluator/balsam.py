@@ -53,7 +53,7 @@ class BalsamEvaluator(Evaluator):
         num_evals_per_node: int = 1,
         workflow: str | None = None,
         queue_ahead: int | None = None,
-        poll_interval: float = 1.0,
+        poll_interval: float = 0.5,
         resources: str | Callable[[Config], dict[str, int]] | None = None,
         environment: dict[str, str] | None = None,
         verbose: bool = True,
