@@ -10,7 +10,9 @@ Isolation: an exception, ``sys.exit`` or a non-number return is judged inside th
 (status ``FAILED``; the worker lives on). When the worker process itself dies (segfault,
 ``os._exit``, out-of-memory kill) the evaluation is ``FAILED`` with the exit code or signal,
 and when it runs past ``eval_timeout`` its whole process group is killed and the evaluation is
-``TIMEOUT``. In both cases the slot gets a new worker at its next evaluation.
+``TIMEOUT``. In both cases the slot gets a new worker at its next evaluation (as it does after
+``evals_per_worker`` evaluations, when that option is set, to release memory a run function
+leaks).
 
 Output: a worker's stdout and stderr go to a pipe that a master thread drains, keeping only
 the last ``output_tail`` bytes of the running evaluation (attached to the error of a crash or
@@ -37,6 +39,8 @@ from hpcnas.evaluator.base import FAILED, TIMEOUT, Config, EvalResult, Evaluator
 
 #: bytes of a worker's output kept for the error text of a crash or timeout
 DEFAULT_OUTPUT_TAIL = 2000
+#: seconds a worker may take to start an evaluation (boot a fresh interpreter) beyond eval_timeout
+STARTUP_GRACE = 60.0
 
 
 class _OutputTail:
@@ -104,7 +108,9 @@ class _Worker:
         self.output = _OutputTail(out_read, output_tail)
         self.conn.send_bytes(init_message)
         self.job: tuple[str, Config, float] | None = None  # (job_id, config, submit_time)
+        self.evals = 0  # evaluations finished by this process
         self.started: float | None = None  # epoch time the worker reported the start
+        self.eval_timeout: float | None = None
         self.deadline: float | None = None  # monotonic deadline of the running job
 
     @property
@@ -115,8 +121,16 @@ class _Worker:
         self.output.reset()
         self.job = job
         self.started = None
-        self.deadline = None if eval_timeout is None else time.monotonic() + eval_timeout
+        # until the worker reports the start (a fresh interpreter may take a while to boot under
+        # load), allow a grace period; then the timeout runs from the reported start
+        self.eval_timeout = eval_timeout
+        self.deadline = None if eval_timeout is None else time.monotonic() + eval_timeout + STARTUP_GRACE
         self.conn.send(("run", job[0], job[1]))
+
+    def mark_started(self, started: float) -> None:
+        self.started = started
+        if self.eval_timeout is not None:
+            self.deadline = time.monotonic() - max(0.0, time.time() - started) + self.eval_timeout
 
     def kill(self) -> None:
         try:
@@ -149,10 +163,14 @@ class LocalEvaluator(Evaluator):
         num_workers: int | None = None,
         eval_timeout: float | None = None,
         output_tail: int = DEFAULT_OUTPUT_TAIL,
+        evals_per_worker: int | None = None,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
         if output_tail < 0:
             raise UsageError(f"--output-tail must be >= 0 bytes, got {output_tail}")
+        if evals_per_worker is not None and evals_per_worker < 1:
+            raise UsageError(f"--evals-per-worker must be at least 1, got {evals_per_worker}")
+        self._evals_per_worker = evals_per_worker
         try:
             payload = pickle.dumps(("init", list(sys.path), os.getcwd(), run_function))
         except Exception as err:  # noqa: BLE001 - lambdas, closures, local functions
@@ -174,6 +192,13 @@ class LocalEvaluator(Evaluator):
             metavar="BYTES",
             help="bytes of a worker's output kept for the error of a crashed or timed-out evaluation "
             f"(default {DEFAULT_OUTPUT_TAIL}; the rest of the output is discarded)",
+        )
+        parser.add_argument(
+            "--evals-per-worker",
+            type=int,
+            metavar="N",
+            help="replace a worker process after N evaluations (frees memory a run function leaks; "
+            "default: never)",
         )
 
     # ----------------------------------------------------------------- backend
@@ -245,11 +270,15 @@ class LocalEvaluator(Evaluator):
             while worker.conn.poll():
                 message = worker.conn.recv()
                 if message[0] == "start" and message[1] == worker.job[0]:
-                    worker.started = message[2]
+                    worker.mark_started(message[2])
                 elif message[0] == "done" and message[1] == worker.job[0]:
                     outcome = message[2]
                     job_id, config, submit_time = worker.job
                     worker.job = None
+                    worker.evals += 1
+                    if self._evals_per_worker is not None and worker.evals >= self._evals_per_worker:
+                        worker.stop()
+                        self._workers[worker.slot] = None
                     return EvalResult(
                         job_id=job_id,
                         config=config,

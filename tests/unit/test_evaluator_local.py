@@ -59,6 +59,16 @@ def test_worker_process_is_reused_between_evaluations(make_evaluator) -> None:
     assert len(pids) == 1 and pids != {float(os.getpid())}
 
 
+def test_evals_per_worker_recycles_the_process(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "pid", num_workers=1, evals_per_worker=2)
+    evaluator.submit([{}] * 5)
+    pids = [int(r.objective) for r in gather_n(evaluator, 5, 60)]
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+    assert not _alive(pids[0]) and not _alive(pids[2])
+    with pytest.raises(HpcnasError, match="evals-per-worker"):
+        create_evaluator("local", RF + "pid", evals_per_worker=0)
+
+
 def test_crash_reports_exit_code_and_output_tail_and_replaces_worker(make_evaluator) -> None:
     evaluator = make_evaluator(RF + "call_os_exit", num_workers=1)
     evaluator.submit([{}])
