@@ -1,0 +1,94 @@
+"""AgE: aging (regularised) evolution, asynchronous.
+
+* The problem's starting points and random configurations are asked until
+  ``population_size`` evaluations have succeeded.
+* Then each ask draws ``sample_size`` members of the population at random, takes the best as
+  parent and returns a *mutant*: one active hyper-parameter changed according to its type
+  (floats and integers move by a Gaussian step of ``mutation_scale`` on the normalised scale --
+  the log scale for log ranges -- integers at least one grid step; ordinals move to a
+  neighbouring value; categoricals switch to another choice). The mutant is repaired to satisfy
+  the conditions (children that become active get a random value) and forbidden clauses.
+* Each successful evaluation joins the population; when it is full the *oldest* member leaves
+  (aging), whatever its objective. Failed evaluations (objective ``None``) never join the
+  population, so they have no offspring.
+
+Asks are independent of pending evaluations, so any number of workers can be kept busy.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from hpcnas.core.errors import UsageError
+from hpcnas.search.base import register_search
+from hpcnas.search.hps._base import HpSearch
+
+
+@register_search("hps", "age")
+class AgE(HpSearch):
+    """Aging evolution (see the module docstring)."""
+
+    def __init__(
+        self,
+        problem: Any,
+        random_state: int | None = None,
+        population_size: int = 100,
+        sample_size: int = 10,
+        mutation_scale: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(population_size, int) or population_size < 1:
+            raise UsageError(f"--population-size must be an integer >= 1, got {population_size}")
+        if not isinstance(sample_size, int) or sample_size < 1:
+            raise UsageError(f"--sample-size must be an integer >= 1, got {sample_size}")
+        if sample_size > population_size:
+            raise UsageError(
+                f"--sample-size ({sample_size}) cannot exceed --population-size ({population_size}): "
+                "lower the sample size or raise the population size"
+            )
+        if not (isinstance(mutation_scale, (int, float)) and math.isfinite(mutation_scale) and mutation_scale > 0):
+            raise UsageError(f"--mutation-scale must be a number > 0, got {mutation_scale}")
+        super().__init__(problem, random_state, **kwargs)
+        self.population_size, self.sample_size = population_size, sample_size
+        self.mutation_scale = float(mutation_scale)
+        self.population: deque[tuple[np.ndarray, float]] = deque(maxlen=population_size)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--population-size", dest="population_size", type=int, default=100,
+                            help="members kept in the aging population (default: 100)")
+        parser.add_argument("--sample-size", dest="sample_size", type=int, default=10,
+                            help="members drawn to choose each parent, <= population size (default: 10)")
+        parser.add_argument("--mutation-scale", dest="mutation_scale", type=float, default=0.1,
+                            help="std of numeric mutations on the normalised [0, 1] scale (default: 0.1)")
+
+    def _propose(self, n: int) -> np.ndarray:
+        if len(self.population) < self.population_size:
+            return self.codec.sample(n)
+        members = list(self.population)
+        rs = self.codec.rs
+        parents = np.empty((n, self.codec.dim))
+        for i in range(n):
+            drawn = rs.choice(len(members), size=self.sample_size, replace=False)
+            parents[i] = members[max(drawn, key=lambda k: members[k][1])][0]
+        children = self.codec.repair(self.codec.mutate(parents, 1, self.mutation_scale))
+        if len(children) < n:  # forbidden mutants: fill with random configurations
+            children = np.concatenate([children, self.codec.sample(n - len(children))])
+        return children
+
+    def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
+        for vec, y in zip(vectors, objectives):
+            if not np.isnan(y):
+                self.population.append((vec, float(y)))
+
+
+if __name__ == "__main__":
+    import sys
+
+    from hpcnas.cli.search_cmd import module_main
+
+    sys.exit(module_main("hps", "age"))

@@ -1,0 +1,245 @@
+"""AMBS: asynchronous model-based search (Bayesian optimisation with a constant liar).
+
+Algorithm
+---------
+1. The problem's starting points, then ``n_initial_points`` uniform random points.
+2. Afterwards every ask scores candidates with an acquisition function (``UCB`` with ``kappa``,
+   ``EI`` or ``PI`` with ``xi``) on a surrogate (``RF``, ``ET`` or ``GP``, see
+   :mod:`hpcnas.search.hps.surrogate`) and returns the best-scoring ones. Candidates are
+   ``num_candidates`` points: half uniform random, half local perturbations (type-aware, see
+   :meth:`~hpcnas.search.hps.encoding.SpaceCodec.mutate`) of the ``top_k`` best points.
+3. Asynchronous asks use a *constant liar*: each point handed out and not yet told is added to
+   the surrogate with a lie, so that the next asks go elsewhere; the lie is replaced by the
+   real objective when it is told. Strategy names follow DeepHyper/scikit-optimize, which
+   minimise ``-objective``: ``cl_max`` lies with the *worst* objective seen (default,
+   spreads the workers), ``cl_min`` with the best, ``cl_mean`` with the mean.
+4. A failed evaluation (objective ``None``) is learnt as the worst objective seen, so the
+   model steers away from the region.
+
+Cost per call (the master's overhead)
+-------------------------------------
+The surrogate's structure is *refitted* only when the number of told points has grown by
+``refit_fraction`` (5 %) since the last fit (every tell while fewer than 20 points are
+known). In between, told points and lies update the fitted model incrementally (forest:
+one leaf per tree, :class:`~hpcnas.search.hps.surrogate.Surrogate`). A forest refit grows
+each tree on at most ``max_samples`` (1,000) points, so it costs a bounded ``C`` (about
+0.1--0.5 s for 64 trees); with refits every ``0.05 n`` tells the *amortised* cost of a refit
+is ``C / (0.05 n)`` per tell: it shrinks as ``1/n``, and the number of refits over a search
+of ``N`` evaluations grows only as ``log N / log 1.05``. A call without refit costs
+O(num_candidates x trees x depth), independent of ``n`` apart from the tree depth
+(``log n``): a few milliseconds. ``GP`` refits cost O(n^3) (n capped at 1,000).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+import numpy as np
+
+from hpcnas.core.errors import UsageError
+from hpcnas.search.base import register_search
+from hpcnas.search.hps._base import HpSearch
+from hpcnas.search.hps.acquisition import ACQUISITIONS
+from hpcnas.search.hps.surrogate import SURROGATES, Surrogate
+
+LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean")
+
+
+@register_search("hps", "ambs")
+class AMBS(HpSearch):
+    """Asynchronous model-based search (see the module docstring)."""
+
+    num_candidates = 500
+    top_k = 5
+    refit_fraction = 0.05
+
+    def __init__(
+        self,
+        problem: Any,
+        random_state: int | None = None,
+        surrogate_model: str = "RF",
+        acq_func: str = "UCB",
+        kappa: float = 1.96,
+        xi: float = 0.001,
+        liar_strategy: str = "cl_max",
+        n_jobs: int = 1,
+        n_initial_points: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        _choice("surrogate model", "--surrogate-model", surrogate_model, SURROGATES)
+        _choice("acquisition function", "--acq-func", acq_func, ACQUISITIONS)
+        _choice("liar strategy", "--liar-strategy", liar_strategy, LIAR_STRATEGIES)
+        if not (isinstance(kappa, (int, float)) and math.isfinite(kappa) and kappa >= 0):
+            raise UsageError(f"--kappa must be a finite number >= 0, got {kappa}")
+        if not (isinstance(xi, (int, float)) and math.isfinite(xi) and xi >= 0):
+            raise UsageError(f"--xi must be a finite number >= 0, got {xi}")
+        if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+            raise UsageError(f"--n-jobs must be a positive number of processes or -1 (all cores), got {n_jobs}")
+        if not isinstance(n_initial_points, int) or n_initial_points < 0:
+            raise UsageError(f"--n-initial-points must be an integer >= 0, got {n_initial_points}")
+        super().__init__(problem, random_state, **kwargs)
+        self.surrogate_model, self.acq_func, self.liar_strategy = surrogate_model, acq_func, liar_strategy
+        self.kappa, self.xi, self.n_jobs, self.n_initial_points = float(kappa), float(xi), n_jobs, n_initial_points
+        self._features = _Rows(self.codec.num_features)
+        self._vectors = _Rows(self.codec.dim)
+        self._y = _Rows(1)
+        self._model: Surrogate | None = None
+        self._n_fit = 0
+        self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--surrogate-model", dest="surrogate_model", default="RF", choices=sorted(SURROGATES),
+                            help="surrogate model of the objective (default: RF)")
+        parser.add_argument("--acq-func", dest="acq_func", default="UCB", choices=sorted(ACQUISITIONS),
+                            help="acquisition function (default: UCB)")
+        parser.add_argument("--kappa", dest="kappa", type=float, default=1.96,
+                            help="UCB exploration weight, >= 0 (default: 1.96)")
+        parser.add_argument("--xi", dest="xi", type=float, default=0.001,
+                            help="EI/PI improvement margin, >= 0 (default: 0.001)")
+        parser.add_argument("--liar-strategy", dest="liar_strategy", default="cl_max", choices=LIAR_STRATEGIES,
+                            help="constant liar for pending points: cl_max lies with the worst objective seen "
+                                 "(default), cl_min with the best, cl_mean with the mean")
+        parser.add_argument("--n-jobs", dest="n_jobs", type=int, default=1,
+                            help="processes used to fit the surrogate (-1: all cores; default: 1)")
+        parser.add_argument("--n-initial-points", dest="n_initial_points", type=int, default=10,
+                            help="random points before the model is used (default: 10)")
+
+    # ----------------------------------------------------------------- hooks
+    def _propose(self, n: int) -> np.ndarray:
+        random_left = self.n_initial_points - len(self._seen)
+        ok = self._ok()
+        if random_left > 0 or ok.size < 2:
+            return self.codec.sample(n if ok.size < 2 else min(n, random_left))
+        if self._model is None or self._refit_due():
+            self._refit()
+        cands = self._candidates(max(self.num_candidates, 4 * n))
+        if len(cands) == 0:
+            return self.codec.sample(n)
+        feats = self.codec.features(cands)
+        prepared = self._model.prepare(feats)
+        center, spread = float(ok.mean()), float(ok.std()) or 1.0
+        best = (float(ok.max()) - center) / spread
+        acquisition = ACQUISITIONS[self.acq_func]
+        taken = np.zeros(len(cands), dtype=bool)
+        lie = self._lie_value()
+        chosen: list[int] = []
+        lied: list[int] = []  # temporary lies between the picks of one batch
+        for i in range(min(n, len(cands))):
+            mean, std = self._model.predict_prepared(prepared)
+            score = acquisition((mean - center) / spread, std / spread, best, self.kappa, self.xi)
+            score[taken] = -np.inf
+            j = int(np.argmax(score))
+            taken[j] = True
+            chosen.append(j)
+            if i < n - 1:
+                self._model.add(feats[j : j + 1], [lie])
+                lied.append(j)
+        for j in lied:
+            self._model.add(feats[j : j + 1], [lie], sign=-1)
+        return cands[chosen]
+
+    def _on_asked(self, vector: np.ndarray) -> None:
+        feats = self.codec.features(vector)
+        lie = None
+        if self._model is not None:
+            lie = self._lie_value()
+            self._model.add(feats, [lie])
+        self._lies.setdefault(self.codec.keys(vector)[0], []).append([feats, lie])
+
+    def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
+        feats = self.codec.features(vectors)
+        keys = self.codec.keys(vectors)
+        for i in np.flatnonzero(pending):
+            lies = self._lies.get(keys[i])
+            if lies:
+                lie_feats, lie = lies.pop()
+                if not lies:
+                    del self._lies[keys[i]]
+                if self._model is not None and lie is not None:
+                    self._model.add(lie_feats, [lie], sign=-1)
+        self._features.extend(feats)
+        self._vectors.extend(vectors)
+        self._y.extend(objectives[:, None])
+        if self._model is not None and not self._refit_due():
+            worst = self._ok().min() if self._ok().size else 0.0
+            self._model.add(feats, np.where(np.isnan(objectives), worst, objectives))
+
+    # ----------------------------------------------------------------- internals
+    def _ok(self) -> np.ndarray:
+        y = self._y.view()[:, 0]
+        return y[~np.isnan(y)]
+
+    def _lie_value(self) -> float:
+        ok = self._ok()
+        return float({"cl_max": ok.min, "cl_min": ok.max, "cl_mean": ok.mean}[self.liar_strategy]())
+
+    def _refit_due(self) -> bool:
+        return len(self._y) - self._n_fit >= max(1, math.ceil(self.refit_fraction * self._n_fit))
+
+    def _refit(self) -> None:
+        y = self._y.view()[:, 0].copy()
+        y[np.isnan(y)] = self._ok().min()
+        self._model = SURROGATES[self.surrogate_model](
+            random_state=int(self.rng.integers(0, 2**31 - 1)), n_jobs=self.n_jobs
+        )
+        self._model.fit(self._features.view(), y)
+        self._n_fit = len(y)
+        lie = self._lie_value()
+        for lies in self._lies.values():  # pending points: lie with the current value
+            for entry in lies:
+                entry[1] = lie
+                self._model.add(entry[0], [lie])
+
+    def _candidates(self, count: int) -> np.ndarray:
+        rs = self.codec.rs
+        y = self._y.view()[:, 0]
+        order = np.argsort(-np.nan_to_num(y, nan=-np.inf))[: self.top_k]
+        order = order[~np.isnan(y[order])]
+        n_local = count // 2 if order.size else 0
+        parents = self._vectors.view()[order[rs.randint(0, order.size, size=n_local)]] if n_local else None
+        parts = [self.codec.sample(count - n_local)]
+        if parents is not None:
+            changes = rs.randint(1, self.codec.dim + 1, size=n_local)
+            scales = 10.0 ** rs.uniform(-2.5, -0.5, size=n_local)
+            parts.append(self.codec.repair(self.codec.mutate(parents, changes, scales)))
+        cands = np.concatenate(parts)
+        return cands[~self._is_seen(cands)]
+
+
+class _Rows:
+    """Append-only float matrix with amortised O(1) appends."""
+
+    def __init__(self, width: int) -> None:
+        self._data = np.empty((64, width))
+        self._n = 0
+
+    def extend(self, rows: np.ndarray) -> None:
+        rows = np.atleast_2d(rows)
+        need = self._n + len(rows)
+        if need > len(self._data):
+            grown = np.empty((max(need, 2 * len(self._data)), self._data.shape[1]))
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n : need] = rows
+        self._n = need
+
+    def view(self) -> np.ndarray:
+        return self._data[: self._n]
+
+    def __len__(self) -> int:
+        return self._n
+
+
+def _choice(what: str, option: str, value: Any, allowed: Any) -> None:
+    if value not in allowed:
+        raise UsageError(f"unknown {what} '{value}' for {option}: choose one of {', '.join(sorted(allowed))}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    from hpcnas.cli.search_cmd import module_main
+
+    sys.exit(module_main("hps", "ambs"))
