@@ -171,6 +171,7 @@ class LocalEvaluator(Evaluator):
         if evals_per_worker is not None and evals_per_worker < 1:
             raise UsageError(f"--evals-per-worker must be at least 1, got {evals_per_worker}")
         self._evals_per_worker = evals_per_worker
+        run_function = _portable(run_function)
         try:
             payload = pickle.dumps(("init", list(sys.path), os.getcwd(), run_function))
         except Exception as err:  # noqa: BLE001 - lambdas, closures, local functions
@@ -335,6 +336,25 @@ class LocalEvaluator(Evaluator):
             worker=worker.name,
             metadata={"pid": pid},
         )
+
+
+def _portable(run_function: str | Callable[..., Any]) -> str | Callable[..., Any]:
+    """A reference the worker processes can import.
+
+    A function defined in the script being run (module ``__main__``) is referred to as
+    ``/path/script.py:name``: workers load that file under another module name, so its
+    ``if __name__ == "__main__":`` block does not run again there.
+    """
+    if isinstance(run_function, str) or getattr(run_function, "__module__", None) != "__main__":
+        return run_function
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    name = getattr(run_function, "__qualname__", "")
+    if not main_file or not name.isidentifier():
+        raise UsageError(
+            f"the local evaluator cannot send run function {name or run_function!r} defined interactively "
+            "to its worker processes: define it in a module and give it as 'package.module.run'"
+        )
+    return f"{os.path.abspath(main_file)}:{name}"
 
 
 def _describe_exit(code: int | None) -> str:

@@ -200,3 +200,29 @@ def test_killed_master_leaves_no_worker_behind() -> None:
     while _alive(worker_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(worker_pid)
+
+
+def test_run_function_defined_in_the_main_script(tmp_path) -> None:
+    """A script that defines run() and searches in its __main__ block works (and does not recurse)."""
+    script = tmp_path / "my_search.py"
+    script.write_text(textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from hpcnas.evaluator import create_evaluator
+
+        def run(config):
+            return config["x"] * 2.0
+
+        if __name__ == "__main__":
+            with create_evaluator("local", run, num_workers=2) as ev:
+                ev.submit([{{"x": 1.0}}, {{"x": 2.5}}])
+                results = []
+                while ev.num_pending:
+                    results += ev.gather()
+            print(sorted((r.status, r.objective) for r in results))
+        """
+    ))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[('DONE', 2.0), ('DONE', 5.0)]"
