@@ -9,44 +9,16 @@ from __future__ import annotations
 
 import glob
 import os
-import time
 
 import pandas as pd
 import pytest
 
 from hpcnas.balsam.jobs import run_times
+from tests.support.balsam_env import eval_rows, search_args, wait_for_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam]
 
 MAX_EVALS = 40
-
-
-def wait_for_state(env, name_filter: str, states: tuple[str, ...], launcher, timeout: float) -> str:
-    deadline = time.time() + timeout
-    state = None
-    while time.time() < deadline:
-        state = env.query(f"list(BalsamJob.objects.filter({name_filter}).values_list('state', flat=True))")
-        if state and state[0] in states:
-            return state[0]
-        if launcher.poll() is not None:
-            break
-        time.sleep(2)
-    raise AssertionError(f"search job never reached {states} (last state {state}, launcher rc {launcher.poll()})")
-
-
-def search_args(max_evals: int, run: str, extra: str = "") -> str:
-    return (
-        "--evaluator balsam --problem tests.support.balsam_problems.Problem "
-        f"--run tests.support.balsam_problems.{run} --max-evals {max_evals} --num-evals-per-node 2 "
-        f"--seed 3 --no-progress {extra}"
-    ).strip()
-
-
-def eval_rows(env, workflow: str) -> list[dict]:
-    return env.query(
-        f"list(BalsamJob.objects.filter(workflow={workflow!r}, name__startswith='eval-')"
-        ".values('name', 'state', 'state_history', 'node_packing_count', 'data'))"
-    )
 
 
 def test_serial_user_flow_ambs_40_evals_packed_2(balsam_env, balsam_workflow):

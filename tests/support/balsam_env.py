@@ -279,3 +279,32 @@ def make_balsam_env() -> BalsamEnv:
         env.close()
         raise
     return env
+
+
+# --------------------------------------------------------------------- e2e helpers
+def wait_for_state(env, name_filter: str, states: tuple[str, ...], launcher, timeout: float) -> str:
+    deadline = time.time() + timeout
+    state = None
+    while time.time() < deadline:
+        state = env.query(f"list(BalsamJob.objects.filter({name_filter}).values_list('state', flat=True))")
+        if state and state[0] in states:
+            return state[0]
+        if launcher.poll() is not None:
+            break
+        time.sleep(2)
+    raise AssertionError(f"search job never reached {states} (last state {state}, launcher rc {launcher.poll()})")
+
+
+def search_args(max_evals: int, run: str, extra: str = "") -> str:
+    return (
+        "--evaluator balsam --problem tests.support.balsam_problems.Problem "
+        f"--run tests.support.balsam_problems.{run} --max-evals {max_evals} --num-evals-per-node 2 "
+        f"--seed 3 --no-progress {extra}"
+    ).strip()
+
+
+def eval_rows(env, workflow: str) -> list[dict]:
+    return env.query(
+        f"list(BalsamJob.objects.filter(workflow={workflow!r}, name__startswith='eval-')"
+        ".values('name', 'state', 'state_history', 'node_packing_count', 'data'))"
+    )
