@@ -38,13 +38,14 @@ if ! horovod_ok; then
     "$PY" -m pip install --quiet --upgrade "pip<25" "setuptools<70" wheel
     # TensorFlow 2.13 pins numpy <= 1.24.3; keep hpcnas' own needs compatible with it.
     "$PY" -m pip install --quiet "tensorflow-cpu==2.13.1" "numpy==1.24.3" "cmake<4" \
-        "ConfigSpace>=1.2" "pandas>=2.0,<2.3" "scikit-learn>=1.3,<1.6" "psutil" "tqdm" "pytest"
+        "ConfigSpace>=1.2" "pandas>=2.0,<2.3" "scikit-learn>=1.3,<1.6" "psutil" "tqdm" "pytest" \
+        cloudpickle pyyaml packaging "cffi>=1.4"
+    # no [tensorflow] extra: it would pull the 'tensorflow' package (Keras 3) next to tensorflow-cpu
     log "building horovod 0.28.1 with TensorFlow, MPI and Gloo (a few minutes)"
     HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITH_GLOO=1 \
         HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
         MAKEFLAGS="-j${HPCNAS_BUILD_JOBS:-2}" \
         "$PY" -m pip install --quiet --no-cache-dir --no-build-isolation --no-deps "horovod==0.28.1"
-    "$PY" -m pip install --quiet cloudpickle psutil pyyaml packaging cffi
     horovod_ok || { log "horovod was installed but cannot be imported with MPI and Gloo"; exit 1; }
 fi
 

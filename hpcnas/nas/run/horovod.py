@@ -73,7 +73,7 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
         callbacks=callbacks, verbose=int(hps.get("verbose", 0)) if rank == 0 else 0,
     )
     objective = objective_from_history(recorder.history, problem.objective_spec) if rank == 0 else None
-    objective = hvd.broadcast_object(objective, root_rank=0)
+    objective = optional_import("horovod.tensorflow", "horovod").broadcast_object(objective, root_rank=0)
     return {
         "objective": objective,
         "history": recorder.history,
