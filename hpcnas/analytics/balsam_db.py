@@ -27,6 +27,7 @@ peak of busy nodes rounded up. The experiment records which.
 """
 from __future__ import annotations
 
+import gc
 import glob
 import io
 import json
@@ -44,29 +45,67 @@ from hpcnas.core.errors import HpcnasError, UsageError
 RUN_STATE = "RUNNING"
 WAIT_STATES = ("CREATED", "READY", "STAGED_IN", "PREPROCESSED", "RESTART_READY")
 END_STATES = {"RUN_DONE": "done", "RUN_ERROR": "error", "RUN_TIMEOUT": "timeout"}
-_LINE = r"\[(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d\.\d+)\s+(\w+)\s*\]"
-_TIME_FORMAT = "%m-%d-%Y %H:%M:%S.%f"
 _BUILT = re.compile(r"Built (\d+) \w+ workers")
 JOB_COLUMNS = ("job_id", "num_nodes", "ranks_per_node", "node_packing_count", "state_history")
 
 
 # ---------------------------------------------------------------------- parsing (pure)
+#: one token per job start (a NUL line, which Postgres text cannot hold) or history line;
+#: Balsam's history_line() puts each ``[time STATE]`` at the start of a line, 6-digit micros
+_TOKEN = re.compile(
+    r"^(?:(\x00)|\[(\d\d-\d\d-\d{4} \d\d:\d\d:\d\d\.\d{6})\s+(\w+)\s*\])", re.M)
+_STAMP_WIDTH = 26  # MM-DD-YYYY HH:MM:SS.ffffff
+
+
 def parse_state_history(job_ids: Any, histories: Any) -> pd.DataFrame:
     """Transitions ``job_id, time (epoch s, UTC), state``, ordered per job as written.
 
-    ``job_ids`` and ``histories`` are aligned sequences; lines that do not look like
-    Balsam history lines are ignored.
+    ``job_ids`` and ``histories`` are aligned sequences. Lines that do not start with a
+    Balsam history stamp (multi-line error messages) are ignored. One regular-expression
+    pass over all histories; timestamps are decoded with numpy arithmetic on their digits.
     """
-    hist = pd.Series(np.asarray(histories, dtype=object), dtype=object)
-    if hist.empty:
+    ids = np.asarray(job_ids, dtype=object)
+    if len(ids) == 0:
         return pd.DataFrame({"job_id": [], "time": [], "state": []})
-    hist.index = pd.RangeIndex(len(hist))
-    found = hist.fillna("").str.extractall(_LINE)
-    pos = found.index.get_level_values(0).to_numpy()
-    ts = pd.to_datetime(found[0].to_numpy(), format=_TIME_FORMAT, utc=True)
-    times = ts.as_unit("us").asi8 / 1e6
-    ids = np.asarray(job_ids, dtype=object)[pos]
-    return pd.DataFrame({"job_id": ids, "time": times, "state": found[1].to_numpy()})
+    text = "\n\x00" + "\n\x00".join("" if h is None else str(h) for h in histories)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # ~1e6 small tuples: generational GC passes would dominate
+    try:
+        found = _TOKEN.findall(text)
+        marks, stamps, states = zip(*found)
+        del found
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    is_mark = np.array(marks, dtype=object) != ""
+    job_index = np.cumsum(is_mark)[~is_mark] - 1
+    times = _decode_stamps("".join(stamps))  # markers contribute empty strings
+    state = np.array(states, dtype=object)[~is_mark]
+    return pd.DataFrame({"job_id": ids[job_index], "time": times, "state": state})
+
+
+def _decode_stamps(joined: str) -> np.ndarray:
+    """Epoch seconds (UTC) of concatenated ``MM-DD-YYYY HH:MM:SS.ffffff`` stamps."""
+    raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    chars = raw.reshape(-1, _STAMP_WIDTH)
+
+    def field(lo: int, hi: int) -> np.ndarray:
+        out = np.zeros(chars.shape[0], dtype=np.int64)
+        for i in range(lo, hi):
+            out *= 10
+            out += chars[:, i]
+            out -= ord("0")
+        return out
+
+    month, day, year = field(0, 2), field(3, 5), field(6, 10)
+    # days since 1970-01-01 of a proleptic Gregorian date (Hinnant's days_from_civil)
+    year = year - (month <= 2)
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    seconds = days * 86400 + field(11, 13) * 3600 + field(14, 16) * 60 + field(17, 19)
+    return seconds + field(20, 26) / 1e6
 
 
 def timelines(transitions: pd.DataFrame, jobs: pd.DataFrame, job_mode: str = "auto"
@@ -87,9 +126,16 @@ def timelines(transitions: pd.DataFrame, jobs: pd.DataFrame, job_mode: str = "au
     weights = node_weights(jobs, job_mode)
     runs["weight"] = runs["job_id"].map(weights).fillna(1.0).to_numpy(dtype=float)
 
+    # consecutive waiting states of a job (CREATED -> READY -> ... -> PREPROCESSED) are one wait
     is_wait = tr["state"].isin(WAIT_STATES).to_numpy()
-    waits = pd.DataFrame({"job_id": tr["job_id"].to_numpy()[is_wait],
-                          "start": tr["time"].to_numpy()[is_wait], "end": open_end[is_wait]})
+    cont_next = np.zeros_like(is_wait)
+    cont_next[:-1] = is_wait[:-1] & is_wait[1:] & same_next[:-1]
+    cont_prev = np.zeros_like(is_wait)
+    cont_prev[1:] = cont_next[:-1]
+    first = np.flatnonzero(is_wait & ~cont_prev)
+    last = np.flatnonzero(is_wait & ~cont_next)
+    waits = pd.DataFrame({"job_id": tr["job_id"].to_numpy()[first],
+                          "start": tr["time"].to_numpy()[first], "end": open_end[last]})
     is_end = tr["state"].isin(list(END_STATES)).to_numpy()
     ends = pd.DataFrame({"time": tr["time"].to_numpy()[is_end],
                          "kind": tr["state"].to_numpy()[is_end]})

@@ -85,7 +85,9 @@ def experiment_from_args(args: argparse.Namespace, spec: str | None = None) -> E
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from hpcnas.cli.main import OneLineParser  # argparse errors: one line, exit 2
+
+    parser = OneLineParser(
         prog="hpcnas-analytics",
         description="Plots and tables from a search's results.csv or a Balsam DB: node "
                     "utilization, throughput, search curves, top-k, comparisons, HTML report.",
@@ -101,7 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    parsed: list[argparse.Namespace] = []
+    code = run_cli(lambda: parsed.append(parser.parse_args(argv)), debug="--debug" in argv)
+    if not parsed:
+        return code
+    args = parsed[0]
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

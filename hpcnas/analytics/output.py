@@ -75,7 +75,8 @@ def write_json(path: str, data: Any) -> str:
     return path
 
 
-def write_csv(path: str, table: pd.DataFrame | dict[str, Any]) -> str:
+def write_csv(path: str, table: pd.DataFrame | dict[str, Any],
+              float_format: str | None = None) -> str:
     df = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
-    df.to_csv(path, index=False)
+    df.to_csv(path, index=False, float_format=float_format)
     return path

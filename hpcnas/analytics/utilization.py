@@ -13,7 +13,12 @@ import numpy as np
 
 from hpcnas.analytics import output
 from hpcnas.analytics.experiment import Experiment
-from hpcnas.analytics.timeline import LAUNCH_LATENCY, Utilization, compute_utilization
+from hpcnas.analytics.timeline import (
+    LAUNCH_LATENCY,
+    Utilization,
+    bin_step,
+    compute_utilization,
+)
 from hpcnas.core.errors import HpcnasError
 
 #: idle gaps listed in the JSON (all are in utilization_gaps.csv)
@@ -34,26 +39,47 @@ def utilization_of(exp: Experiment) -> Utilization:
     )
 
 
+#: above this many breakpoints, curves are drawn as per-bin averages with a min-max band
+MAX_PLOT_POINTS = 4000
+PLOT_BINS = 1000
+
+
+def _curve(util: Utilization, values: np.ndarray, div: float):
+    """(x, y, band) to draw: the exact steps, or bin averages and a (min, max) band."""
+    if util.times.size <= MAX_PLOT_POINTS:
+        return (util.times - util.t0) / div, values, None
+    edges = np.linspace(util.t0, util.t1, PLOT_BINS + 1)
+    mean, vmin, vmax = bin_step(util.times, values, edges)
+    x = (edges - util.t0) / div
+    pad = lambda a: np.append(a, a[-1])  # noqa: E731 - the last step holds to the end
+    return x, pad(mean), (pad(vmin), pad(vmax))
+
+
 def plot_utilization(util: Utilization, path: str, title: str) -> str:
     span = util.t1 - util.t0
     div, unit = output.time_unit(span)
-    x = (util.times - util.t0) / div
     fig, axes = output.figure(2, 1, height=3.0)
     ax = axes[0][0]
-    ax.fill_between(x, util.busy_nodes, step="post", alpha=0.35, color="tab:blue")
-    ax.step(x, util.busy_nodes, where="post", color="tab:blue", label="busy nodes")
+    x, busy, band = _curve(util, util.busy_nodes, div)
+    if band is not None:
+        ax.fill_between(x, band[0], band[1], step="post", color="tab:blue", alpha=0.15,
+                        linewidth=0, label="min-max per bin")
+    ax.fill_between(x, busy, step="post", alpha=0.35, color="tab:blue")
+    ax.step(x, busy, where="post", color="tab:blue",
+            label="busy nodes" + (" (bin average)" if band is not None else ""))
     ax.axhline(util.nodes, color="black", linestyle="--", linewidth=1,
                label=f"available ({util.nodes:g})")
     ax.set_ylabel("nodes")
     ax.set_ylim(0, max(util.nodes, float(util.busy_nodes.max())) * 1.3)
     ax.set_title(f"{title}: node utilization {util.percent:.1f}%")
-    ax.legend(loc="upper right", fontsize="small", ncols=2)
+    ax.legend(loc="upper right", fontsize="small", ncols=3)
     ax2 = axes[1][0]
-    ax2.step(x, util.running_jobs, where="post", color="tab:green", label="jobs running")
-    ax2.step(x, util.waiting_jobs, where="post", color="tab:orange", alpha=0.8,
-             label="jobs waiting")
+    xr, running, _ = _curve(util, util.running_jobs, div)
+    xw, waiting, _ = _curve(util, util.waiting_jobs, div)
+    ax2.step(xr, running, where="post", color="tab:green", label="jobs running")
+    ax2.step(xw, waiting, where="post", color="tab:orange", alpha=0.8, label="jobs waiting")
     shaded = False
-    for gap in util.gaps:
+    for gap in sorted(util.gaps, key=lambda g: -g["seconds"])[:200]:
         if gap["cause"] == LAUNCH_LATENCY:
             continue
         ax2.axvspan((gap["start"] - util.t0) / div, (gap["end"] - util.t0) / div,
@@ -79,7 +105,8 @@ def write_utilization(exp: Experiment, out: str, util: Utilization | None = None
                               f"{util.nodes:g} available: pass the real allocation with --nodes")
     summary["gaps"] = sorted(util.gaps, key=lambda g: -g["idle_node_seconds"])[:MAX_GAPS_IN_JSON]
     output.write_json(os.path.join(out, "utilization.json"), summary)
-    output.write_csv(os.path.join(out, "utilization.csv"), util.curve_table())
+    output.write_csv(os.path.join(out, "utilization.csv"), util.curve_table(),
+                     float_format="%.6f")
     output.write_csv(os.path.join(out, "utilization_gaps.csv"),
                      {k: [g[k] for g in util.gaps] for k in
                       ("start", "end", "seconds", "idle_node_seconds", "mean_idle_nodes", "cause")})

@@ -67,7 +67,7 @@ def test_timelines_runs_waits_ends_with_retry_and_open_run():
     assert runs[["job_id", "start", "end", "weight"]].values.tolist() == [
         ["a", 2, 10, 0.5], ["a", 15, 20, 0.5], ["b", 5, 21, 2.0]]
     w = (waits[["start", "end"]] - T0).values.tolist()
-    assert w == [[0, 1], [1, 2], [11, 15], [0, 5]]
+    assert w == [[0, 2], [11, 15], [0, 5]]  # CREATED + PREPROCESSED merge into one wait
     assert ends["kind"].tolist() == ["timeout", "done"]
 
 
@@ -88,3 +88,17 @@ def test_parse_many_jobs(n):
                 (4, "RUNNING"), (9, "RUN_DONE"), (10, "POSTPROCESSED"), (11, "JOB_FINISHED"))
     tr = parse_state_history(np.arange(n), [h] * n)
     assert len(tr) == 8 * n
+
+
+def test_stamps_across_leap_years_and_month_ends():
+    from datetime import timedelta
+
+    moments = [datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+               datetime(2000, 2, 29, 12, 0, 0, 1, tzinfo=timezone.utc),
+               datetime(2024, 3, 1, 0, 0, 0, tzinfo=timezone.utc),
+               datetime(2100, 1, 1, 6, 30, 15, 250000, tzinfo=timezone.utc)]
+    moments += [moments[1] + timedelta(days=k * 37, seconds=k * 11) for k in range(1, 200)]
+    hist = "".join(f"\n[{m.strftime('%m-%d-%Y %H:%M:%S.%f')} RUNNING] ".rjust(46)
+                   for m in moments)
+    tr = parse_state_history(["j"], [hist])
+    assert tr["time"].tolist() == pytest.approx([m.timestamp() for m in moments], abs=1e-6)

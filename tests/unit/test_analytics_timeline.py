@@ -89,3 +89,27 @@ def test_best_so_far_maximize_and_minimize_skip_failures():
     assert np.isnan(got[0])
     assert got[1:].tolist() == [0.2, 0.2, 0.5, 0.5, 0.9]
     assert best_so_far(obj, maximize=False)[1:].tolist() == [0.2, 0.2, 0.2, 0.2, 0.2]
+
+
+def test_bin_step_averages_are_exact_and_bound_by_min_max():
+    from hpcnas.analytics.timeline import bin_step
+
+    times = np.array([0.0, 1.0, 2.5, 4.0])
+    values = np.array([2.0, 0.0, 4.0, 0.0])
+    mean, vmin, vmax = bin_step(times, values, np.array([0.0, 2.0, 4.0]))
+    # [0,2): 2 for 1 s, 0 for 1 s -> 1; [2,4): 0 for 0.5 s, 4 for 1.5 s -> 3
+    assert mean.tolist() == [1.0, 3.0]
+    assert vmin.tolist() == [0.0, 0.0] and vmax.tolist() == [2.0, 4.0]
+
+
+def test_many_breakpoints_plot_keeps_area(tmp_path):
+    from hpcnas.analytics.timeline import bin_step
+
+    rng = np.random.default_rng(1)
+    start = rng.uniform(0, 1000, 20_000)
+    end = start + rng.uniform(1, 50, 20_000)
+    u = compute_utilization(start, end, 0.5)
+    edges = np.linspace(u.t0, u.t1, 1001)
+    mean, vmin, vmax = bin_step(u.times, u.busy_nodes, edges)
+    assert np.sum(mean * np.diff(edges)) == pytest.approx(u.busy_node_seconds, rel=1e-9)
+    assert np.all(vmin <= mean + 1e-9) and np.all(mean <= vmax + 1e-9)
