@@ -39,6 +39,12 @@ def connect() -> SimpleNamespace:
     except db.OperationalError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise HpcnasError(f"{NO_DB} (the DB at {path} does not answer: {first})") from err
+    except db.DatabaseError as err:  # answers, but without Balsam 0.x's tables / columns
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise HpcnasError(
+            f"the DB at {path} answers but is not a Balsam 0.x job database ({first}): "
+            "point BALSAM_DB_PATH at a DB made by balsam init / hpcnas balsam-init"
+        ) from err
     return SimpleNamespace(
         BalsamJob=models.BalsamJob,
         ApplicationDefinition=models.ApplicationDefinition,

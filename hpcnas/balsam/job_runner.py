@@ -27,7 +27,8 @@ import sys
 from typing import Any, Sequence
 
 from hpcnas.balsam.jobs import EXIT_FAILED, MARKER, RESULT_KEY, decode_config
-from hpcnas.evaluator.base import DONE, TIMEOUT
+from hpcnas.core.errors import HpcnasError
+from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT
 
 _RANK_VARS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK",
               "SLURM_PROCID", "ALPS_APP_PE")
@@ -116,7 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("config", help="b64:<base64url JSON> or a JSON object")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before the evaluation is stopped")
     args = parser.parse_args(argv)
-    config = decode_config(args.config)
+    try:
+        config = decode_config(args.config)
+    except HpcnasError as err:  # a malformed job: one line, a FAILED report, exit 2 (not retried)
+        print(f"hpcnas: error: {err}", file=sys.stderr, flush=True)
+        if mpi_rank() == 0:
+            report_to_balsam({"objective": None, "status": FAILED, "error": str(err), "metadata": {}})
+        return HpcnasError.exit_code
     report = evaluate(args.run_function, config, args.timeout)
     report["rank"] = mpi_rank()
     report["host"] = socket.gethostname()

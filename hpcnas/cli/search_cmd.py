@@ -126,6 +126,8 @@ def _validate(args: argparse.Namespace) -> None:
         value = getattr(args, option)
         if value is not None and not value > 0:
             raise UsageError(f"--{option.replace('_', '-')} must be positive seconds, got {value}")
+    if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        raise UsageError(f"--output-dir {args.output_dir} exists and is not a directory: give a directory")
 
 
 def _load_problem(family: str, path: str) -> Any:

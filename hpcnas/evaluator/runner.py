@@ -43,7 +43,28 @@ def resolve_run_function(run_function: str | RunFunction) -> RunFunction:
         from hpcnas.core.errors import HpcnasError
 
         raise HpcnasError(f"run function '{run_function}' is not callable: define def run(config): ...")
+    _check_signature(func, run_function)
     return func
+
+
+def _check_signature(func: Any, run_function: Any) -> None:
+    """A run function must accept exactly one positional argument (the configuration)."""
+    import inspect
+
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins and C callables: nothing to check
+        return
+    try:
+        signature.bind({})
+    except TypeError:
+        from hpcnas.core.errors import HpcnasError
+
+        name = run_function if isinstance(run_function, str) else getattr(func, "__qualname__", repr(func))
+        raise HpcnasError(
+            f"run function '{name}' has the signature {signature}: it must accept one positional "
+            "argument, the configuration: define def run(config): ..."
+        ) from None
 
 
 def judge(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:

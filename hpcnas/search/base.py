@@ -61,10 +61,15 @@ def _import_builtin() -> None:
 
     for module in ("hpcnas.search.hps", "hpcnas.search.nas", "hpcnas.multifidelity.search"):
         try:
-            importlib.import_module(module)
+            package = importlib.import_module(module)
         except ModuleNotFoundError as err:
             if err.name != module:
                 raise
+            continue
+        # a package lists its search modules instead of importing them, so that
+        # ``python -m package.search`` does not find itself imported already (runpy warning)
+        for sub in getattr(package, "SEARCH_MODULES", ()):
+            importlib.import_module(f"{module}.{sub}")
 
 
 class Search(ABC):

@@ -1,6 +1,18 @@
 """NAS searches, registered for ``hpcnas nas SEARCH``: age, agebo, random, ambsmixed, regevomixed."""
 from __future__ import annotations
 
-from hpcnas.search.nas import age, agebo, ambsmixed, random_search, regevomixed  # noqa: F401 - registration
+from typing import Any
 
-__all__ = ["age", "agebo", "ambsmixed", "random_search", "regevomixed"]
+#: modules that register a search (imported by :func:`hpcnas.search.base.get_search_class`);
+#: not imported here, so ``python -m hpcnas.search.nas.age`` runs without a runpy warning
+SEARCH_MODULES = ("age", "agebo", "ambsmixed", "random_search", "regevomixed")
+
+__all__ = list(SEARCH_MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in SEARCH_MODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
