@@ -4,8 +4,8 @@
 # Horovod 0.28.1 only builds against tensorflow-cpu 2.13.x (Keras 2) here, so it lives in its
 # own virtual environment, made from Debian's python3 so that any user can run it:
 #
-#   bash tests/install_horovod_env.sh            # builds $HPCNAS_HOROVOD_VENV (default /work/hvd-venv)
-#   export HPCNAS_HOROVOD_PYTHON=/work/hvd-venv/bin/python
+#   bash tests/install_horovod_env.sh            # builds $HPCNAS_HOROVOD_VENV (default /opt/hpcnas/hvd-venv)
+#   export HPCNAS_HOROVOD_PYTHON=/opt/hpcnas/hvd-venv/bin/python   (the tests also look there)
 #
 # Needs: Debian's mpich + libmpich-dev, g++, cmake (the Horovod build compiles C++ for ~2.5 min).
 # Idempotent: an environment whose Horovod already has TensorFlow, MPI and Gloo is kept; only the
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${HPCNAS_HOROVOD_VENV:-/work/hvd-venv}"
+VENV="${HPCNAS_HOROVOD_VENV:-/opt/hpcnas/hvd-venv}"
 BASE_PYTHON="${HPCNAS_HOROVOD_BASE_PYTHON:-/usr/bin/python3}"
 PY="$VENV/bin/python"
 

@@ -15,7 +15,7 @@ import pytest
 from tests.support.components import require, require_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_HVD_PYTHON = "/work/hvd-venv/bin/python"
+DEFAULT_HVD_PYTHON = "/opt/hpcnas/hvd-venv/bin/python"  # where tests/install_horovod_env.sh builds it
 
 
 def _run_json(cmd: list[str], env: dict, timeout: int = 300) -> list[dict]:
