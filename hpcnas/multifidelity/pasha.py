@@ -18,7 +18,9 @@ ranking of the configurations in the top two rungs keeps changing:
   trials whose order flips between two consecutive reported steps (criss-crossing learning
   curves), it is the ``epsilon_percentile``-th percentile (90 by default) of the gap between
   the two objectives before the flip. With no flips yet it is 0. A fixed ``epsilon`` may be
-  given instead.
+  given instead. The curves used are those of the contenders for the top rung (the trials
+  recorded at the rung below it, at most ``max_noise_trials`` of the best), which keeps the
+  cost bounded on long searches.
 
 The configuration returned is the best one at the highest rung reached (``best()``).
 """
@@ -63,6 +65,7 @@ class PASHA(ASHA):
         reduction_factor: float = 3,
         epsilon: float | None = None,
         epsilon_percentile: float = 90.0,
+        max_noise_trials: int = 512,
     ) -> None:
         super().__init__(min_resource, max_resource, reduction_factor)
         if epsilon is not None and epsilon < 0:
@@ -71,6 +74,7 @@ class PASHA(ASHA):
             raise UsageError(f"--epsilon-percentile must be within [0, 100], got {epsilon_percentile}")
         self.fixed_epsilon = epsilon
         self.epsilon_percentile = epsilon_percentile
+        self.max_noise_trials = max_noise_trials
         self._top = min(1, len(self.rungs) - 1)
         #: (trial count, rung resource) each time the top rung was raised
         self.growth: list[tuple[int, float]] = []
@@ -83,7 +87,9 @@ class PASHA(ASHA):
         """Ranking-noise threshold (fixed, or estimated from criss-crossing learning curves)."""
         if self.fixed_epsilon is not None:
             return self.fixed_epsilon
-        values = crossing_gaps(self.curves)
+        below = self.records[max(0, self._top - 1)]
+        contenders = sorted(below, key=lambda t: below[t], reverse=True)[: self.max_noise_trials]
+        values = crossing_gaps({t: self.curves[t] for t in contenders if t in self.curves})
         return float(np.percentile(values, self.epsilon_percentile)) if values.size else 0.0
 
     def ranking_changed(self) -> bool:

@@ -92,10 +92,16 @@ def test_pasha_estimates_epsilon_from_criss_crossing_curves():
         "c": [(1, 0.0), (2, 0.0)],  # never crosses
     }
     assert sorted(np.round(crossing_gaps(curves), 6)) == [0.1, 0.2]
-    p = PASHA(epsilon_percentile=50)
-    p.curves = curves
-    assert p.epsilon() == pytest.approx(0.15)
+    p = PASHA(min_resource=1, max_resource=27, reduction_factor=3, epsilon_percentile=50)
     assert PASHA().epsilon() == 0.0
+    for trial, curve in curves.items():
+        for step, value in curve[:2]:
+            p.report(trial, step, value)  # rung 1 records a, b, c: all contenders for the top rung
+    p.report("a", 3, 0.6)
+    p.report("b", 3, 0.7)
+    assert p.epsilon() == pytest.approx(0.15)
+    p.max_noise_trials = 1  # only the best contender at rung 1 (b): no pairs, no noise
+    assert p.epsilon() == 0.0
 
 
 def test_successive_halving_waits_for_its_cohort():
