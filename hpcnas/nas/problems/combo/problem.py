@@ -43,3 +43,19 @@ TinyProblem.hyperparameters(
 TinyProblem.loss("mse")
 TinyProblem.metrics(["r2"])
 TinyProblem.objective("val_r2__last")
+
+#: the benchmark setting (benchmarks/agebo_vs_age.py): 2,000 rows, 3 trunk layers, 4 epochs,
+#: batch size / learning rate / optimizer searched -- what AgEBO tunes and AgE keeps at defaults
+BenchProblem = NaProblem(seed=2020)
+BenchProblem.load_data(_LOAD, n_samples=2000)
+BenchProblem.search_space(_SPACE, num_layers=3, sub_layers=1, num_skips=2, units=[16, 32, 64])
+BenchProblem.hyperparameters(
+    batch_size=BenchProblem.add_hyperparameter((16, 512, "log-uniform"), "batch_size"),
+    learning_rate=BenchProblem.add_hyperparameter((1e-4, 1e-1, "log-uniform"), "learning_rate"),
+    optimizer=BenchProblem.add_hyperparameter(["adam", "rmsprop", "sgd"], "optimizer"),
+    num_epochs=4,
+    num_threads=1,
+)
+BenchProblem.loss("mse")
+BenchProblem.metrics(["r2"])
+BenchProblem.objective("val_r2__last")
