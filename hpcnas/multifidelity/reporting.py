@@ -165,10 +165,15 @@ def remote_decider(address: str, authkey: str) -> Decider | None:
 
     def decide(kind: str, payload: tuple) -> str:
         from multiprocessing import AuthenticationError
-        from multiprocessing.connection import Client
+        from multiprocessing.connection import Client, answer_challenge, deliver_challenge
+
+        from hpcnas.multifidelity.server import IO_TIMEOUT, set_io_timeout
 
         try:
-            with Client((host, int(port)), authkey=key) as conn:
+            with Client((host, int(port))) as conn:
+                set_io_timeout(conn, IO_TIMEOUT)
+                answer_challenge(conn, key)
+                deliver_challenge(conn, key)
                 conn.send((kind, payload))
                 return str(conn.recv())
         except (OSError, EOFError, AuthenticationError) as err:

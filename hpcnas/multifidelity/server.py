@@ -6,7 +6,8 @@ report from an evaluation's :class:`~hpcnas.multifidelity.reporting.Channel` is 
 connection: ``("report", (trial, config, step, objective))``, ``("poll", (trial,))`` or
 ``("end", (trial,))``; the answer is ``"continue"``, ``"stop"`` or ``"wait"``. Decisions are
 made under a lock by the single policy object, so they are consistent across processes and
-nodes. A trial that waits at a synchronous barrier longer than ``barrier_timeout`` seconds
+nodes. Each connection is authenticated and served in its own short-lived thread with socket
+timeouts, so a stalled or hostile client cannot block the others. A trial that waits at a synchronous barrier longer than ``barrier_timeout`` seconds
 makes the server release the barrier on the members present (``policy.release()``).
 """
 from __future__ import annotations
@@ -15,13 +16,28 @@ import json
 import os
 import secrets
 import socket
+import struct
 import threading
 import time
-from multiprocessing.connection import Listener
+from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
 from typing import Any
 
 from hpcnas.multifidelity.policy import Decision, StoppingPolicy
 from hpcnas.multifidelity.reporting import ADDRESS_ENV, AUTHKEY_ENV
+
+#: seconds a connection may stay silent before it is dropped (both ends)
+IO_TIMEOUT = 30.0
+
+
+def set_io_timeout(conn: Connection, seconds: float) -> None:
+    """Make blocking reads and writes on ``conn`` fail after ``seconds`` (``SO_RCVTIMEO``/``SO_SNDTIMEO``)."""
+    sock = socket.socket(fileno=conn.fileno())
+    try:
+        value = struct.pack("ll", int(seconds), int((seconds % 1) * 1e6))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    finally:
+        sock.detach()
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -46,7 +62,7 @@ class PolicyServer:
         self._wait_since: dict[str, float] = {}
         self._authkey = secrets.token_bytes(32)
         bind = host or os.environ.get("HPCNAS_MF_BIND", "0.0.0.0")
-        self._listener = Listener((bind, 0), authkey=self._authkey)
+        self._listener = Listener((bind, 0))  # authentication per connection, in its thread
         port = self._listener.address[1]
         self.host = advertise or os.environ.get("HPCNAS_MF_HOST") or _advertised_host(bind)
         self.address = f"{self.host}:{port}"
@@ -136,15 +152,19 @@ class PolicyServer:
             except (OSError, EOFError):
                 if self._closed:
                     return
-                continue  # failed authentication or a dropped connection
-            except Exception:  # noqa: BLE001 - AuthenticationError and friends
                 continue
-            try:
-                with conn:
-                    kind, payload = conn.recv()
-                    conn.send(self.handle(kind, payload))
-            except Exception:  # noqa: BLE001 - a bad client must not kill the server
-                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: Connection) -> None:
+        try:
+            with conn:
+                set_io_timeout(conn, IO_TIMEOUT)
+                deliver_challenge(conn, self._authkey)
+                answer_challenge(conn, self._authkey)
+                kind, payload = conn.recv()
+                conn.send(self.handle(kind, payload))
+        except Exception:  # noqa: BLE001 - failed authentication, timeouts, bad clients
+            return
 
 
 def _advertised_host(bind: str) -> str:

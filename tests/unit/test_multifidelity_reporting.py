@@ -131,3 +131,13 @@ def test_bad_address_is_a_one_line_error(monkeypatch):
     outcome = run_config(run_epochs, {"x": 1.0})
     assert outcome.status == FAILED and outcome.objective is None
     assert "HPCNAS_MF_ADDRESS='nohostport' is not host:port" in outcome.error
+
+
+def test_a_silent_connection_does_not_block_the_server(server_env):
+    import socket as socketlib
+
+    server = server_env(ASHA(1, 9, 3))
+    host, port = server.address.rsplit(":", 1)
+    with socketlib.create_connection((host, int(port))):  # connects, never authenticates
+        outcome = run_config(run_epochs, {"x": 1.0})
+    assert outcome.status == DONE and len(server.trials_of({"x": 1.0})) == 1
