@@ -97,6 +97,11 @@ class RayEvaluator(Evaluator):
             inferred, self.worker_arithmetic = self._infer_workers()
             self._num_workers = num_workers or inferred
             log.info("ray evaluator: %s; using %d workers", self.worker_arithmetic, self._num_workers)
+            if self._num_workers > inferred:
+                log.warning(
+                    "ray evaluator: --num-workers %d exceeds what the cluster runs at once (%d): the extra "
+                    "tasks wait in Ray's queue and their --eval-timeout already counts", self._num_workers, inferred,
+                )
             self._task = self.ray.remote(_ray_task).options(
                 num_cpus=num_cpus_per_task, num_gpus=num_gpus_per_task, max_retries=0
             )
