@@ -1,16 +1,64 @@
-"""``python -m hpcnas.balsam.launch``: Balsam's launcher with hpcnas's MPI plug-ins available.
+"""``python -m hpcnas.balsam.launch``: Balsam's launcher with hpcnas's plug-ins in place.
 
 Takes exactly the arguments of ``balsam launcher`` (``--consume-all | --wf-filter WF``,
-``--job-mode serial|mpi``, ``--time-limit-minutes``, ``--gpus-per-node`` ...). It registers
-:mod:`hpcnas.balsam.mpi_commands` with Balsam (so ``MPI_RUN_TEMPLATE`` may name
-``HpcnasSrunCommand`` or ``HpcnasOpenMPIHostfileCommand``) and then runs Balsam's own launcher
-``main`` in this process, as ``balsam launcher`` would after its ``exec``. The shipped job
-scripts (``jobscripts/templates``) start the launcher this way; nothing in Balsam is patched.
+``--job-mode serial|mpi``, ``--time-limit-minutes``, ``--gpus-per-node`` ...) and runs Balsam's
+own launcher ``main`` in this process, as ``balsam launcher`` does after its ``exec``, with two
+additions and no file of Balsam changed:
+
+* :mod:`hpcnas.balsam.mpi_commands` is registered, so ``MPI_RUN_TEMPLATE`` may name
+  ``HpcnasSrunCommand`` or ``HpcnasOpenMPIHostfileCommand``;
+* the serial-mode ensemble master listens on a free TCP port instead of Balsam's fixed 19876
+  when it runs on this host (two launchers on one machine -- two allocations sharing a node,
+  or tests -- otherwise collide and the second never runs a job). ``HPCNAS_ENSEMBLE_PORT``
+  pins the port.
+
+The shipped job scripts (``jobscripts/templates``) start the launcher this way.
 """
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from typing import Sequence
+
+BALSAM_ENSEMBLE_PORT = 19876
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensemble_port(master_host: str) -> int:
+    """The port for the serial ensemble master on ``master_host``."""
+    if os.environ.get("HPCNAS_ENSEMBLE_PORT"):
+        return int(os.environ["HPCNAS_ENSEMBLE_PORT"])
+    local = {socket.gethostname(), socket.gethostname().split(".")[0], "localhost"}
+    return free_port() if master_host in local else BALSAM_ENSEMBLE_PORT
+
+
+def with_port(app_cmd: str, port: int) -> str:
+    """``app_cmd`` with its ``--master-address HOST:19876`` moved to ``port``."""
+    return app_cmd.replace(f":{BALSAM_ENSEMBLE_PORT} ", f":{port} ", 1)
+
+
+def _patch_serial_launcher(launcher_module) -> None:
+    base = launcher_module.SerialLauncher
+    if getattr(base, "_hpcnas", False):
+        return
+
+    class SerialLauncher(base):  # type: ignore[misc, valid-type]
+        _hpcnas = True
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            master = sorted(w.hostname for w in self.worker_group)[0]
+            port = ensemble_port(master)
+            self.app_cmd = with_port(self.app_cmd, port)
+            launcher_module.logger.info(f"hpcnas: serial ensemble master on {master}:{port}")
+
+    launcher_module.SerialLauncher = SerialLauncher
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     register_with_balsam()
     from balsam.launcher import launcher
 
+    _patch_serial_launcher(launcher)
     args = launcher.get_args(list(sys.argv[1:] if argv is None else argv))
     config_logging("launcher")
     launcher.logger.info("Loading Balsam Launcher (hpcnas plug-ins registered)")

@@ -200,10 +200,60 @@ class SlurmCluster:
                 return
             time.sleep(0.5)
 
+    def job_processes(self) -> tuple[set[int], set[int]]:
+        """PIDs of this cluster's job processes and the sessions they run in.
+
+        ``slurmstepd`` detaches from ``slurmd``; this cluster's are the ones whose environment
+        holds its ``SLURM_CONF``. Job processes are their descendants (and whatever shares their
+        sessions, which catches helpers orphaned when a job is cancelled).
+        """
+        table = _process_table()
+        marker = f"SLURM_CONF={self.conf}".encode()
+        roots = set()
+        for pid in table:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    if not fh.read().startswith(b"slurmstepd"):
+                        continue
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    if marker in fh.read().split(b"\0"):
+                        roots.add(pid)
+            except OSError:
+                continue
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _sid) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        found, todo = set(roots), list(roots)
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        daemons = {p.pid for p in self.processes.values()}
+        sessions = {table[p][1] for p in found if p in table} - {os.getsid(0)} - daemons
+        return found, sessions
+
+    def kill_leftovers(self, pids: set[int], sessions: set[int]) -> list[int]:
+        """SIGKILL what is left of job processes (e.g. helpers orphaned when a job was cancelled)."""
+        killed = []
+        daemons = {p.pid for p in self.processes.values()}
+        for pid, (_ppid, sid) in _process_table().items():
+            if pid not in daemons and (pid in pids or sid in sessions):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+        return killed
+
     def stop(self) -> None:
-        """Cancel every job, then stop slurmd, slurmctld and munged by PID."""
+        """Cancel every job, kill what the jobs left behind, stop slurmd, slurmctld and munged by PID."""
         if "slurmctld" in self.processes and self.processes["slurmctld"].poll() is None:
+            pids, sessions = self.job_processes()
             self.cancel_all()
+            time.sleep(1)
+            more_pids, more_sessions = self.job_processes()
+            self.kill_leftovers(pids | more_pids, sessions | more_sessions)
         for name in ("slurmd", "slurmctld", "munged"):
             proc = self.processes.pop(name, None)
             if proc is None or proc.poll() is not None:
@@ -214,6 +264,21 @@ class SlurmCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+
+def _process_table() -> dict[int, tuple[int, int]]:
+    """``{pid: (ppid, session id)}`` of every process, from ``/proc``."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="utf-8", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            table[int(name)] = (int(fields[1]), int(fields[3]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return table
 
 
 def start_slurm_cluster(root: str | None = None, timeout: float = 60) -> SlurmCluster:

@@ -1,0 +1,110 @@
+"""Issue 3, real end-to-end test 3: Balsam on a (one-node) Slurm cluster.
+
+``hpcnas balsam-setup --machine slurm`` + ``hpcnas balsam-submit hps ambs ... --job-mode
+serial`` → ``balsam submit-launch`` renders the shipped Slurm template → ``sbatch`` (as the
+ordinary test user) → the job script starts the Balsam launcher (``python -m
+hpcnas.balsam.launch``) inside the allocation, which runs the search master and its
+evaluations through ``srun`` → the search reaches max-evals.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import re
+import time
+
+import pandas as pd
+import pytest
+
+from tests.support.slurm_cluster import slurm_cluster  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.e2e, pytest.mark.balsam, pytest.mark.slurm]
+
+MAX_EVALS = 10
+
+
+def test_slurm_cluster_runs_steps_for_an_ordinary_user(slurm_cluster, tmp_path_factory):  # noqa: F811
+    """The fixture itself: sbatch as a non-root user, a 2-task srun step inside the job."""
+    out_dir = os.path.join(slurm_cluster.root, "smoke")
+    os.makedirs(out_dir, exist_ok=True)
+    os.chmod(out_dir, 0o777)
+    proc = slurm_cluster.run(
+        ["sbatch", "--parsable", "-n", "2", "-o", f"{out_dir}/%j.out",
+         "--wrap", "id -un; srun -n 2 --ntasks-per-node 2 printenv SLURM_PROCID | sort"],
+        user="nobody", cwd=out_dir,
+    )
+    job_id = proc.stdout.strip().split(";")[0]
+    assert slurm_cluster.wait_job(job_id, timeout=60) == "COMPLETED"
+    lines = open(os.path.join(out_dir, f"{job_id}.out")).read().split()
+    assert lines == ["nobody", "0", "1"]
+
+
+def _wait_search(env, wf: str, cluster, sched_id: str, timeout: float) -> str:
+    deadline = time.time() + timeout
+    state = None
+    while time.time() < deadline:
+        rows = env.query(f"list(BalsamJob.objects.filter(workflow={wf!r}, name='search').values_list('state', flat=True))")
+        state = rows[0] if rows else None
+        if state in ("JOB_FINISHED", "FAILED", "USER_KILLED"):
+            return state
+        slurm_state = cluster.job_state(sched_id)
+        if slurm_state not in ("PENDING", "RUNNING", "CONFIGURING"):
+            raise AssertionError(f"Slurm job {sched_id} ended ({slurm_state}) while the search was {state}")
+        time.sleep(3)
+    raise AssertionError(f"search not finished after {timeout}s (state {state}, Slurm {cluster.job_state(sched_id)})")
+
+
+def test_balsam_submit_runs_search_inside_slurm_allocation(balsam_env, balsam_workflow, slurm_cluster):  # noqa: F811
+    env, wf, cluster = balsam_env, balsam_workflow, slurm_cluster
+    # a HOME of its own: the session's ~/.balsam keeps the local site for the other tests
+    home = os.path.join(env.base, "slurm-home")
+    os.makedirs(home, exist_ok=True)
+    if env.user:
+        info = pwd.getpwnam(env.user)
+        os.chown(home, info.pw_uid, info.pw_gid)
+    extra = {"HOME": home, "SLURM_CONF": cluster.conf}
+
+    setup = env.hpcnas("balsam-setup", "--machine", "slurm", **extra)
+    assert "MPI_RUN_TEMPLATE=HpcnasSrunCommand" in setup.stdout
+    assert os.path.isfile(os.path.join(home, ".balsam", "job-templates", "hpcnas-slurm.tmpl"))
+
+    started = time.time()
+    submit = env.hpcnas(
+        "balsam-submit", "hps", "ambs", "-w", wf, "-n", "1", "-t", "10", "-q", cluster.partition,
+        "--job-mode", "serial", "--problem", "hpcnas.benchmark.polynome2.Problem",
+        "--run", "hpcnas.benchmark.polynome2.run", "--num-evals-per-node", "4",
+        "--max-evals", str(MAX_EVALS), "--seed", "5", "--no-progress", **extra,
+    )
+    assert "-> 3 worker(s)" in submit.stdout, submit.stdout
+    assert "Submit OK" in submit.stdout, submit.stdout + submit.stderr
+    launches = env.query(f"[(q.scheduler_id, q.command) for q in db.models.QueuedLaunch.objects.filter(wf_filter={wf!r})]")
+    assert len(launches) == 1, launches
+    sched_id, script_path = str(launches[0][0]), launches[0][1]
+    assert cluster.job_state(sched_id) in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETED")
+
+    try:
+        state = _wait_search(env, wf, cluster, sched_id, timeout=240)
+        elapsed = time.time() - started
+    finally:
+        slurm_final = cluster.job_state(sched_id)
+        cluster.run(["scancel", sched_id], check=False)
+    search_dir = glob.glob(os.path.join(env.db_path, "data", wf, "search_*"))
+    out = open(os.path.join(search_dir[0], "search.out")).read() if search_dir else ""
+    assert state == "JOB_FINISHED", out[-3000:]
+    # the launcher ran inside the Slurm allocation: Slurm detection, the ensemble under srun
+    script = open(script_path).read()
+    launcher_logs = "".join(open(p).read() for p in glob.glob(os.path.join(env.db_path, "log", "launcher_*.log")))
+    assert f"#SBATCH --partition={cluster.partition}" in script and "-m hpcnas.balsam.launch" in script, script
+    assert "Built 1 SLURM workers" in launcher_logs
+    assert re.search(r"srun --nodes 1 --nodelist \S+ -n 1 --ntasks-per-node 1 --export=ALL .*serial_mode_timed",
+                     launcher_logs), launcher_logs[-3000:]
+    assert slurm_final == "RUNNING"
+
+    evals = env.query(
+        f"list(BalsamJob.objects.filter(workflow={wf!r}).exclude(name='search').values_list('state', flat=True))")
+    assert len(evals) == MAX_EVALS and set(evals) == {"JOB_FINISHED"}, evals
+    results = pd.read_csv(os.path.join(search_dir[0], "results.csv"))
+    assert len(results) == MAX_EVALS and (results["status"] == "DONE").all()
+    assert results["objective"].max() <= 0.0
+    print(f"slurm e2e: {MAX_EVALS} evaluations through sbatch + Balsam launcher in {elapsed:.1f} s")
