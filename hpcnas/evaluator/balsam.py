@@ -225,7 +225,8 @@ class BalsamEvaluator(Evaluator):
             submit_time=ident.get("submit_time", self._submit_times.get(job_id)),
             start_time=start if start is not None else (report or {}).get("start_time"),
             end_time=end if end is not None else (report or {}).get("end_time"),
-            worker=(report or {}).get("host"),
+            # the runner names its host; a process that died before reporting is only known as "balsam"
+            worker=(report or {}).get("host") or "balsam",
             metadata={"balsam_job_id": str(row["pk"]), "balsam_state": row["state"],
                       "num_nodes": row["num_nodes"], "ranks_per_node": row["ranks_per_node"],
                       **((report or {}).get("metadata") or {})},

@@ -1,0 +1,63 @@
+"""The shared evaluator contract suite on the ``balsam`` backend, through a real launcher.
+
+The evaluator runs in the test process (a Django client of the session DB, as its owner's
+Postgres role); one serial ``balsam launcher`` per class runs the evaluation jobs of every
+test (each test gets its own workflow under the launcher's workflow filter).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import pwd
+import uuid
+from typing import Iterator
+
+import pytest
+
+from hpcnas.evaluator.base import create_evaluator
+from tests.support.evaluator_suite import EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite
+
+pytestmark = [pytest.mark.e2e, pytest.mark.balsam]
+
+
+@pytest.fixture(scope="module")
+def balsam_client(balsam_env) -> Iterator[str]:
+    """Point this process at the session DB (as its owner) and run one serial launcher."""
+    saved = {k: os.environ.get(k) for k in ("BALSAM_DB_PATH", "BALSAM_USER", "HOME")}
+    os.environ["BALSAM_DB_PATH"] = balsam_env.db_path
+    os.environ["HOME"] = balsam_env.home  # Balsam reads ~/.balsam at import: the owner's settings
+    os.environ["BALSAM_USER"] = balsam_env.user or pwd.getpwuid(os.getuid()).pw_name
+    prefix = f"suite{uuid.uuid4().hex[:8]}"
+    launcher = balsam_env.start_launcher(prefix, "serial", log_name=f"launcher-{prefix}.log")
+    try:
+        yield prefix
+    finally:
+        balsam_env.stop(launcher)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class TestBalsamEvaluator(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite):
+    wait = 180.0
+
+    @pytest.fixture
+    def make_evaluator(self, balsam_client):
+        built = []
+        counter = itertools.count()
+
+        def make(run_function, num_workers=2, eval_timeout=None, **options):
+            options.setdefault("num_evals_per_node", 4)
+            ev = create_evaluator(
+                "balsam", run_function, num_workers=num_workers, eval_timeout=eval_timeout,
+                workflow=f"{balsam_client}-{uuid.uuid4().hex[:6]}{next(counter)}", verbose=False, **options,
+            )
+            built.append(ev)
+            return ev
+
+        yield make
+        for ev in built:
+            ev.cancel_pending()
+            ev.close()
