@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -92,7 +93,8 @@ def validation_metrics(names: list[str], y_true: Any, y_pred: Any) -> dict[str, 
 
 
 def make_recorder(keras: Any, x_val: Any, y_val: Any, metrics: list[str], batch_size: int) -> Any:
-    """A Keras callback that records per-epoch logs (+ ``val_<metric>``, ``lr``) and steps per epoch."""
+    """A Keras callback recording per-epoch logs, ``val_<metric>``, ``lr``, ``train_seconds`` (the
+    epoch's training batches, without validation) and the steps of each epoch."""
     from hpcnas.nas.keras_compat import get_learning_rate
 
     check_metrics(metrics)
@@ -106,12 +108,15 @@ def make_recorder(keras: Any, x_val: Any, y_val: Any, metrics: list[str], batch_
 
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
             self._steps = 0
+            self._start = time.perf_counter()
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             self._steps += 1
+            self._train_end = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             values = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+            values["train_seconds"] = self._train_end - self._start if self._steps else 0.0
             values["lr"] = get_learning_rate(self.model.optimizer)
             if metrics:
                 pred = self.model.predict(model_inputs(x_val), batch_size=max(256, batch_size), verbose=0)
