@@ -181,8 +181,11 @@ def _balsam_exe() -> str:
     return here if os.access(here, os.X_OK) else (shutil.which("balsam") or "balsam")
 
 
-def check_scheduler(balsam_home: str | None = None) -> dict[str, Any]:
-    """The installed Balsam settings, after checking the scheduler's submit command exists."""
+def check_scheduler(balsam_home: str | None = None, strict: bool = True) -> dict[str, Any]:
+    """The installed Balsam settings, after checking the scheduler's submit command exists.
+
+    With ``strict=False`` (dry runs) a missing submit command is only a warning on stderr.
+    """
     from hpcnas.balsam.settings import balsam_home_dir
 
     path = os.path.join(balsam_home_dir(balsam_home), "settings.json")
@@ -195,10 +198,13 @@ def check_scheduler(balsam_home: str | None = None) -> dict[str, Any]:
     exe = "sbatch" if scheduler == "SlurmScheduler" else values.get("SCHEDULER_SUBMIT_EXE", "qsub")
     if shutil.which(exe) is None:
         site = values.get("HPCNAS_SITE", "Balsam's default (theta)")
-        raise HpcnasError(
+        message = (
             f"the submit command '{exe}' of {scheduler} (site {site}) is not on this machine: run "
             "hpcnas balsam-setup --machine NAME for this machine (hpcnas balsam-setup --list)"
         )
+        if strict:
+            raise HpcnasError(message)
+        print(f"hpcnas: warning: {message}", file=sys.stderr)
     template = os.path.join(balsam_home_dir(balsam_home), values.get("JOB_TEMPLATE", ""))
     if not os.path.isfile(template):
         raise HpcnasError(f"job template {template} is missing: run hpcnas balsam-setup --machine NAME")
@@ -252,7 +258,7 @@ def submit(plan: SubmitPlan, db: Any) -> str:
 def _run(args: argparse.Namespace) -> int:
     sub_args, rest = parse_submit(args.family, args.search, args.options)
     plan = make_plan(args.family, args.search, sub_args, rest)
-    settings = check_scheduler()
+    settings = check_scheduler(strict=not sub_args.dry_run)
     print(f"hpcnas: {plan.worker_text}")
     print(f"hpcnas: search job '{plan.job_name}' in workflow {plan.workflow}: {plan.application} {plan.search_args_text}")
     if sub_args.dry_run:

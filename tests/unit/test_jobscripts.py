@@ -151,3 +151,110 @@ def test_slurm_hosts_line_feeds_balsam_worker_detection(tmp_path):
         capture_output=True, text=True, check=True,
     ).stdout
     assert out.split() == ["n01", "n02"]
+
+
+# ------------------------------------------------------- hpcnas balsam-submit (no DB)
+def _submit_env(monkeypatch, tmp_path, machine="slurm"):
+    """HOME with the site installed and a fake submit command on PATH (dry runs never call it)."""
+    from hpcnas.balsam.settings import install_site
+    from hpcnas.balsam.sites import get_site
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    install_site(get_site(machine), balsam_home=str(tmp_path / ".balsam"))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for exe in ("sbatch", "qsub"):
+        (bindir / exe).write_text("#!/bin/sh\nexit 99\n")
+        (bindir / exe).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setenv("BALSAM_DB_PATH", "/data/mydb")
+
+
+SUBMIT = ["balsam-submit", "hps", "ambs", "-w", "WF", "-t", "30", "-q", "debug",
+          "--problem", "hpcnas.benchmark.polynome2.Problem", "--run", "hpcnas.benchmark.polynome2.run"]
+
+
+def _hpcnas(argv, capsys):
+    from hpcnas.cli.main import main
+
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_balsam_submit_dry_run_prints_plan_and_slurm_script(monkeypatch, tmp_path, capsys):
+    _submit_env(monkeypatch, tmp_path)
+    code, out, err = _hpcnas(SUBMIT + ["-n", "2", "--job-mode", "serial", "--num-evals-per-node", "4",
+                                       "--max-evals", "50", "--kappa", "0.5", "--dry-run"], capsys)
+    assert code == 0, err
+    # 2 nodes x 4 slots, the search job takes one slot of its node
+    assert "-> 7 worker(s)" in out
+    assert ("AMBS --evaluator balsam --problem hpcnas.benchmark.polynome2.Problem --run "
+            "hpcnas.benchmark.polynome2.run --num-evals-per-node 4 --max-evals 50 --kappa 0.5") in out
+    assert "submit-launch -n 2 -t 30 -q debug -A '' --job-mode serial --wf-filter WF" in out
+    assert "#SBATCH --nodes=2" in out and "source balsamactivate /data/mydb" in out
+    assert "-m hpcnas.balsam.launch --wf-filter=WF --job-mode=serial --time-limit-minutes=28" in out
+
+
+def test_balsam_submit_dry_run_theta_mpi(monkeypatch, tmp_path, capsys):
+    _submit_env(monkeypatch, tmp_path, machine="theta")
+    code, out, err = _hpcnas(SUBMIT + ["-n", "9", "-A", "proj", "--job-mode", "mpi", "--num-nodes-per-eval", "2",
+                                       "--num-ranks-per-node", "4", "--num-threads-per-rank", "16", "--dry-run"], capsys)
+    assert code == 0, err
+    assert "mpi mode: 9 node(s) minus 1 for the search job = 8 node(s) / 2 node(s) per eval -> 4 worker(s)" in out
+    assert "--num-nodes-per-eval 2 --num-ranks-per-node 4 --num-threads-per-rank 16" in out
+    assert "#COBALT -A proj" in out and "#COBALT -n 9" in out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-n", "0", "--job-mode", "serial"], "-n/--nodes must be at least 1"),
+    (["-n", "1", "--job-mode", "mpi"], "no room for evaluations"),
+    (["-n", "2", "--job-mode", "serial", "--num-ranks-per-node", "2"], "serial job mode runs only 1-node 1-rank"),
+    (["-n", "2", "--job-mode", "serial", "--num-threads-per-rank", "2"], "needs --job-mode mpi"),
+    (["-n", "2", "--job-mode", "pipes"], "invalid choice"),
+    (["-n", "2", "--job-mode", "serial", "--kappa", "x"], "--kappa: invalid float"),
+    (["-n", "2", "--job-mode", "serial", "--evaluator", "local"], "always uses --evaluator balsam"),
+])
+def test_balsam_submit_rejects_bad_input_in_one_line(monkeypatch, tmp_path, capsys, extra, message):
+    _submit_env(monkeypatch, tmp_path)
+    code, out, err = _hpcnas(SUBMIT + extra + ["--dry-run"], capsys)
+    assert code == 2
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_balsam_submit_checks_problem_scheduler_and_search(monkeypatch, tmp_path, capsys):
+    _submit_env(monkeypatch, tmp_path)
+    bad_problem = [a.replace("polynome2.Problem", "polynome2.Nope") for a in SUBMIT]
+    code, _, err = _hpcnas(bad_problem + ["-n", "2", "--job-mode", "serial", "--dry-run"], capsys)
+    assert code == 2 and "cannot import problem" in err
+    code, _, err = _hpcnas(["balsam-submit", "hps", "nosuch"] + SUBMIT[3:] + ["-n", "2", "--job-mode", "serial"], capsys)
+    assert code == 2 and "no Balsam app runs 'hps nosuch'" in err
+    monkeypatch.setenv("PATH", "/nonexistent")
+    code, _, err = _hpcnas(SUBMIT + ["-n", "2", "--job-mode", "serial"], capsys)
+    assert code == 2 and "submit command 'sbatch'" in err and "balsam-setup --machine" in err
+    # a dry run only warns (previewing a Theta job script on a laptop is fine)
+    code, out, err = _hpcnas(SUBMIT + ["-n", "2", "--job-mode", "serial", "--dry-run"], capsys)
+    assert code == 0 and "warning: the submit command 'sbatch'" in err and "#SBATCH" in out
+
+
+def test_balsam_submit_without_active_db_is_one_line_error(monkeypatch, tmp_path, capsys):
+    _submit_env(monkeypatch, tmp_path)
+    monkeypatch.delenv("BALSAM_DB_PATH")
+    code, _, err = _hpcnas(SUBMIT + ["-n", "2", "--job-mode", "serial"], capsys)
+    assert code == 2 and "no active Balsam DB" in err
+
+
+# ------------------------------------------------------- launcher entry helpers
+def test_launcher_moves_ensemble_master_to_a_free_port(monkeypatch):
+    from hpcnas.balsam import launch
+
+    cmd = "python serial_mode_timed.py --time-limit-min=5 --master-address vm:19876 --log-filename x.log"
+    assert launch.with_port(cmd, 40001) == cmd.replace("vm:19876", "vm:40001")
+    monkeypatch.delenv("HPCNAS_ENSEMBLE_PORT", raising=False)
+    import socket
+
+    port = launch.ensemble_port(socket.gethostname())
+    assert port != 19876 and 1024 < port < 65536
+    assert launch.ensemble_port("some-other-node") == 19876
+    monkeypatch.setenv("HPCNAS_ENSEMBLE_PORT", "23456")
+    assert launch.ensemble_port(socket.gethostname()) == 23456
