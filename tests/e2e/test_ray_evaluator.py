@@ -145,3 +145,20 @@ def test_bad_ray_address_form_is_usage_error():
         from hpcnas.evaluator.ray import _check_reachable
 
         _check_reachable("127.0.0.1:1", 1.0)
+
+
+def test_asha_search_on_ray_through_the_cli(tmp_path):
+    """``hpcnas hps asha --evaluator ray``: the scheduler's decisions reach Ray tasks in a fresh Ray."""
+    require("ray", importlib.util.find_spec("ray") is not None, "pip install 'hpcnas[ray]'")
+    import pandas as pd
+
+    proc = _cli("hps", "asha", "--searcher", "random", "--problem", "tests.unit.test_multifidelity_search.Problem",
+                "--run", "tests.unit.test_multifidelity_search.run", "--max-resource", "9", "--max-evals", "10",
+                "--seed", "2", "--evaluator", "ray", "--ray-num-cpus", "2", "--output-dir", str(tmp_path),
+                "--no-progress", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ray evaluator: cluster 2 CPU / 1 per task = 2; using 2 workers" in proc.stderr
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert len(df) == 10 and set(df.status) <= {"DONE", "STOPPED"}
+    assert (df.status == "STOPPED").sum() >= 3
+    assert df.worker.str.startswith("ray-").all()
