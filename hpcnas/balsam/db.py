@@ -161,6 +161,7 @@ def pg_data_dir(db_path: str) -> str:
 def init_db(db_path: str, allow: Iterable[str] = (), env: Mapping[str, str] | None = None) -> str:
     """``balsam init DB`` with usable binaries, then :func:`harden_db`. Returns the absolute path."""
     _require_not_root("balsam init")
+    allow = [_check_cidr(c) for c in allow]
     db_path = os.path.abspath(os.path.expanduser(db_path))
     if os.path.exists(os.path.join(db_path, "server-info")):
         raise HpcnasError(f"a Balsam DB already exists at {db_path}: use it, or pick a new folder")

