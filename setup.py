@@ -1,6 +1,8 @@
 """hpcnas: scalable hyper-parameter and neural architecture search on Balsam."""
 from __future__ import annotations
 
+from glob import glob
+
 from setuptools import find_packages, setup
 
 EXTRAS = {
@@ -24,6 +26,11 @@ setup(
     packages=find_packages(include=["hpcnas", "hpcnas.*"]),
     package_data={"hpcnas": ["**/*.json", "**/*.j2", "**/*.tmpl", "**/*.sh"]},
     include_package_data=True,
+    # job-script templates and Balsam site files (hpcnas.balsam.render.jobscripts_dir finds them)
+    data_files=[
+        (f"share/hpcnas/jobscripts/{sub}", sorted(glob(f"jobscripts/{sub}/*")))
+        for sub in ("templates", "sites")
+    ],
     install_requires=[
         "ConfigSpace>=1.2",
         "numpy>=1.24",
