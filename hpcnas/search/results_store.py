@@ -114,11 +114,21 @@ class ResultsStore:
         if hasattr(self.problem, "to_dict"):
             data["problem"] = self.problem.to_dict()
         tmp = meta_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, meta_path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=1, sort_keys=True, default=str)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, meta_path)
+        except OSError as err:  # disk full, quota, read-only: one line, the old search.json stays
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise HpcnasError(
+                f"cannot write {meta_path}: {err.strerror or err}: free space in {self.output_dir} "
+                "or use another --output-dir"
+            ) from err
 
     # ----------------------------------------------------------------- reading
     def load(self) -> list[EvalResult]:
@@ -200,13 +210,38 @@ class ResultsStore:
         if self._writer is None:
             self._open(rows[0])
         assert self._writer is not None and self._file is not None
-        for row in rows:
-            self._writer.writerow({k: _cell(v) for k, v in row.items()})
-        self._file.flush()
-        now = time.monotonic()
-        if now - self._last_sync >= self.sync_interval:
-            os.fsync(self._file.fileno())
-            self._last_sync = now
+        size = os.fstat(self._file.fileno()).st_size  # every earlier batch is flushed
+        try:
+            for row in rows:
+                self._writer.writerow({k: _cell(v) for k, v in row.items()})
+            self._file.flush()
+            now = time.monotonic()
+            if now - self._last_sync >= self.sync_interval:
+                os.fsync(self._file.fileno())
+                self._last_sync = now
+        except OSError as err:  # disk full, quota: cut the partial batch, keep the file readable
+            self._abandon(size)
+            raise HpcnasError(
+                f"cannot write {self.path}: {err.strerror or err}; the {len(rows)} newest result(s) are not "
+                "recorded, the rows before them are intact: free space and run the same command again to resume"
+            ) from err
+
+    def _abandon(self, size: int) -> None:
+        """Truncate ``results.csv`` back to ``size`` bytes and drop the file without flushing."""
+        assert self._file is not None
+        fd = self._file.fileno()
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError:
+            pass
+        os.close(fd)
+        try:
+            self._file.close()  # its buffer cannot be flushed any more: EBADF, ignored
+        except OSError:
+            pass
+        self._file = None
+        self._writer = None
 
     def _open(self, first_row: dict[str, Any]) -> None:
         os.makedirs(self.output_dir, exist_ok=True)
