@@ -61,3 +61,28 @@ class TestBalsamEvaluator(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite):
         for ev in built:
             ev.cancel_pending()
             ev.close()
+
+
+def test_bulk_create_batched_poll_and_per_config_resources(balsam_client):
+    """3 submissions = 1 INSERT; a poll = 1 SELECT for all pending jobs; resources(config) applied."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ev = create_evaluator(
+        "balsam", "tests.support.run_functions.echo", num_workers=3, workflow=f"{balsam_client}-res",
+        resources="tests.support.balsam_problems.resources", num_threads_per_rank=2, verbose=False,
+    )
+    try:
+        with CaptureQueriesContext(connection) as inserts:
+            ids = ev.submit([{"x": 9.0}, {"x": 1.0}, {"x": 6.5}])
+        assert [q["sql"].split()[0] for q in inserts.captured_queries] == ["INSERT"]
+        with CaptureQueriesContext(connection) as polls:
+            ev.gather(timeout=0)
+        assert len(polls.captured_queries) == 1 and polls.captured_queries[0]["sql"].startswith("SELECT")
+        rows = {r["data"]["hpcnas_eval"]["job_id"]: r for r in ev.db.BalsamJob.objects.filter(
+            workflow=f"{balsam_client}-res").values("num_nodes", "ranks_per_node", "threads_per_rank", "data")}
+        assert [(rows[i]["num_nodes"], rows[i]["ranks_per_node"]) for i in ids] == [(2, 4), (1, 1), (2, 4)]
+        assert all(rows[i]["threads_per_rank"] == 2 for i in ids)
+    finally:
+        ev.cancel_pending()
+        ev.close()

@@ -58,3 +58,8 @@ def mpi_text(config: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"expected 2 MPI ranks, got {comm.size}")
     ranks = comm.allreduce(1)
     return {"objective": float(len(config["text"])) + float(config["y"]), "text": config["text"], "size": ranks}
+
+
+def resources(config: dict[str, Any]) -> dict[str, int]:
+    """Per-configuration resources: big ``x`` gets 2 nodes of 4 ranks, small ``x`` the defaults."""
+    return {"num_nodes": 2, "ranks_per_node": 4} if float(config["x"]) > 5 else {}
