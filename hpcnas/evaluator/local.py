@@ -132,11 +132,15 @@ class _Worker:
         if self.eval_timeout is not None:
             self.deadline = time.monotonic() - max(0.0, time.time() - started) + self.eval_timeout
 
-    def kill(self) -> None:
+    def signal(self, signum: int) -> None:
+        """Signal the worker's whole process group (the run function's children too)."""
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.proc.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
@@ -233,15 +237,25 @@ class LocalEvaluator(Evaluator):
                 return []
 
     def _close(self) -> None:
+        """Ask idle workers to exit and kill busy ones, all at once; kill any straggler after 2 s."""
         self._queue.clear()
-        for i, worker in enumerate(self._workers):
-            if worker is None:
-                continue
+        workers = [w for w in self._workers if w is not None]
+        self._workers = [None] * self.num_workers
+        for worker in workers:
             if worker.job is None:
-                worker.stop()
+                try:
+                    worker.conn.send(("stop",))
+                except OSError:
+                    pass
             else:
-                worker.kill()
-            self._workers[i] = None
+                worker.signal(signal.SIGKILL)
+        deadline = time.monotonic() + 2.0
+        for worker in workers:
+            try:
+                worker.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            worker.kill()
 
     # ----------------------------------------------------------------- internals
     def _dispatch(self) -> None:

@@ -226,3 +226,15 @@ def test_run_function_defined_in_the_main_script(tmp_path) -> None:
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[('DONE', 2.0), ('DONE', 5.0)]"
+
+
+def test_close_is_quick_with_many_idle_and_busy_workers(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "sleep_then_echo", num_workers=6)
+    evaluator.submit([{"sleep": 0.0}] * 3 + [{"sleep": 60}] * 3)
+    gather_n(evaluator, 3, 60)
+    pids = [w.proc.pid for w in evaluator._workers if w is not None]
+    assert len(pids) == 6
+    start = time.monotonic()
+    evaluator.close()
+    assert time.monotonic() - start < 3.0
+    assert not any(_alive(p) for p in pids)
