@@ -97,6 +97,9 @@ def test_balsam_submit_runs_search_inside_slurm_allocation(balsam_env, balsam_wo
     launcher_logs = "".join(open(p).read() for p in glob.glob(os.path.join(env.db_path, "log", "launcher_*.log")))
     assert f"#SBATCH --partition={cluster.partition}" in script and "-m hpcnas.balsam.launch" in script, script
     assert "Built 1 SLURM workers" in launcher_logs
+    # hpcnas's launcher entry moved the ensemble master off Balsam's fixed port 19876
+    port = re.search(r"hpcnas: serial ensemble master on \S+:(\d+)", launcher_logs)
+    assert port and port.group(1) != "19876", launcher_logs[-2000:]
     assert re.search(r"srun --nodes 1 --nodelist \S+ -n 1 --ntasks-per-node 1 --export=ALL .*serial_mode_timed",
                      launcher_logs), launcher_logs[-3000:]
     assert slurm_final == "RUNNING"
