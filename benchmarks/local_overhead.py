@@ -7,7 +7,9 @@ Prints figures (no assertions)::
 1. local evaluator alone: a run function that returns at once, submitted ``workers`` at a
    time (as the master does): wall time per evaluation = the round-trip overhead;
 2. worker start-up: time to the first result of a fresh evaluator (process start + imports);
-3. master loop with the random search and the simulated evaluator (no evaluation cost):
+3. master + local evaluator on evaluations that sleep 0.2 s: worker utilization after start-up
+   and the median idle gap between two evaluations on a worker;
+4. master loop with the random search and the simulated evaluator (no evaluation cost):
    time per evaluation including ask, tell and results.csv appends, with an fsync per batch
    and with ``sync_interval=1``.
 """
@@ -66,6 +68,25 @@ def master_throughput(evals: int, workers: int, sync_interval: float = 0.0) -> N
           f"{evals} evaluations: {elapsed:.2f} s, {1e6 * elapsed / evals:.0f} us per evaluation")
 
 
+def local_utilization(evals: int, workers: int, seconds: float = 0.2) -> None:
+    """Master + local evaluator on evaluations that sleep: how busy the workers are kept."""
+    from hpcnas.search.hps.random_search import RandomSearch
+    from hpcnas.search.master import SearchMaster
+    from tests.support.toy import Problem
+
+    with tempfile.TemporaryDirectory() as out:
+        with create_evaluator("local", RF + "sleep_then_echo", num_workers=workers) as ev:
+            df = SearchMaster(Problem, RandomSearch(Problem, random_state=0), ev, out, evals, progress=False).run()
+    steady = df.sort_values("start_time").iloc[workers:]  # skip the first wave (worker start-up)
+    span = steady["end_time"].max() - steady["start_time"].min()
+    busy = steady["duration"].sum()
+    gaps = (steady.sort_values("start_time").groupby("worker")["start_time"].diff()
+            - seconds).dropna()
+    print(f"master + local evaluator, {workers} workers, {evals} evaluations of {seconds} s: "
+          f"worker utilization {100 * busy / (workers * span):.1f} % after start-up, "
+          f"median gap between evaluations on a worker {1000 * gaps.median():.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evals", type=int, default=2000)
@@ -73,6 +94,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     local_round_trip(args.evals, args.workers)
+    for workers in (args.workers, 16):
+        local_utilization(max(100, 10 * workers), workers)
     for workers in (args.workers, 64):
         for sync_interval in (0.0, 1.0):
             master_throughput(args.evals, workers, sync_interval)
