@@ -6,7 +6,8 @@ own launcher ``main`` in this process, as ``balsam launcher`` does after its ``e
 additions and no file of Balsam changed:
 
 * :mod:`hpcnas.balsam.mpi_commands` is registered, so ``MPI_RUN_TEMPLATE`` may name
-  ``HpcnasSrunCommand`` or ``HpcnasOpenMPIHostfileCommand``;
+  ``HpcnasSrunCommand`` or ``HpcnasOpenMPIHostfileCommand`` (configured from the
+  ``HPCNAS_SRUN_MPI`` key of ``settings.json``, when present);
 * the serial-mode ensemble master listens on a free TCP port instead of Balsam's fixed 19876
   when it runs on this host (two launchers on one machine -- two allocations sharing a node,
   or tests -- otherwise collide and the second never runs a job). ``HPCNAS_ENSEMBLE_PORT``
@@ -65,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from balsam import config_logging, setup
 
     setup()
+    from django.conf import settings
+
     from hpcnas.balsam.mpi_commands import register_with_balsam
 
-    register_with_balsam()
+    register_with_balsam(srun_mpi=getattr(settings, "HPCNAS_SRUN_MPI", ""))
     from balsam.launcher import launcher
 
     _patch_serial_launcher(launcher)

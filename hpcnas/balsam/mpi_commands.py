@@ -90,10 +90,14 @@ class _Plugin:
 class SrunCommandMixin(_Plugin):
     """``srun`` inside a Slurm allocation, with threads as ``--cpus-per-task``.
 
-    ``srun --nodes K --nodelist a,b -n N --ntasks-per-node R --cpus-per-task T --export=ALL``
-    (the job's variables reach every rank through ``--export=ALL``; extra ``envs`` are
-    prefixed with ``--export=ALL,NAME=value``).
+    ``srun --nodes K --nodelist a,b -n N --ntasks-per-node R --cpus-per-task T [--mpi=TYPE]
+    --export=ALL`` (the job's variables reach every rank through ``--export=ALL``; extra
+    ``envs`` are added as ``--export=ALL,NAME=value``). ``mpi_type`` (Balsam setting
+    ``HPCNAS_SRUN_MPI``, e.g. ``pmi2`` or ``pmix``) is the PMI the MPI library needs when the
+    cluster's ``MpiDefault`` does not provide it; empty keeps the cluster's default.
     """
+
+    mpi_type: str = ""
 
     def parts(self, workers, *, num_ranks, ranks_per_node, envs, threads_per_rank, **_):
         export = "--export=ALL" + "".join(f",{k}={v}" for k, v in envs.items())
@@ -103,6 +107,8 @@ class SrunCommandMixin(_Plugin):
         parts += [f"-n {num_ranks}", f"--ntasks-per-node {ranks_per_node}"]
         if threads_per_rank > 1:
             parts.append(f"--cpus-per-task {threads_per_rank}")
+        if self.mpi_type:
+            parts.append(f"--mpi={self.mpi_type}")
         parts.append(shlex.quote(export) if envs else export)
         return parts
 
@@ -172,12 +178,15 @@ def command_class(name: str) -> type:
     return cls
 
 
-def register_with_balsam() -> list[str]:
+def register_with_balsam(srun_mpi: str | None = None) -> list[str]:
     """Add every plug-in to ``balsam.launcher.mpi_commands`` so Balsam's settings can name it.
 
-    Idempotent; returns the names registered.
+    ``srun_mpi`` sets ``--mpi=`` of ``HpcnasSrunCommand`` (None: leave as is). Idempotent;
+    returns the names registered.
     """
     module = optional_import("balsam.launcher.mpi_commands", "balsam")
     for name in PLUGIN_NAMES:
         setattr(module, name, plugin_class(name))
+    if srun_mpi is not None:
+        plugin_class("HpcnasSrunCommand").mpi_type = str(srun_mpi).strip()
     return list(PLUGIN_NAMES)

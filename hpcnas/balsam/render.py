@@ -136,12 +136,14 @@ def mpi_command_line(
     envs: Mapping[str, Any] | None = None,
     cpu_affinity: str = "depth",
     mpi_flags: str = "",
+    srun_mpi: str = "",
 ) -> str:
     """The command line Balsam's launcher runs for a job on ``hosts`` (its MPI mode).
 
     ``mpi_run_template`` is a settings value (``ThetaMPICommand``, ``HpcnasSrunCommand``,
     ``HpcnasOpenMPIHostfileCommand``, ``MPICHCommand`` ...). The job has
-    ``len(hosts) * ranks_per_node`` ranks; whitespace is normalised.
+    ``len(hosts) * ranks_per_node`` ranks; whitespace is normalised. ``srun_mpi`` is the
+    ``HPCNAS_SRUN_MPI`` setting of ``HpcnasSrunCommand``.
     """
     from hpcnas.balsam.mpi_commands import command_class
 
@@ -150,6 +152,8 @@ def mpi_command_line(
     if ranks_per_node < 1 or threads_per_rank < 1:
         raise HpcnasError("ranks per node and threads per rank must be >= 1")
     cmd = command_class(mpi_run_template)()
+    if hasattr(cmd, "mpi_type"):
+        cmd.mpi_type = srun_mpi
     line = cmd(
         [_Worker(h) for h in hosts],
         app_cmd=app_cmd,

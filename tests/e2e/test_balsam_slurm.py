@@ -40,6 +40,35 @@ def test_slurm_cluster_runs_steps_for_an_ordinary_user(slurm_cluster, tmp_path_f
     assert lines == ["nobody", "0", "1"]
 
 
+@pytest.mark.mpi
+def test_srun_command_line_runs_mpi_ranks_in_an_allocation(slurm_cluster):  # noqa: F811
+    """The line HpcnasSrunCommand renders, run inside a real allocation: 2 ranks of one
+    mpi4py program (``HPCNAS_SRUN_MPI=pmi2`` hands MPICH its PMI) that reduce across ranks."""
+    import sys
+
+    from hpcnas.balsam.render import mpi_command_line
+    from tests.support.components import require_module
+
+    require_module("mpi4py", "mpi")
+    out_dir = os.path.join(slurm_cluster.root, "mpi")
+    os.makedirs(out_dir, exist_ok=True)
+    os.chmod(out_dir, 0o777)
+    program = os.path.join(out_dir, "ranks.py")
+    with open(program, "w") as fh:
+        fh.write("import os\nfrom mpi4py import MPI\nc = MPI.COMM_WORLD\n"
+                 "print('RANK', c.rank, c.size, os.environ.get('SLURM_CPUS_PER_TASK'), c.allreduce(c.rank))\n")
+    line = mpi_command_line("HpcnasSrunCommand", [slurm_cluster.hostname], app_cmd=f"{sys.executable} {program}",
+                            ranks_per_node=2, threads_per_rank=1, srun_mpi="pmi2")
+    script = os.path.join(out_dir, "job.sh")
+    with open(script, "w") as fh:
+        fh.write(f"#!/bin/bash\n{line}\n")
+    job_id = slurm_cluster.run(["sbatch", "--parsable", "--exclusive", "-o", f"{out_dir}/%j.out", script],
+                               user="nobody", cwd=out_dir).stdout.strip().split(";")[0]
+    assert slurm_cluster.wait_job(job_id, timeout=90) == "COMPLETED"
+    ranks = sorted(l.split() for l in open(os.path.join(out_dir, f"{job_id}.out")) if l.startswith("RANK"))
+    assert ranks == [["RANK", "0", "2", "None", "1"], ["RANK", "1", "2", "None", "1"]]
+
+
 def _wait_search(env, wf: str, cluster, sched_id: str, timeout: float) -> str:
     deadline = time.time() + timeout
     state = None

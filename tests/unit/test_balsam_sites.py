@@ -151,6 +151,12 @@ def test_slurm_srun_line():
     )
 
 
+def test_srun_line_with_pmi_setting():
+    line = mpi_command_line("HpcnasSrunCommand", ["cn001"], app_cmd="a.out", ranks_per_node=2, srun_mpi="pmi2")
+    assert line == "srun --nodes 1 --nodelist cn001 -n 2 --ntasks-per-node 2 --mpi=pmi2 --export=ALL a.out"
+    assert sites.get_site("slurm").settings()["HPCNAS_SRUN_MPI"] == ""
+
+
 def test_local_mpich_line():
     line = mpi_command_line(balsam_settings.LOCAL_SITE.mpi_run_template, ["vm"], app_cmd=APP,
                             ranks_per_node=2)
