@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpcnas.core.errors import HpcnasError
+from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.evaluator.base import DONE, FAILED, PARAM_PREFIX, STOPPED, TIMEOUT
 
 #: columns a results.csv must have (the rest of RESULT_COLUMNS is optional)
@@ -159,7 +159,9 @@ def experiment_from_results(path: str, label: str | None = None,
     ends = pd.DataFrame({"time": end[emask],
                          "kind": df["status"].map(_STATUS_KIND).to_numpy()[emask]})
     if label is None:
-        label = os.path.basename(os.path.normpath(directory if os.path.isdir(path) else path))
+        named = directory if os.path.isdir(path) or os.path.basename(path) == "results.csv" \
+            else path
+        label = os.path.basename(os.path.normpath(os.path.abspath(named)))
     return Experiment(label=label, source=f"results file '{csv_path}'", runs=runs, waits=waits,
                       ends=ends, results=df, nodes=nodes, nodes_source=nodes_source, info=info)
 
@@ -180,6 +182,8 @@ def load_experiment(spec: str, db: str | None = None, nodes: float | None = None
     SOURCE is an output directory, a results.csv, or ``balsam:WORKFLOW`` (the Balsam DB
     ``db``, else ``$BALSAM_DB_PATH``). ``results`` adds a results.csv to a Balsam experiment.
     """
+    if nodes is not None and not nodes > 0:
+        raise UsageError(f"--nodes must be a positive number of nodes, got {nodes:g}")
     label, source = parse_spec(spec)
     if source.startswith("balsam:"):
         from hpcnas.analytics.balsam_db import experiment_from_balsam

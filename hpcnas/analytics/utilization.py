@@ -32,11 +32,14 @@ def utilization_of(exp: Experiment) -> Utilization:
         raise HpcnasError(f"{exp.source} has no job that ran (no start and end times): "
                           "wait until evaluations have run, or check the workflow name")
     waits = exp.waits
-    return compute_utilization(
-        runs["start"].to_numpy(), runs["end"].to_numpy(), runs["weight"].to_numpy(),
-        nodes=exp.nodes,
-        wait_start=waits["start"].to_numpy(), wait_end=waits["end"].to_numpy(),
-    )
+    try:
+        return compute_utilization(
+            runs["start"].to_numpy(), runs["end"].to_numpy(), runs["weight"].to_numpy(),
+            nodes=exp.nodes,
+            wait_start=waits["start"].to_numpy(), wait_end=waits["end"].to_numpy(),
+        )
+    except ValueError as err:
+        raise HpcnasError(f"cannot compute the utilization of {exp.source}: {err}") from None
 
 
 #: above this many breakpoints, curves are drawn as per-bin averages with a min-max band

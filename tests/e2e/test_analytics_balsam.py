@@ -188,3 +188,19 @@ def test_not_a_db_directory(tmp_path, capsys):
     assert main(["utilization", "--db", str(tmp_path), "--workflow", "x",
                  "-o", str(tmp_path / "o")]) == 2
     assert "not a Balsam DB directory" in _one_line(capsys)
+
+
+def test_compare_two_workflows(balsam_env, four_nodes, balsam_workflow, tmp_path):
+    other = balsam_workflow + "b"
+    # the same jobs, but D runs [50,100): 3 nodes busy to the end, 300 of 400 node-seconds
+    jobs = [dict(j) for j in FOUR_NODES]
+    jobs[3] = {"name": "D", "history": h((20, "CREATED"), (50, "RUNNING"), (100, "RUN_DONE"))}
+    make_jobs(balsam_env, other, jobs)
+    out = tmp_path / "cmp"
+    assert main(["compare", f"slow=balsam:{four_nodes}", f"fast=balsam:{other}", "--db",
+                 balsam_env.db_path, "--nodes", "4", "-o", str(out)]) == 0
+    rows = json.loads((out / "compare.json").read_text())["experiments"]
+    assert [r["label"] for r in rows] == ["slow", "fast"]
+    assert [r["utilization_percent"] for r in rows] == pytest.approx([70.0, 75.0])
+    assert (out / "compare_utilization.png").stat().st_size > 10_000
+    assert not (out / "compare_search.png").exists()  # no objectives in a DB-only comparison

@@ -198,3 +198,17 @@ def test_empty_results(tmp_path, capsys):
 def test_bad_k(outdir, tmp_path, capsys):
     assert main(["topk", str(outdir), "-k", "0", "-o", str(tmp_path / "o")]) == 2
     assert "-k must be at least 1" in _err(capsys)
+
+
+def test_bad_nodes_and_zero_length_runs(outdir, tmp_path, capsys):
+    assert main(["utilization", str(outdir), "--nodes", "-3", "-o", str(tmp_path / "o")]) == 2
+    assert "--nodes must be a positive" in _err(capsys)
+    df = pd.read_csv(outdir / "results.csv")
+    df["end_time"] = df["start_time"]
+    df.to_csv(outdir / "results.csv", index=False)
+    assert main(["utilization", str(outdir), "-o", str(tmp_path / "o")]) == 2
+    assert "no job has both a start and a later end time" in _err(capsys)
+
+
+def test_label_of_a_results_file_is_its_directory(outdir):
+    assert experiment_from_results(str(outdir / "results.csv")).label == outdir.name
