@@ -23,6 +23,14 @@ COMMAND_MODULES = (
 )
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised by the SIGTERM handler of long commands, so cleanup runs as for Ctrl-C."""
+
+
+def on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are a :class:`UsageError` (one line, exit code 2).
 
@@ -61,6 +69,9 @@ def run_cli(func: Callable[[], int], debug: bool = False) -> int:
             raise
         print(f"hpcnas: error: {err}", file=sys.stderr)
         return err.exit_code
+    except Terminated:
+        print("hpcnas: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("hpcnas: interrupted", file=sys.stderr)
         return 130
@@ -82,4 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module, not this __main__ copy, so its classes (Terminated) are the ones
+    # the command modules raise
+    from hpcnas.cli.main import main as _main
+
+    sys.exit(_main())

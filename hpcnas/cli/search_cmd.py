@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Any, Sequence
 
 from hpcnas.cli.main import OneLineParser, run_cli
@@ -152,7 +154,6 @@ def run_search(
     from hpcnas.evaluator.base import create_evaluator
     from hpcnas.evaluator.runner import resolve_run_function
     from hpcnas.search.base import get_search_class
-    from hpcnas.search.master import SearchMaster
 
     _setup_logging()
     problem = _load_problem(family, args.problem)
@@ -164,6 +165,30 @@ def run_search(
     evaluator = create_evaluator(
         args.evaluator, args.run, num_workers=args.num_workers, eval_timeout=args.eval_timeout, **evaluator_options
     )
+    previous = _catch_sigterm()
+    try:
+        _run_master(family, name, args, problem, search, evaluator, seed, search_options, evaluator_options)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _catch_sigterm() -> Any:
+    """SIGTERM (a batch scheduler ending the allocation) stops the search like Ctrl-C."""
+    from hpcnas.cli.main import on_sigterm
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _run_master(
+    family: str, name: str, args: argparse.Namespace, problem: Any, search: Any, evaluator: Any, seed: int | None,
+    search_options: dict[str, Any], evaluator_options: dict[str, Any],
+) -> None:
+    from hpcnas.search.master import SearchMaster
+
     with evaluator:
         master = SearchMaster(
             problem,
@@ -191,7 +216,6 @@ def run_search(
         )
         master.run()
     print(f"hpcnas: {master.summary()}", flush=True)
-    return 0
 
 
 def resume_seed(seed: int | None, output_dir: str) -> int | None:

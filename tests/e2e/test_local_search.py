@@ -99,15 +99,19 @@ def test_killed_master_resumes_without_rerunning(tmp_path) -> None:
     assert f"({len(before)} resumed)" in out
 
 
-def test_interrupt_stops_cleanly(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "signum, code, line",
+    [(signal.SIGINT, 130, "hpcnas: interrupted"), (signal.SIGTERM, 143, "hpcnas: terminated")],
+)
+def test_interrupt_stops_cleanly(tmp_path, signum, code, line) -> None:
     path = tmp_path / "results.csv"
     master = _start(tmp_path, 1000)
     _wait_rows(path, 3, master)
     workers = [c.pid for c in psutil.Process(master.pid).children(recursive=True)]
-    master.send_signal(signal.SIGINT)
+    master.send_signal(signum)
     out, err = master.communicate(timeout=60)
-    assert master.returncode == 130
-    assert err.strip().splitlines()[-1] == "hpcnas: interrupted"
+    assert master.returncode == code
+    assert err.strip().splitlines()[-1] == line
     assert _gone(workers)
     data = rows(path)
     assert data and all(r["status"] == "DONE" for r in data)
