@@ -28,6 +28,8 @@ import os
 import time
 from typing import Any, Iterable
 
+import numpy as np
+
 from hpcnas.core.errors import HpcnasError
 from hpcnas.evaluator.base import PARAM_PREFIX, RESULT_COLUMNS, EvalResult
 
@@ -265,12 +267,18 @@ class ResultsStore:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, np.generic):  # np.float64 is a float whose repr is 'np.float64(...)'
+        value = value.item()
     if isinstance(value, (list, tuple, dict)):
-        return json.dumps(value)
+        return json.dumps(value, default=_json_default)
     if isinstance(value, float):
         return repr(value)
-    if hasattr(value, "item"):  # numpy scalar
-        return _cell(value.item())
+    return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
     return str(value)
 
 
