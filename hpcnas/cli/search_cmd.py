@@ -70,12 +70,13 @@ def parse(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.Namespa
     from hpcnas.search.base import get_search_class
 
     search_cls = get_search_class(family, name)
-    pre = OneLineParser(add_help=False)
+    pre = OneLineParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--evaluator", default="local")
     evaluator_name = pre.parse_known_args(list(argv))[0].evaluator
     evaluator_cls = get_evaluator_class(evaluator_name)
 
-    parser = OneLineParser(
+    parser = OneLineParser(  # no abbreviations: options come from plug-ins and may be added later
+        allow_abbrev=False,
         prog=f"hpcnas {family} {name}",
         description=(search_cls.__doc__ or "").strip().splitlines()[0] if search_cls.__doc__ else None,
     )

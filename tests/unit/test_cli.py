@@ -94,6 +94,7 @@ BAD = {
     "zero eval timeout": ([*TOY, "--eval-timeout", "0"], "--eval-timeout must be positive"),
     "unknown option": ([*TOY, "--kappa", "2"], "unrecognized arguments: --kappa 2"),
     "bad int": ([*TOY, "--max-evals", "ten"], "invalid int value: 'ten'"),
+    "abbreviated option": ([*TOY, "--max", "3"], "unrecognized arguments: --max 3"),
     "missing problem": (["--run", "tests.support.toy.run"], "the following arguments are required: --problem"),
     "unknown evaluator": ([*TOY, "--evaluator", "cloud"], "unknown evaluator 'cloud'"),
     "negative sync interval": ([*TOY, "--sync-interval", "-1"], "--sync-interval must be >= 0"),
