@@ -140,3 +140,25 @@ def test_balsam_submit_runs_search_inside_slurm_allocation(balsam_env, balsam_wo
     assert len(results) == MAX_EVALS and (results["status"] == "DONE").all()
     assert results["objective"].max() <= 0.0
     print(f"slurm e2e: {MAX_EVALS} evaluations through sbatch + Balsam launcher in {elapsed:.1f} s")
+
+
+def test_balsam_submit_rejected_by_sbatch_leaves_no_search_job(balsam_env, balsam_workflow, slurm_cluster):  # noqa: F811
+    """sbatch refuses the job (unknown partition): one-line error, exit 2, nothing left in the DB."""
+    env, wf, cluster = balsam_env, balsam_workflow, slurm_cluster
+    home = os.path.join(env.base, "slurm-home-2")
+    os.makedirs(home, exist_ok=True)
+    if env.user:
+        info = pwd.getpwnam(env.user)
+        os.chown(home, info.pw_uid, info.pw_gid)
+    extra = {"HOME": home, "SLURM_CONF": cluster.conf}
+    env.hpcnas("balsam-setup", "--machine", "slurm", **extra)
+    proc = env.hpcnas(
+        "balsam-submit", "hps", "random", "-w", wf, "-n", "1", "-t", "5", "-q", "nosuchpartition",
+        "--job-mode", "serial", "--problem", "hpcnas.benchmark.polynome2.Problem",
+        "--run", "hpcnas.benchmark.polynome2.run", "--num-evals-per-node", "2", check=False, **extra,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("hpcnas: error:")]
+    assert len(errors) == 1 and "balsam submit-launch failed" in errors[0], proc.stderr
+    assert "partition" in errors[0].lower(), errors[0]
+    assert env.query(f"BalsamJob.objects.filter(workflow={wf!r}).count()") == 0
