@@ -67,6 +67,7 @@ class SearchMaster:
         self.num_finished = 0
         self.num_resumed = 0
         self.num_failed = 0
+        self.num_stopped = 0  # stopped early by a multi-fidelity policy (not failures)
         self.best: EvalResult | None = None
         self.stopped_by: str | None = None
         self._known: set[str] = set()
@@ -167,6 +168,8 @@ class SearchMaster:
         self.search.tell([(r.config, _told_objective(r)) for r in fresh])
         self.num_finished += len(fresh)
         for r in fresh:
+            if r.status == STOPPED:
+                self.num_stopped += 1
             if _told_objective(r) is None:
                 self.num_failed += 1
             elif r.ok and (self.best is None or r.objective > self.best.objective):  # type: ignore[operator]
@@ -193,8 +196,9 @@ class SearchMaster:
             else "no successful evaluation"
         )
         resumed = f" ({self.num_resumed} resumed)" if self.num_resumed else ""
+        stopped = f", {self.num_stopped} stopped early" if self.num_stopped else ""
         return (
-            f"{self.num_finished} evaluations{resumed}, {self.num_failed} failed, {best}; "
+            f"{self.num_finished} evaluations{resumed}, {self.num_failed} failed{stopped}, {best}; "
             f"results in {self.store.path}"
         )
 

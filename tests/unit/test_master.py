@@ -255,3 +255,22 @@ def test_progress_bar_on_a_terminal_shows_count_and_best(tmp_path, monkeypatch) 
     monkeypatch.setattr(sys, "stderr", quiet)
     SearchMaster(Problem, ToyRandomSearch(Problem, random_state=0), evaluator, str(tmp_path / "b"), 2).run()
     assert quiet.getvalue() == ""
+
+
+def test_stopped_evaluations_are_told_with_their_objective_and_not_failures(tmp_path) -> None:
+    from hpcnas.evaluator.base import STOPPED
+
+    class Stopping(CountingSimulated):
+        def _gather(self, timeout):
+            results = super()._gather(timeout)
+            for r in results:
+                if r.objective is not None and r.objective < 0:
+                    r.status = STOPPED  # as a multi-fidelity policy would leave it
+            return results
+
+    master = run_master(tmp_path, 12, Stopping("tests.support.toy.run", num_workers=2))
+    told = dict((json.dumps(c, sort_keys=True), y) for c, y in master.search.history)
+    assert None not in told.values()
+    assert master.num_failed == 0 and master.num_stopped > 0
+    assert master.best is not None and master.best.status == DONE
+    assert f"{master.num_stopped} stopped early" in master.summary()
