@@ -19,7 +19,9 @@ the last ``output_tail`` bytes of the running evaluation (attached to the error 
 timeout). A run function printing gigabytes costs the master no memory.
 
 Workers see the master's ``sys.path`` and working directory, so a run function importable in
-the master is importable in the workers without setting ``PYTHONPATH``.
+the master is importable in the workers without setting ``PYTHONPATH``. With
+``gpus_per_worker`` G, worker slot ``i`` sees only GPUs ``i*G .. i*G+G-1`` of those visible to
+the master (``CUDA_VISIBLE_DEVICES``).
 """
 from __future__ import annotations
 
@@ -83,12 +85,14 @@ class _OutputTail:
 class _Worker:
     """One slot: a worker process, its message connection and the job it runs."""
 
-    def __init__(self, slot: int, init_message: bytes, output_tail: int) -> None:
+    def __init__(self, slot: int, init_message: bytes, output_tail: int, gpus: list[str] | None = None) -> None:
         self.slot = slot
         self.name = f"local-{slot}"
         parent_conn, child_conn = Pipe(duplex=True)
         out_read, out_write = os.pipe()
         env = dict(os.environ, HPCNAS_WORKER=self.name, PYTHONUNBUFFERED="1")
+        if gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         code = "import sys; from hpcnas.evaluator.local import _worker_main; _worker_main(int(sys.argv[1]))"
         try:
             self.proc = subprocess.Popen(
@@ -168,6 +172,7 @@ class LocalEvaluator(Evaluator):
         eval_timeout: float | None = None,
         output_tail: int = DEFAULT_OUTPUT_TAIL,
         evals_per_worker: int | None = None,
+        gpus_per_worker: int = 0,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
         if output_tail < 0:
@@ -175,6 +180,7 @@ class LocalEvaluator(Evaluator):
         if evals_per_worker is not None and evals_per_worker < 1:
             raise UsageError(f"--evals-per-worker must be at least 1, got {evals_per_worker}")
         self._evals_per_worker = evals_per_worker
+        self._gpus = gpu_slices(visible_gpus(), self.num_workers, gpus_per_worker) if gpus_per_worker else None
         run_function = _portable(run_function)
         try:
             payload = pickle.dumps(("init", list(sys.path), os.getcwd(), run_function))
@@ -197,6 +203,13 @@ class LocalEvaluator(Evaluator):
             metavar="BYTES",
             help="bytes of a worker's output kept for the error of a crashed or timed-out evaluation "
             f"(default {DEFAULT_OUTPUT_TAIL}; the rest of the output is discarded)",
+        )
+        parser.add_argument(
+            "--gpus-per-worker",
+            type=int,
+            default=0,
+            metavar="G",
+            help="give each worker its own G GPUs through CUDA_VISIBLE_DEVICES (default 0: leave it alone)",
         )
         parser.add_argument(
             "--evals-per-worker",
@@ -269,7 +282,8 @@ class LocalEvaluator(Evaluator):
             if worker is None or not worker.alive:
                 if worker is not None:
                     worker.kill()
-                worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail)
+                gpus = self._gpus[slot] if self._gpus is not None else None
+                worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, gpus)
             job = self._queue.popleft()
             try:
                 worker.start(job, self.eval_timeout)
@@ -350,6 +364,31 @@ class LocalEvaluator(Evaluator):
             worker=worker.name,
             metadata={"pid": pid},
         )
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use: ``CUDA_VISIBLE_DEVICES`` when set, else those ``nvidia-smi -L`` lists."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
+
+
+def gpu_slices(gpus: list[str], num_workers: int, per_worker: int) -> list[list[str]]:
+    """Disjoint ``per_worker`` GPUs for each worker slot, or a one-line error with the numbers."""
+    if per_worker < 0:
+        raise UsageError(f"--gpus-per-worker must be >= 0, got {per_worker}")
+    needed = num_workers * per_worker
+    if needed > len(gpus):
+        raise UsageError(
+            f"--num-workers {num_workers} x --gpus-per-worker {per_worker} needs {needed} GPUs but "
+            f"{len(gpus)} are visible ({','.join(gpus) or 'none'}): lower one of them"
+        )
+    return [gpus[i * per_worker : (i + 1) * per_worker] for i in range(num_workers)]
 
 
 def _portable(run_function: str | Callable[..., Any]) -> str | Callable[..., Any]:

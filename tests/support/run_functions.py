@@ -101,3 +101,8 @@ def maybe_crash(config: dict[str, Any]) -> float:
     if config.get("crash"):
         os._exit(9)
     return float(config.get("value", 1.0))
+
+
+def visible_devices(config: dict[str, Any]) -> dict[str, Any]:
+    """Returns 1.0 and, as metadata, the worker's CUDA_VISIBLE_DEVICES and HPCNAS_WORKER."""
+    return {"objective": 1.0, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "worker": os.environ.get("HPCNAS_WORKER")}

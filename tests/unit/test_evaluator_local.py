@@ -238,3 +238,29 @@ def test_close_is_quick_with_many_idle_and_busy_workers(make_evaluator) -> None:
     evaluator.close()
     assert time.monotonic() - start < 3.0
     assert not any(_alive(p) for p in pids)
+
+
+def test_gpus_per_worker_gives_each_slot_its_own_devices(make_evaluator, monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,7,9,11")
+    evaluator = make_evaluator(RF + "visible_devices", num_workers=2, gpus_per_worker=2)
+    evaluator.submit([{}] * 6)
+    results = gather_n(evaluator, 6, 60)
+    seen = {(r.worker, r.metadata["cuda"], r.metadata["worker"]) for r in results}
+    assert seen <= {("local-0", "3,5", "local-0"), ("local-1", "7,9", "local-1")}
+    assert len({s[1] for s in seen}) == len({s[0] for s in seen})
+
+
+def test_gpus_per_worker_beyond_the_visible_gpus_is_one_line(monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with pytest.raises(HpcnasError, match=r"--num-workers 3 x --gpus-per-worker 1 needs 3 GPUs but 2 are visible"):
+        create_evaluator("local", RF + "echo", num_workers=3, gpus_per_worker=1)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(HpcnasError, match="0 are visible"):
+        create_evaluator("local", RF + "echo", num_workers=1, gpus_per_worker=1)
+
+
+def test_without_gpus_per_worker_the_environment_is_untouched(make_evaluator, monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4")
+    evaluator = make_evaluator(RF + "visible_devices", num_workers=1)
+    evaluator.submit([{}])
+    assert gather_n(evaluator, 1, 60)[0].metadata["cuda"] == "4"
