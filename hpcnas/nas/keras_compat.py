@@ -12,6 +12,7 @@ from typing import Any
 from hpcnas.core.loading import optional_import
 
 #: defaults for Intel OpenMP when a run is given a thread count (users' own values win)
+_NOT_OPTIMIZERS = {"optimizer", "lossscaleoptimizer", "schedule", "learningrateschedule"}
 KMP_DEFAULTS = {"KMP_BLOCKTIME": "0", "KMP_AFFINITY": "granularity=fine,compact,1,0"}
 
 
@@ -64,11 +65,13 @@ def make_optimizer(keras: Any, name: str, learning_rate: float) -> Any:
     module = keras.optimizers
     if keras_major(keras) < 3 and hasattr(keras.optimizers, "legacy"):
         module = keras.optimizers.legacy
-    classes = {n.lower(): getattr(module, n) for n in dir(module) if isinstance(getattr(module, n), type)}
+    classes = {
+        n.lower(): getattr(module, n) for n in dir(module)
+        if isinstance(getattr(module, n), type) and n.lower() not in _NOT_OPTIMIZERS
+    }
     cls = classes.get(str(name).lower())
-    if cls is None or not issubclass(cls, keras.optimizers.Optimizer if keras_major(keras) >= 3 else object):
-        known = sorted(k for k in classes if k not in ("optimizer", "lossscaleoptimizer", "schedule"))
-        raise HpcnasError(f"unknown optimizer '{name}': use one of {', '.join(known)}")
+    if cls is None:
+        raise HpcnasError(f"unknown optimizer '{name}': use one of {', '.join(sorted(classes))}")
     return cls(learning_rate=float(learning_rate))
 
 

@@ -53,6 +53,8 @@ config = P.make_config([1, 2, 3, 0, 1], {"batch_size": 32, "learning_rate": 0.01
 result = run(config)
 result["intra"] = tf.config.threading.get_intra_op_parallelism_threads()
 result["kmp"] = os.environ.get("KMP_BLOCKTIME")
+from hpcnas.nas.problems.attn.problem import TinyProblem as A
+result["attn"] = run(A.make_config([4, 4, 1], {"batch_size": 32, "learning_rate": 0.01}))
 print("RESULT" + json.dumps(result))
 """
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
@@ -69,3 +71,31 @@ print("RESULT" + json.dumps(result))
     assert history["lr"][0] == pytest.approx(0.001 + 0.009 * 14 / 15, rel=1e-4)
     assert history["lr"][1] == pytest.approx(0.01, rel=1e-5)
     assert history["val_loss"][-1] < 1.5
+    attn = result["attn"]  # binary classification: sigmoid output, val_auc objective (max over epochs)
+    assert attn["objective"] == max(attn["history"]["val_auc"]) and 0.5 < attn["objective"] <= 1.0
+    assert 0.0 <= attn["history"]["val_acc"][-1] <= 1.0
+
+
+@pytest.mark.tf
+def test_make_optimizer_names_and_errors():
+    from tests.support.components import require_module
+
+    require_module("tensorflow", "tf")
+    from hpcnas.nas.keras_compat import get_keras, make_optimizer
+
+    keras = get_keras()
+    assert type(make_optimizer(keras, "Adam", 0.01)).__name__ == "Adam"
+    with pytest.raises(HpcnasError, match="unknown optimizer 'adamx'.*sgd"):
+        make_optimizer(keras, "adamx", 0.01)
+
+
+def test_horovod_shards_and_balsam_resources():
+    from hpcnas.nas.run.horovod import resources, run, shard_indices
+
+    shards = [shard_indices(101, r, 4, seed=3) for r in range(4)]
+    assert all(len(s) == 25 for s in shards)  # equal sizes: every rank runs the same number of steps
+    assert len(set(np.concatenate(shards))) == 100
+    assert np.array_equal(shards[1], shard_indices(101, 1, 4, seed=3))
+    assert resources({"num_ranks": 2}) == {"num_nodes": 1, "ranks_per_node": 2}
+    assert resources({}) == {"num_nodes": 1, "ranks_per_node": 1}
+    assert run.resources is resources
