@@ -23,6 +23,9 @@ import numpy as np
 #: busy values are rounded to this many decimals so 1/3 + 1/3 + 1/3 sums to exactly 1
 _DECIMALS = 9
 NO_RUNNABLE_JOB = "no runnable job"
+#: busy nodes may exceed the allocation by this fraction before it counts as over-commitment:
+#: Balsam's serial mode itself fills a node up to an occupancy of 1.001
+OVERCOMMIT_TOLERANCE = 0.001
 LAUNCH_LATENCY = "launch latency"
 
 
@@ -91,6 +94,8 @@ class Utilization:
     gaps: list[dict[str, Any]] = field(default_factory=list)
     peak_busy_nodes: float = 0.0
     num_runs: int = 0
+    #: seconds during which more nodes were busy than available (see compute_utilization)
+    overcommit_seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures (no curves)."""
@@ -104,6 +109,7 @@ class Utilization:
             "available_node_seconds": self.nodes * (self.t1 - self.t0),
             "utilization_percent": self.percent,
             "peak_busy_nodes": self.peak_busy_nodes,
+            "overcommit_seconds": self.overcommit_seconds,
             "idle_node_seconds": dict(self.idle_node_seconds),
             "num_idle_gaps": len(self.gaps),
         }
@@ -136,6 +142,10 @@ def compute_utilization(
     the last end of the runs. Utilization = busy node-seconds / (nodes * (t1 - t0)).
     An *idle gap* is a maximal interval where fewer than ``nodes`` nodes were busy and the
     cause (``launch latency`` if some job was waiting, else ``no runnable job``) is constant.
+    ``overcommit_seconds`` is the time during which more than ``nodes`` (plus
+    :data:`OVERCOMMIT_TOLERANCE`) were busy: a too small ``nodes``, or briefly a recording
+    artefact of the backend (Balsam's serial mode writes a batch of starts before the errors
+    of the same batch).
     """
     run_start = np.asarray(run_start, dtype=float)
     run_end = np.asarray(run_end, dtype=float)
@@ -170,6 +180,7 @@ def compute_utilization(
     busy_ns = float(np.sum(busy[:-1] * dt))
     idle = np.clip(nodes - busy[:-1], 0.0, None)
     latency = waiting[:-1] > 0
+    overcommit = float(np.sum(dt[busy[:-1] > nodes * (1 + OVERCOMMIT_TOLERANCE) + 1e-9]))
     idle_ns = {
         LAUNCH_LATENCY: float(np.sum(idle[latency] * dt[latency])),
         NO_RUNNABLE_JOB: float(np.sum(idle[~latency] * dt[~latency])),
@@ -190,6 +201,7 @@ def compute_utilization(
         gaps=_idle_gaps(grid, busy, latency, idle, nodes),
         peak_busy_nodes=peak,
         num_runs=int(run_start.size),
+        overcommit_seconds=overcommit,
     )
 
 

@@ -103,9 +103,11 @@ def write_utilization(exp: Experiment, out: str, util: Utilization | None = None
     summary = util.summary()
     summary.update(label=exp.label, source=exp.source, nodes_source=exp.nodes_source
                    if exp.nodes is not None else "inferred from the peak of busy nodes")
-    if util.peak_busy_nodes > util.nodes + 1e-9:
-        summary["warning"] = (f"peak busy nodes {util.peak_busy_nodes:g} exceed the "
-                              f"{util.nodes:g} available: pass the real allocation with --nodes")
+    if util.overcommit_seconds > 0:
+        summary["warning"] = (
+            f"busy nodes (peak {util.peak_busy_nodes:g}) exceed the {util.nodes:g} available "
+            f"during {util.overcommit_seconds:.3g} s; if that is more than a moment, pass the "
+            "real allocation with --nodes")
     summary["gaps"] = sorted(util.gaps, key=lambda g: -g["idle_node_seconds"])[:MAX_GAPS_IN_JSON]
     output.write_json(os.path.join(out, "utilization.json"), summary)
     output.write_csv(os.path.join(out, "utilization.csv"), util.curve_table(),

@@ -204,3 +204,10 @@ def test_compare_two_workflows(balsam_env, four_nodes, balsam_workflow, tmp_path
     assert [r["utilization_percent"] for r in rows] == pytest.approx([70.0, 75.0])
     assert (out / "compare_utilization.png").stat().st_size > 10_000
     assert not (out / "compare_search.png").exists()  # no objectives in a DB-only comparison
+
+
+def test_search_needs_results_not_only_the_db(balsam_env, four_nodes, tmp_path, capsys):
+    assert main(["search", "--db", balsam_env.db_path, "--workflow", four_nodes,
+                 "-o", str(tmp_path)]) == 2
+    err = _one_line(capsys)
+    assert "'search' needs objectives" in err and "results.csv" in err

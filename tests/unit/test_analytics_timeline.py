@@ -113,3 +113,11 @@ def test_many_breakpoints_plot_keeps_area(tmp_path):
     mean, vmin, vmax = bin_step(u.times, u.busy_nodes, edges)
     assert np.sum(mean * np.diff(edges)) == pytest.approx(u.busy_node_seconds, rel=1e-9)
     assert np.all(vmin <= mean + 1e-9) and np.all(mean <= vmax + 1e-9)
+
+
+def test_overcommit_seconds():
+    # 2 nodes; a third job overlaps the other two during [4, 5)
+    u = compute_utilization(np.array([0.0, 0.0, 4.0]), np.array([5.0, 10.0, 10.0]), 1.0, nodes=2)
+    assert u.peak_busy_nodes == 3.0
+    assert u.overcommit_seconds == pytest.approx(1.0)
+    assert u.summary()["overcommit_seconds"] == pytest.approx(1.0)
