@@ -41,8 +41,11 @@ def test_analytics_of_a_real_launcher_run(balsam_env, balsam_workflow, tmp_path)
     # the launcher logged "Built 1 DEFAULT workers": one node on this machine
     assert util["nodes_source"].startswith("launcher logs") and util["nodes"] == 1
     assert util["num_runs"] == MAX_EVALS + 1  # the evaluations and the search job itself
-    # two evaluations of 1/2 node plus the master's 1/1000 at most
-    assert 0.5 <= util["peak_busy_nodes"] <= 1.001 + 1e-9
+    # two evaluations of 1/2 node plus the master's 1/1000 (Balsam fills a node up to 1.001);
+    # Balsam's serial mode writes the RUN_ERROR of a crash after the RUNNING of its successor
+    # (same status batch), so a third evaluation may overlap briefly, never a fourth
+    assert 1.001 - 1e-9 <= util["peak_busy_nodes"] <= 1.501 + 1e-9
+    assert util["overcommit_seconds"] < 0.1 * util["wall_seconds"]
     assert 10 < util["utilization_percent"] <= 100.1
     curve = pd.read_csv(out / "utilization.csv")
     assert curve["running_jobs"].max() >= 3  # master + 2 packed evaluations overlapped
