@@ -5,6 +5,10 @@ serial`` → ``balsam submit-launch`` renders the shipped Slurm template → ``s
 ordinary test user) → the job script starts the Balsam launcher (``python -m
 hpcnas.balsam.launch``) inside the allocation, which runs the search master and its
 evaluations through ``srun`` → the search reaches max-evals.
+
+Also here: the fixture itself (jobs of an ordinary user, srun steps), the rendered ``srun``
+line running MPI ranks inside an allocation, a submission refused by ``sbatch``, and the Cobalt
+sites (Theta, ThetaGPU) through Balsam's real ``submit-launch`` with a recording ``qsub``.
 """
 from __future__ import annotations
 
@@ -162,3 +166,59 @@ def test_balsam_submit_rejected_by_sbatch_leaves_no_search_job(balsam_env, balsa
     assert len(errors) == 1 and "balsam submit-launch failed" in errors[0], proc.stderr
     assert "partition" in errors[0].lower(), errors[0]
     assert env.query(f"BalsamJob.objects.filter(workflow={wf!r}).count()") == 0
+
+
+@pytest.mark.parametrize("machine, template", [("theta", "theta.cobalt.tmpl"), ("thetagpu", "thetagpu.cobalt.tmpl")])
+def test_cobalt_sites_through_real_submit_launch(balsam_env, balsam_workflow, machine, template):
+    """Balsam's own submit-launch renders the Theta/ThetaGPU templates (its jinja, its context)
+    exactly as hpcnas.balsam.render does, and hands them to the Cobalt submit command (a
+    recording stand-in for qsub, named by SCHEDULER_SUBMIT_EXE as a user would edit it)."""
+    import json
+    import sys
+
+    from hpcnas.balsam.render import LaunchRequest, render_job_script
+
+    env, wf = balsam_env, balsam_workflow
+    home = os.path.join(env.base, f"{machine}-home")
+    os.makedirs(home, exist_ok=True)
+    fake_qsub = os.path.join(home, "qsub")
+    with open(fake_qsub, "w") as fh:
+        fh.write('#!/bin/sh\necho "$@" > "$HOME/qsub.args"\necho 424242\n')
+    os.chmod(fake_qsub, 0o755)
+    if env.user:
+        info = pwd.getpwnam(env.user)
+        for path in (home, fake_qsub):
+            os.chown(path, info.pw_uid, info.pw_gid)
+    env.hpcnas("balsam-setup", "--machine", machine, HOME=home)
+    settings_path = os.path.join(home, ".balsam", "settings.json")
+    values = json.load(open(settings_path))
+    values["SCHEDULER_SUBMIT_EXE"] = fake_qsub
+    with open(settings_path, "w") as fh:
+        json.dump(values, fh)
+
+    proc = env.hpcnas(
+        "balsam-submit", "hps", "ambs", "-w", wf, "-n", "3", "-t", "45", "-q", "debug-cache-quad", "-A", "myproj",
+        "--job-mode", "mpi", "--problem", "hpcnas.benchmark.polynome2.Problem",
+        "--run", "hpcnas.benchmark.polynome2.run", "--max-evals", "5", HOME=home,
+    )
+    assert "Submit OK" in proc.stdout and "424242" in proc.stdout, proc.stdout + proc.stderr
+    launch = env.query(f"[(q.scheduler_id, q.command) for q in db.models.QueuedLaunch.objects.filter(wf_filter={wf!r})]")
+    assert launch[0][0] == 424242
+    script_path = launch[0][1]
+    qsub_args = open(os.path.join(home, "qsub.args")).read().split()
+    assert qsub_args[0] == "--cwd" and qsub_args[-1] == script_path and "-O" in qsub_args
+
+    expected = render_job_script(
+        template,
+        LaunchRequest(nodes=3, time_minutes=45, queue="debug-cache-quad", job_mode="mpi", project="myproj",
+                      wf_filter=wf),
+        balsam_bin=os.path.dirname(sys.executable),  # the owner's PATH starts with this venv
+        balsam_db_path=env.db_path, pg_bin=_pg_bin_of(script_path),
+    )
+    assert open(script_path).read() == expected
+
+
+def _pg_bin_of(script_path: str) -> str:
+    """The Postgres folder Balsam found on the DB owner's PATH (second entry of the PATH line)."""
+    line = next(l for l in open(script_path) if l.startswith("export PATH="))
+    return line[len("export PATH="):].split(":")[1]
