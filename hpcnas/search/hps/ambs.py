@@ -52,7 +52,13 @@ class AMBS(HpSearch):
 
     num_candidates = 500
     top_k = 5
-    refit_fraction = 0.05
+    parent_p = 0.9
+    local_changes = "all"
+    refit_fraction = 0.2
+    radius_init, radius_min, radius_max = 0.1, 0.001, 0.5
+    radius_grow = 1.5
+    radius_spread = 1.0
+    local_fraction = 0.9
 
     def __init__(
         self,
@@ -87,6 +93,7 @@ class AMBS(HpSearch):
         self._model: Surrogate | None = None
         self._n_fit = 0
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
+        self._radius, self._streak, self._best_seen = self.radius_init, 0, -np.inf
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -159,6 +166,7 @@ class AMBS(HpSearch):
                     del self._lies[keys[i]]
                 if self._model is not None and lie is not None:
                     self._model.add(lie_feats, [lie], sign=-1)
+        self._adapt_radius(objectives)
         self._features.extend(feats)
         self._vectors.extend(vectors)
         self._y.extend(objectives[:, None])
@@ -193,19 +201,34 @@ class AMBS(HpSearch):
                 self._model.add(entry[0], [lie])
 
     def _candidates(self, count: int) -> np.ndarray:
+        """Half uniform random points, half perturbations of the best point (trust region)."""
         rs = self.codec.rs
         y = self._y.view()[:, 0]
-        order = np.argsort(-np.nan_to_num(y, nan=-np.inf))[: self.top_k]
-        order = order[~np.isnan(y[order])]
-        n_local = count // 2 if order.size else 0
-        parents = self._vectors.view()[order[rs.randint(0, order.size, size=n_local)]] if n_local else None
-        parts = [self.codec.sample(count - n_local)]
-        if parents is not None:
+        ok = np.flatnonzero(~np.isnan(y))
+        order = ok[np.argsort(-y[ok])][: self.top_k]
+        n_local = int(count * self.local_fraction)
+        parents = self._vectors.view()[order[np.minimum(rs.geometric(self.parent_p, size=n_local) - 1, order.size - 1)]]
+        if self.local_changes == "all":
+            changes = np.full(n_local, self.codec.dim)
+        else:
             changes = rs.randint(1, self.codec.dim + 1, size=n_local)
-            scales = 10.0 ** rs.uniform(-2.5, -0.5, size=n_local)
-            parts.append(self.codec.repair(self.codec.mutate(parents, changes, scales)))
-        cands = np.concatenate(parts)
+        scales = self._radius * 2.0 ** rs.uniform(-self.radius_spread, self.radius_spread, size=n_local)
+        local = self.codec.repair(self.codec.mutate(parents, changes, scales))
+        cands = np.concatenate([self.codec.sample(count - n_local), local])
         return cands[~self._is_seen(cands)]
+
+    def _adapt_radius(self, objectives: np.ndarray) -> None:
+        """Trust-region step size, 1/5th success rule: grow by ``radius_grow`` on each told
+        improvement, shrink by ``radius_grow ** -0.25`` otherwise (steady at a 20 % success
+        rate); back to ``radius_init`` when it falls under ``radius_min``."""
+        for value in objectives:
+            if not np.isnan(value) and value > self._best_seen:
+                self._best_seen = float(value)
+                self._radius = min(self._radius * self.radius_grow, self.radius_max)
+            else:
+                self._radius *= self.radius_grow ** -0.25
+                if self._radius < self.radius_min:
+                    self._radius = self.radius_init
 
 
 class _Rows:

@@ -73,6 +73,7 @@ class _ForestSurrogate(Surrogate):
 
     n_estimators = 64
     min_samples_leaf = 1
+    max_features: float | str = 1.0
     max_samples = 1000
 
     def _make(self, n: int) -> Any:
@@ -117,7 +118,7 @@ class RandomForestSurrogate(_ForestSurrogate):
         return RandomForestRegressor(
             n_estimators=self.n_estimators,
             min_samples_leaf=self.min_samples_leaf,
-            max_features=1.0,
+            max_features=self.max_features,
             max_samples=self.max_samples if n > self.max_samples else None,
             n_jobs=self.n_jobs,
             random_state=self.random_state,
@@ -133,7 +134,7 @@ class ExtraTreesSurrogate(_ForestSurrogate):
         return ExtraTreesRegressor(
             n_estimators=self.n_estimators,
             min_samples_leaf=self.min_samples_leaf,
-            max_features=1.0,
+            max_features=self.max_features,
             bootstrap=big,
             max_samples=self.max_samples if big else None,
             n_jobs=self.n_jobs,
