@@ -82,9 +82,10 @@ def read_results_csv(path: str) -> pd.DataFrame:
         )
     for col in ("objective", "submit_time", "start_time", "end_time"):
         values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() & df[col].notna() & (df[col].astype(str).str.strip() != "")
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        suspect = np.flatnonzero((values.isna() & df[col].notna()).to_numpy())
+        bad = [i for i in suspect if str(df[col].iloc[i]).strip() != ""]
+        if bad:
+            row = int(bad[0]) + 2
             raise HpcnasError(f"'{path}' line {row}: column '{col}' holds "
                               f"{df[col].iloc[row - 2]!r}, not a number; "
                               "give the results.csv an hpcnas search wrote")

@@ -89,10 +89,11 @@ def plot_search(curves: dict[str, pd.DataFrame], path: str, title: str,
     for i, (label, c) in enumerate(curves.items()):
         color = colors[i % 10]
         x = c["elapsed_s"].to_numpy() / div
-        if points:
-            ax_t.scatter(x, c["objective"], s=6, alpha=0.35, color=color, linewidths=0)
-            ax_n.scatter(c["evaluation"], c["objective"], s=6, alpha=0.35, color=color,
-                         linewidths=0)
+        if points:  # plot() with markers draws 100k points several times faster than scatter
+            style = dict(linestyle="none", marker="o", markersize=2.5, alpha=0.35,
+                         markeredgewidth=0, color=color)
+            ax_t.plot(x, c["objective"], **style)
+            ax_n.plot(c["evaluation"], c["objective"], **style)
         ax_t.step(x, c["best"], where="post", color=color, label=label)
         ax_n.step(c["evaluation"], c["best"], where="post", color=color, label=label)
     ax_t.set_xlabel(f"wall time ({unit})")
