@@ -59,3 +59,21 @@ BenchProblem.hyperparameters(
 BenchProblem.loss("mse")
 BenchProblem.metrics(["r2"])
 BenchProblem.objective("val_r2__last")
+
+#: ``TinyProblem`` trained data-parallel: every configuration asks for 2 ranks (Horovod / Balsam mpi mode)
+TinyMpiProblem = NaProblem(seed=2020)
+TinyMpiProblem.load_data(_LOAD, n_samples=600, n_cell_features=8, n_drug_features=10, n_cells=12, n_drugs=16)
+TinyMpiProblem.search_space(_SPACE, num_layers=2, sub_layers=1, num_skips=1, units=[8, 16])
+TinyMpiProblem.hyperparameters(
+    batch_size=TinyMpiProblem.add_hyperparameter((16, 64, "log-uniform"), "batch_size"),
+    learning_rate=TinyMpiProblem.add_hyperparameter((1e-3, 5e-2, "log-uniform"), "learning_rate"),
+    optimizer="adam",
+    num_epochs=2,
+    num_ranks=2,
+    num_threads=1,
+    lsr_batch_size=True,
+    lsr_learning_rate=True,
+)
+TinyMpiProblem.loss("mse")
+TinyMpiProblem.metrics(["r2"])
+TinyMpiProblem.objective("val_r2__last")

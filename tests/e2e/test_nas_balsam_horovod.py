@@ -1,0 +1,78 @@
+"""AgEBO with the Balsam evaluator in MPI mode: every evaluation is a 2-rank Horovod training.
+
+As in ``test_balsam_mpi.py`` the search master runs outside the one-node launcher, which runs the
+evaluations with ``mpirun``. The evaluation runner app is registered with the Horovod
+environment's Python for this test (and restored after), the problem puts ``num_ranks=2`` in
+every configuration and ``hpcnas.nas.run.horovod.run.resources`` turns it into 2 ranks per job.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from tests.e2e.test_nas_data_parallel import horovod_python
+from tests.support.components import require
+
+pytestmark = [pytest.mark.e2e, pytest.mark.balsam, pytest.mark.mpi, pytest.mark.horovod, pytest.mark.tf]
+
+MAX_EVALS = 4
+REGISTER = ("from hpcnas.balsam.apps import RUNNER_APP, register_apps\nfrom hpcnas.balsam.connect import connect\n"
+            "register_apps(python={python!r}, names=[RUNNER_APP], db=connect())\n")
+
+
+@pytest.mark.timeout(1500)
+def test_agebo_balsam_mpi_two_rank_horovod_evaluations(balsam_env, balsam_workflow):
+    env, wf = balsam_env, balsam_workflow
+    hvd_python = horovod_python()
+    require("mpirun", shutil.which("mpirun", path=env.base_env["PATH"]) is not None, "MPICH mpirun on PATH")
+    out_dir = os.path.join(env.home, f"out-{wf}")
+    env.python(REGISTER.format(python=hvd_python))
+    master_log = os.path.join(env.base, f"master-{wf}.log")
+    master = env.popen([
+        sys.executable, "-m", "hpcnas.cli.main", "nas", "agebo", "--evaluator", "balsam", "--workflow", wf,
+        "--num-workers", "2", "--num-threads-per-rank", "1",
+        "--problem", "hpcnas.nas.problems.combo.problem.TinyMpiProblem", "--run", "hpcnas.nas.run.horovod.run",
+        "--max-evals", str(MAX_EVALS), "--population-size", "3", "--sample-size", "2", "--seed", "2",
+        "--no-progress", "--output-dir", out_dir, "--timeout", "1200",
+    ], master_log, TF_CPP_MIN_LOG_LEVEL="3")
+    launcher = None
+    try:
+        # the one-node launcher leaves after ~10 idle seconds: start it once evaluations are queued
+        deadline = time.time() + 300
+        while not env.query(f"BalsamJob.objects.filter(workflow={wf!r}).count()") and master.poll() is None:
+            assert time.time() < deadline, "the search submitted no evaluation in 300 s"
+            time.sleep(2)
+        launcher = env.start_launcher(wf, "mpi")
+        master.wait(timeout=1300)
+    finally:
+        if launcher is not None:
+            env.stop(launcher)
+        env.stop(master)
+        env.python(REGISTER.format(python=sys.executable))
+    log = os.path.join(env.base, f"launcher-{wf}-mpi.log")
+    tails = "".join(open(p, errors="replace").read()[-3000:] for p in (master_log, log) if os.path.exists(p))
+    assert master.returncode == 0, tails
+
+    results = pd.read_csv(os.path.join(out_dir, "results.csv"))
+    assert len(results) == MAX_EVALS
+    assert [c for c in results.columns if c.startswith("p:")] == ["p:arch_seq", "p:batch_size", "p:learning_rate", "p:num_ranks"]
+    assert (results["status"] == "DONE").all(), results[["status", "error"]].to_string()
+    assert (results["p:num_ranks"] == 2).all()
+    assert all(math.isfinite(v) for v in results["objective"])
+    for arch in results["p:arch_seq"]:
+        assert len(json.loads(arch)) == 5
+
+    rows = env.query(
+        f"list(BalsamJob.objects.filter(workflow={wf!r}).values('state', 'ranks_per_node', 'num_nodes', 'data'))"
+    )
+    assert len(rows) == MAX_EVALS
+    summary = [(r["ranks_per_node"], r["num_nodes"], r["state"]) for r in rows]
+    # the run ended (the launcher may be stopped before its post-processing step)
+    assert all(rp == 2 and nn == 1 and st in ("RUN_DONE", "POSTPROCESSED", "JOB_FINISHED") for rp, nn, st in summary), summary
