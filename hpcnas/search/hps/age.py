@@ -75,10 +75,15 @@ class AgE(HpSearch):
         for i in range(n):
             drawn = rs.choice(len(members), size=self.sample_size, replace=False)
             parents[i] = members[max(drawn, key=lambda k: members[k][1])][0]
-        children = self.codec.repair(self.codec.mutate(parents, 1, self.mutation_scale))
-        if len(children) < n:  # forbidden mutants: fill with random configurations
-            children = np.concatenate([children, self.codec.sample(n - len(children))])
-        return children
+        children = []
+        for _ in range(20):  # forbidden mutants are redrawn from the same parents
+            kids = self.codec.repair(self.codec.mutate(parents, 1, self.mutation_scale))
+            children.append(kids)
+            if sum(map(len, children)) >= n:
+                break
+            parents = parents[: n - sum(map(len, children))]
+        children.append(self.codec.sample(max(0, n - sum(map(len, children)))))
+        return np.concatenate(children)[:n]
 
     def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
         for vec, y in zip(vectors, objectives):

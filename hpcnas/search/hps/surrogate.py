@@ -26,6 +26,7 @@ on the extra points with that kernel fixed. It learns from at most ``max_points`
 """
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -148,6 +149,7 @@ class GaussianProcessSurrogate(Surrogate):
     n_restarts_optimizer = 2
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -164,7 +166,9 @@ class GaussianProcessSurrogate(Surrogate):
             n_restarts_optimizer=self.n_restarts_optimizer,
             random_state=self.random_state,
         )
-        gp.fit(X, y)
+        with warnings.catch_warnings():  # kernel bounds hit on tiny data sets are expected
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(X, y)
         self._kernel = gp.kernel_
         self._base = (X, y)
         self._extra: list[tuple[np.ndarray, float]] = []

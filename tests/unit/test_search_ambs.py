@@ -1,0 +1,124 @@
+"""AMBS: options, surrogates, acquisition functions, constant liar bookkeeping."""
+from __future__ import annotations
+
+import argparse
+import inspect
+
+import numpy as np
+import pytest
+
+from hpcnas.core.errors import UsageError
+from hpcnas.search.hps.ambs import AMBS
+from hpcnas.search.hps.surrogate import ExtraTreesSurrogate, RandomForestSurrogate
+from tests.unit._hps_support import check_valid, drive, mixed_problem, toy_objective
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"kappa": -0.1}, "--kappa"),
+        ({"xi": -1.0}, "--xi"),
+        ({"surrogate_model": "XGB"}, "surrogate model 'XGB'"),
+        ({"acq_func": "LCB"}, "acquisition function 'LCB'"),
+        ({"liar_strategy": "cl_median"}, "liar strategy"),
+        ({"n_jobs": 0}, "--n-jobs"),
+        ({"n_initial_points": -1}, "--n-initial-points"),
+    ],
+)
+def test_bad_options_are_one_line_usage_errors(kwargs, match):
+    with pytest.raises(UsageError, match=match) as info:
+        AMBS(mixed_problem(), **kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_add_arguments_dests_are_init_keywords():
+    parser = argparse.ArgumentParser()
+    AMBS.add_arguments(parser)
+    args = vars(parser.parse_args(["--surrogate-model", "ET", "--acq-func", "EI", "--kappa", "0.5",
+                                   "--liar-strategy", "cl_mean", "--n-initial-points", "3"]))
+    assert set(args) <= set(inspect.signature(AMBS.__init__).parameters)
+    search = AMBS(mixed_problem(), random_state=0, **args)
+    assert (search.surrogate_model, search.acq_func, search.kappa, search.liar_strategy) == ("ET", "EI", 0.5, "cl_mean")
+    assert args["xi"] == 0.001 and parser.parse_args([]).kappa == 1.96
+
+
+@pytest.mark.parametrize("surrogate, acq", [("RF", "UCB"), ("ET", "EI"), ("GP", "PI"), ("GP", "UCB")])
+def test_surrogates_and_acquisitions_give_valid_asks(surrogate, acq):
+    search = AMBS(mixed_problem(), random_state=0, surrogate_model=surrogate, acq_func=acq, n_initial_points=5)
+    asked = drive(search, toy_objective, 25, fail_every=5)
+    assert search._model is not None  # the model phase was reached
+    for config in asked:
+        check_valid(mixed_problem(), config)
+
+
+def test_model_phase_beats_random_on_simple_objective():
+    from hpcnas.benchmark import polynome2
+    from hpcnas.benchmark.simulate import best_so_far, simulate_async
+    from hpcnas.search.hps.random_search import RandomSearch
+
+    problem = polynome2.build(2)
+    ambs = [best_so_far(simulate_async(AMBS(problem, random_state=s), polynome2.run, 40, 2, s))[-1] for s in range(3)]
+    rand = [best_so_far(simulate_async(RandomSearch(problem, random_state=s), polynome2.run, 40, 2, s))[-1] for s in range(3)]
+    assert np.median(ambs) > np.median(rand)
+
+
+def _lie_total(search: AMBS) -> float:
+    trees = len(search._model._trees)
+    return search._model._counts.sum() / trees
+
+
+@pytest.mark.parametrize("strategy", ["cl_max", "cl_min", "cl_mean"])
+def test_lies_added_at_ask_removed_at_tell(strategy):
+    problem = mixed_problem(with_start=False)
+    search = AMBS(problem, random_state=0, n_initial_points=4, liar_strategy=strategy)
+    first = search.ask(4)
+    search.tell([(c, toy_objective(c)) for c in first])
+    batch = search.ask(3)  # fits the model, then three pending lies
+    assert search._model is not None
+    ok = np.array([toy_objective(c) for c in first])
+    expected = {"cl_max": ok.min(), "cl_min": ok.max(), "cl_mean": ok.mean()}[strategy]
+    lies = [entry[1] for entries in search._lies.values() for entry in entries]
+    assert lies == pytest.approx([expected] * 3)
+    assert _lie_total(search) == pytest.approx(4 + 3)  # 4 fitted points + 3 lies in the leaves
+    search.refit_fraction = 100.0  # no refit from here: told points go into the leaves
+    search.tell([(batch[0], 1.0)])
+    assert _lie_total(search) == pytest.approx(4 + 1 + 2)
+    search.tell([(c, None) for c in batch[1:]])
+    assert _lie_total(search) == pytest.approx(4 + 3) and not search._lies
+
+
+@pytest.mark.parametrize("cls", [RandomForestSurrogate, ExtraTreesSurrogate])
+def test_forest_add_equals_frozen_structure_refit(cls):
+    rng = np.random.default_rng(0)
+    X1, X2 = rng.random((40, 3)), rng.random((15, 3))
+    f = lambda X: -np.sum((X - 0.3) ** 2, axis=1)  # noqa: E731
+    model = cls(random_state=0)
+    model.fit(X1, f(X1))
+    before = model.predict(X2)
+    model.add(X2, f(X2))
+    # brute force: leaf means over all 55 points with the structure of the first fit
+    X = np.vstack([X1, X2]).astype(np.float32)
+    y = f(np.vstack([X1, X2]))
+    test = rng.random((30, 3))
+    expect = []
+    for est in model.model.estimators_:
+        leaves, leaf_of_test = est.tree_.apply(X), est.tree_.apply(test.astype(np.float32))
+        expect.append([y[leaves == leaf].mean() for leaf in leaf_of_test])
+    mean, std = model.predict(test)
+    assert mean == pytest.approx(np.mean(expect, axis=0))
+    assert std == pytest.approx(np.std(expect, axis=0))
+    model.add(X2, f(X2), sign=-1)
+    assert model.predict(X2)[0] == pytest.approx(before[0])
+
+
+def test_failed_evaluations_learnt_as_worst():
+    problem = mixed_problem(with_start=False)
+    search = AMBS(problem, random_state=0, n_initial_points=4)
+    configs = search.ask(6)
+    values = [toy_objective(c) for c in configs[:4]]
+    search.tell([(c, y) for c, y in zip(configs[:4], values)] + [(c, None) for c in configs[4:]])
+    search.ask(1)  # refit
+    failed_feats = search.codec.features(search.codec.to_vectors(configs[4:]))
+    mean, _ = search._model.predict(failed_feats)
+    assert np.all(mean <= max(values))
+    assert search._model._counts.sum() / len(search._model._trees) == pytest.approx(6 + 1)
