@@ -27,7 +27,7 @@ def test_serial_user_flow_ambs_40_evals_packed_2(balsam_env, balsam_workflow):
         "job", "--name", "search", "--workflow", wf, "--application", "AMBS", "--node-packing-count", "1000",
         "--args", search_args(MAX_EVALS, "sleep_or_crash"), "--yes",
     )
-    launcher = env.start_launcher(wf, "serial")
+    launcher = env.start_launcher(wf, "serial", stock=True)  # `balsam launcher`, as users run it
     try:
         state = wait_for_state(env, f"workflow={wf!r}, name='search'", ("JOB_FINISHED", "FAILED"), launcher, 420)
     finally:

@@ -144,11 +144,18 @@ class BalsamEnv:
 
     # ----------------------------------------------------------------- launcher
     def start_launcher(self, workflow: str, job_mode: str = "serial", log_name: str | None = None,
-                       time_limit_minutes: float = 30) -> subprocess.Popen:
+                       time_limit_minutes: float = 30, stock: bool = False) -> subprocess.Popen:
+        """Start a launcher for ``workflow`` in its own process group.
+
+        ``stock=True`` runs Balsam's own ``balsam launcher`` (the documented user flow); the
+        default runs ``python -m hpcnas.balsam.launch`` (same launcher, serial ensemble on a free
+        port instead of the fixed 19876, so concurrent test sessions on one host do not collide).
+        """
         log = os.path.join(self.base, log_name or f"launcher-{workflow}-{job_mode}.log")
+        entry = ([os.path.join(os.path.dirname(sys.executable), "balsam"), "launcher"] if stock
+                 else [sys.executable, "-m", "hpcnas.balsam.launch"])
         return self.popen(
-            [os.path.join(os.path.dirname(sys.executable), "balsam"), "launcher", "--wf-filter", workflow,
-             "--job-mode", job_mode, "--time-limit-minutes", str(time_limit_minutes)],
+            [*entry, "--wf-filter", workflow, "--job-mode", job_mode, "--time-limit-minutes", str(time_limit_minutes)],
             log,
         )
 
@@ -168,15 +175,32 @@ class BalsamEnv:
         except ProcessLookupError:
             pass
         proc.wait(timeout=30)
+        # MPI launchers (hydra) put the ensemble in other process groups: like the end of an
+        # allocation, nothing the launcher started may survive it (the DB server stays)
+        server = self._server_pids()
+        deadline = time.time() + (0 if sig == signal.SIGKILL else 15)
+        while time.time() < deadline and [p for p in self.session_pids() if p not in server]:
+            time.sleep(0.3)  # a graceful stop: the ensemble marks its running jobs and exits
+        self.kill_leftovers()
 
     def session_pids(self) -> list[int]:
-        """PIDs of every live process started by this session (marker in its environment)."""
+        """PIDs of every live process started by this session.
+
+        A process belongs to the session when its environment has the session marker or its
+        working directory lies under :attr:`base`. (Balsam calls ``setproctitle``, which wipes
+        ``/proc/PID/environ``; its launcher processes all work under the DB or HOME folders.)
+        """
         marker = f"HPCNAS_TEST_SESSION={self.session}".encode()
+        base = os.path.realpath(self.base) + os.sep
         pids = []
         for name in os.listdir("/proc"):
             if not name.isdigit() or int(name) == os.getpid():
                 continue
             try:
+                cwd = os.readlink(f"/proc/{name}/cwd").removesuffix(" (deleted)")
+                if (cwd + os.sep).startswith(base):
+                    pids.append(int(name))
+                    continue
                 with open(f"/proc/{name}/environ", "rb") as fh:
                     if marker in fh.read().split(b"\0"):
                         pids.append(int(name))
