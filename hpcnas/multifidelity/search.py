@@ -26,6 +26,9 @@ from hpcnas.multifidelity.policy import create_policy
 from hpcnas.multifidelity.server import PolicyServer
 from hpcnas.search.base import Config, Search, get_search_class, register_search
 
+#: environment of the open multi-fidelity searches: [original values, env of each open search...]
+_ACTIVE: list[dict[str, str | None]] = []
+
 
 class MultiFidelitySearch(Search):
     """A searcher under a stopping policy (see the module docstring)."""
@@ -60,7 +63,9 @@ class MultiFidelitySearch(Search):
             **policy_options,
         )
         self.server = PolicyServer(self.policy, advertise=scheduler_host, barrier_timeout=barrier_timeout)
-        self._saved_env = {k: os.environ.get(k) for k in self.server.env()}
+        if not _ACTIVE:
+            _ACTIVE.append({k: os.environ.get(k) for k in self.server.env()})  # the environment before any
+        _ACTIVE.append(self.server.env())
         os.environ.update(self.server.env())
         atexit.register(self.close)
 
@@ -82,13 +87,17 @@ class MultiFidelitySearch(Search):
         if getattr(self, "server", None) is None:
             return
         self.server.close()
-        for key, value in self._saved_env.items():
-            if os.environ.get(key) == self.server.env()[key]:
+        mine = self.server.env()
+        self.server = None  # type: ignore[assignment]
+        if mine in _ACTIVE[1:]:
+            _ACTIVE.remove(mine)
+            for key, value in _ACTIVE[-1].items():  # the newest open search's, or the original
                 if value is None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-        self.server = None  # type: ignore[assignment]
+            if len(_ACTIVE) == 1:
+                _ACTIVE.clear()
 
     # ----------------------------------------------------------------- ask/tell
     def tell(self, results: Sequence[tuple[Config, float | None]]) -> None:

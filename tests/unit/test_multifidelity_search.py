@@ -99,3 +99,33 @@ def test_local_evaluator_carries_reports_into_eval_results():
     assert [s for s, _ in result.reports] == list(range(1, 10))
     assert result.reports[-1][1] == pytest.approx(result.objective)
     assert "reports" not in result.metadata
+
+
+@pytest.mark.parametrize("name", ["asha", "pasha", "sh", "hyperband"])
+def test_multifidelity_searches_keep_the_search_contract(name):
+    def make():
+        return get_search_class("hps", name)(Problem, random_state=5, searcher="random", max_resource=9)
+
+    first, second = make(), make()
+    try:
+        asked = first.ask(4)
+        assert asked == second.ask(4)  # seeded
+        assert len({c["x"] for c in asked}) == 4
+        first.tell([({"x": 0.123}, 0.5), (asked[0], None)])  # a config it never asked, and a failure
+        assert first.num_told == 2 and first.searcher.num_told == 2
+        assert first.best == ({"x": 0.123}, 0.5)  # no reports yet: the searcher's history decides
+        assert first.policy.name == name
+    finally:
+        first.close()
+        second.close()
+    assert ADDRESS_ENV not in os.environ
+
+
+def test_bad_scheduler_options_are_usage_errors():
+    from hpcnas.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="--reduction-factor must be > 1"):
+        get_search_class("hps", "asha")(Problem, reduction_factor=1)
+    with pytest.raises(UsageError, match="unknown option"):
+        get_search_class("hps", "asha")(Problem, cohort_size=3)
+    assert ADDRESS_ENV not in os.environ
