@@ -22,6 +22,7 @@
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -35,6 +36,10 @@ from hpcnas.core.loading import load_attribute
 from hpcnas.evaluator.base import DONE, Config, EvalResult, Evaluator, register_evaluator
 
 RESOURCE_KEYS = ("num_nodes", "ranks_per_node", "threads_per_rank", "node_packing_count")
+#: seconds the master keeps retrying a Balsam DB that stopped answering (restart, outage) before it
+#: gives up with a one-line error; the same command then resumes the search
+DB_RETRY_S = float(os.environ.get("HPCNAS_DB_RETRY_S", "900"))
+log = logging.getLogger(__name__)
 _FINAL_STATES = tuple(STATE_STATUS)
 
 
@@ -173,7 +178,17 @@ class BalsamEvaluator(Evaluator):
                                  "submit_time": submit_time}},
                 **fields,
             ))
-        BalsamJob.objects.bulk_create(objs)
+        attempts = []
+
+        def create() -> None:
+            todo = objs
+            if attempts:  # a retry after a lost connection: the first insert may have landed
+                names = set(BalsamJob.objects.filter(pk__in=[o.pk for o in objs]).values_list("name", flat=True))
+                todo = [o for o in objs if o.name not in names]
+            attempts.append(1)
+            BalsamJob.objects.bulk_create(todo)
+
+        self._db_call("creating jobs", create)
         for (job_id, _), obj in zip(jobs, objs):
             self._pks[job_id] = obj.pk
             self._submit_times[job_id] = submit_time
@@ -181,13 +196,43 @@ class BalsamEvaluator(Evaluator):
     def _gather(self, timeout: float | None) -> list[EvalResult]:
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         while True:
-            results = self._poll()
+            results = self._db_call("polling the jobs", self._poll)
             if results or not self._pks:
                 return results
             if deadline is not None and time.monotonic() >= deadline:
                 return []
             wait = self.poll_interval if deadline is None else min(self.poll_interval, deadline - time.monotonic())
             time.sleep(max(0.0, wait))
+
+    def _db_call(self, what: str, func: Callable[[], Any]) -> Any:
+        """``func()``, retried while the DB does not answer (up to :data:`DB_RETRY_S` seconds)."""
+        from django import db
+
+        lost = None
+        while True:
+            try:
+                value = func()
+            except (db.OperationalError, db.InterfaceError) as err:
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                now = time.monotonic()
+                if lost is None:
+                    lost = now
+                    log.warning("the Balsam DB stopped answering while %s (%s): retrying for up to %g s",
+                                what, first, DB_RETRY_S)
+                elif now - lost > DB_RETRY_S:
+                    raise HpcnasError(
+                        f"the Balsam DB did not answer for {DB_RETRY_S:g} s while {what} ({first}): start it "
+                        "(source balsamactivate DB) and run the same command again to resume"
+                    ) from err
+                try:
+                    self.db.connection.close()  # the next query opens a new connection
+                except db.Error:
+                    pass
+                time.sleep(min(5.0, max(1.0, self.poll_interval)))
+                continue
+            if lost is not None:
+                log.warning("reconnected to the Balsam DB after %.0f s; the search goes on", time.monotonic() - lost)
+            return value
 
     def _poll(self) -> list[EvalResult]:
         """One query: the pending jobs that reached a final state."""

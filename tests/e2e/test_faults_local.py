@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import resource
 import signal
@@ -86,6 +87,22 @@ def fault_run(config: dict[str, Any]) -> Any:
     return float(config["x"])
 
 
+def record_outcome(fault: str, injected: int, expected: int, job_ids: list[str],
+                   db_job_ids: list[str] | None = None) -> None:
+    """Append what a fault test measured to ``$HPCNAS_FAULT_REPORT`` (read by benchmarks/fault_catalogue.py)."""
+    path = os.environ.get("HPCNAS_FAULT_REPORT")
+    if not path:
+        return
+    distinct = len(set(job_ids))
+    duplicated = len(job_ids) - distinct
+    if db_job_ids is not None:
+        duplicated += len(db_job_ids) - len(set(db_job_ids))
+    with open(path, "a") as fh:
+        fh.write(json.dumps({"fault": fault, "injected": injected, "completed": 1, "expected": expected,
+                             "distinct": distinct, "lost": max(0, expected - distinct),
+                             "duplicated": duplicated}) + "\n")
+
+
 def rows(path) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
@@ -140,6 +157,9 @@ def test_every_broken_run_function_is_a_failed_row_and_master_memory_is_bounded(
     print(f"\nmaster RSS: at the first result {first / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB")
     assert peak < 400 * 2**20, f"master peak RSS {peak / 2**20:.0f} MiB"
     assert peak - first < 100 * 2**20, f"master RSS grew by {(peak - first) / 2**20:.0f} MiB"
+    record_outcome(f"broken run functions ({', '.join(k for k in FAULTS if k != 'ok')}); "
+                   f"master RSS peak {peak / 2**20:.0f} MiB, +{(peak - first) / 2**20:.0f} MiB",
+                   len(FAULTS) - 1, max_evals, [r["job_id"] for r in data])
 
 
 # --------------------------------------------------------------------- disk full
@@ -212,6 +232,8 @@ def test_disk_full_is_one_line_and_rows_written_so_far_stay_readable(small_disk)
     after = rows(os.path.join(out, "results.csv"))
     assert len(after) == len(before) + 10 and after[: len(before)] == before
     assert len({r["job_id"] for r in after}) == len(after)
+    record_outcome(f"disk full ({'tmpfs' if small_disk.tmpfs else 'RLIMIT_FSIZE'}) + resume", 1, len(before) + 10,
+                   [r["job_id"] for r in after])
 
 
 # --------------------------------------------------------------------- power loss
@@ -236,3 +258,4 @@ def test_truncated_results_csv_resume_drops_the_partial_row_and_says_so(tmp_path
     assert len(after) == 15 and len({r["job_id"] for r in after}) == 15
     assert after[:9] == complete
     assert "15 evaluations (9 resumed)" in resumed.stdout
+    record_outcome("results.csv cut mid-line + resume", 1, 15, [r["job_id"] for r in after])

@@ -251,7 +251,7 @@ CASES: dict[str, Case] = {
         ["ray-submit", "hps", "ambs", "-w", "x", "-n", "0", "-t", "10", "-A", "p", "-q", "q", "--scheduler", "slurm",
          *TOY, "--dry-run"], r"-n/--nodes must be a positive integer, got 0"),
     # ---------------------------------------------------------------- analytics
-    "analytics unknown workflow command": Case("analytics", ["frobnicate"],
+    "analytics unknown command": Case("analytics", ["frobnicate"],
         r"hpcnas-analytics: argument COMMAND: invalid choice: 'frobnicate' .*"),
     "analytics results.csv of another format": Case("analytics", ["search", "{tmp}/other.csv", "-o", "{tmp}/an"],
         r"'.*/other\.csv' is not an hpcnas results\.csv: it lacks the column\(s\) job_id, objective, status, .*",

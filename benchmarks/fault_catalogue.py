@@ -1,0 +1,135 @@
+"""Replay the reliability catalogue of issue 7 and print its figures.
+
+Two parts:
+
+1. **Bad inputs**: every case of ``tests/unit/test_bad_inputs.py`` (:data:`CASES`) runs as a
+   real subprocess (``python -m hpcnas.cli.main ...``, ``hpcnas-analytics``, the Balsam job
+   runner); printed: exit code, whether stderr is exactly one line matching the expected message,
+   and the message.
+2. **Faults**: the fault-injection tests run under pytest with ``HPCNAS_FAULT_REPORT`` set; each
+   test appends what it measured (faults injected, evaluations expected, distinct, lost,
+   duplicated) and the table is printed with the totals. Fault tests of other suites that assert
+   the same properties (SIGKILL of the local master, SIGKILL of the Balsam launcher) are run and
+   reported by outcome.
+
+Usage::
+
+    python benchmarks/fault_catalogue.py                 # everything (about 10 minutes here)
+    python benchmarks/fault_catalogue.py --no-balsam     # without the Balsam/Postgres tests
+    python benchmarks/fault_catalogue.py --bad-inputs-only
+
+Exit code 0 when every bad input met its message with exit code 2 and no fault test lost or
+duplicated an evaluation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tests.unit.test_bad_inputs import CASES, prepare, write_modules  # noqa: E402
+
+MY_FAULT_TESTS = ["tests/e2e/test_faults_local.py"]
+BALSAM_FAULT_TESTS = ["tests/e2e/test_faults_balsam.py"]
+OTHER_FAULT_TESTS = {
+    "kill -9 master (local) + resume": "tests/e2e/test_local_search.py::test_killed_master_resumes_without_rerunning",
+    "kill -9 launcher + search job (balsam) + restart": "tests/e2e/test_balsam_resume.py",
+}
+
+
+def _argv(kind: str, argv: list[str]) -> list[str]:
+    if kind == "hpcnas":
+        return [sys.executable, "-m", "hpcnas.cli.main", *argv]
+    if kind == "analytics":
+        return [sys.executable, "-m", "hpcnas.analytics.cli", *argv]
+    return argv
+
+
+def bad_inputs() -> int:
+    print(f"== bad inputs: {len(CASES)} cases (each in a real subprocess)")
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="hpcnas-bad-") as base:
+        modules = write_modules(os.path.join(base, "modules"))
+        for i, (name, case) in enumerate(CASES.items()):
+            tmp = os.path.join(base, f"case{i}")
+            os.makedirs(tmp)
+            argv, env = prepare(case, tmp)
+            full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, modules]), HPCNAS_DEBUG="", **env)
+            proc = subprocess.run(_argv(case.kind, argv), capture_output=True, text=True, env=full_env, cwd=tmp,
+                                  timeout=300)
+            lines = proc.stderr.splitlines()
+            message = lines[-1][len("hpcnas: error: "):] if lines and lines[-1].startswith("hpcnas: error: ") else ""
+            ok = proc.returncode == 2 and len(lines) == 1 and bool(re.fullmatch(case.message, message))
+            failures += not ok
+            shown = message or (proc.stderr.strip().splitlines() or ["<no stderr>"])[-1]
+            print(f"{'ok  ' if ok else 'FAIL'} exit {proc.returncode} | {name:42s} | {shown[:150]}")
+    print(f"bad inputs tried: {len(CASES)}, one exact line + exit 2: {len(CASES) - failures}, failures: {failures}")
+    return failures
+
+
+def faults(with_balsam: bool) -> int:
+    tests = MY_FAULT_TESTS + (BALSAM_FAULT_TESTS if with_balsam else [])
+    others = {k: v for k, v in OTHER_FAULT_TESTS.items() if with_balsam or "balsam" not in v}
+    with tempfile.TemporaryDirectory(prefix="hpcnas-faults-") as base:
+        report = os.path.join(base, "faults.jsonl")
+        env = dict(os.environ, HPCNAS_FAULT_REPORT=report)
+        print(f"\n== faults: pytest {' '.join(tests)}")
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+                              capture_output=True, text=True, env=env, cwd=ROOT)
+        summary = (proc.stdout.strip().splitlines() or ["<no output>"])[-1]
+        print(f"pytest: {summary} ({time.monotonic() - start:.0f} s)")
+        if proc.returncode != 0:
+            print(proc.stdout[-4000:])
+        records = []
+        if os.path.exists(report):
+            with open(report) as fh:
+                records = [json.loads(line) for line in fh if line.strip()]
+    print(f"{'fault':78s} {'inj':>4s} {'exp':>4s} {'dist':>4s} {'lost':>4s} {'dup':>4s}")
+    for r in records:
+        print(f"{r['fault'][:78]:78s} {r['injected']:4d} {r['expected']:4d} {r['distinct']:4d} {r['lost']:4d} "
+              f"{r['duplicated']:4d}")
+    injected = sum(r["injected"] for r in records)
+    lost = sum(r["lost"] for r in records)
+    duplicated = sum(r["duplicated"] for r in records)
+
+    other_ok = 0
+    for label, test in others.items():
+        start = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+                             capture_output=True, text=True, cwd=ROOT)
+        passed = out.returncode == 0
+        other_ok += passed
+        line = (out.stdout.strip().splitlines() or ["<no output>"])[-1]
+        print(f"{label:78s} {'passed' if passed else 'FAILED'}: asserts exactly max-evals, none duplicated "
+              f"({line}, {time.monotonic() - start:.0f} s)")
+    print(
+        f"faults injected: {injected + len(others)}, searches completed: {len(records) + other_ok} of "
+        f"{len(records) + len(others)} (+ {proc.returncode and 'FAILED tests above' or 'all fault tests passed'}), "
+        f"evaluations lost: {lost}, duplicated: {duplicated}"
+    )
+    return int(proc.returncode != 0) + (len(others) - other_ok) + lost + duplicated
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-balsam", action="store_true", help="skip the Balsam/Postgres fault tests")
+    parser.add_argument("--bad-inputs-only", action="store_true", help="only replay the bad-input catalogue")
+    args = parser.parse_args()
+    bad = bad_inputs()
+    if args.bad_inputs_only:
+        return int(bad > 0)
+    broken = faults(with_balsam=not args.no_balsam)
+    return int(bad > 0 or broken > 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
