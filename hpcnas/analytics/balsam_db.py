@@ -19,6 +19,10 @@ Node weight of a run: jobs that Balsam's serial mode packs (``num_nodes == 1`` a
 ``ranks_per_node == 1``) occupy ``1 / node_packing_count`` of a node; other jobs, and every job
 in ``--job-mode mpi``, occupy ``num_nodes`` whole nodes.
 
+Objectives: when a search master ran as a job of the workflow, its ``results.csv`` is in
+its Balsam working directory (``<db>/data/<workflow>/<job>/``); when there is exactly one,
+the experiment includes it (``search``, ``topk``, ``report`` then work from the DB alone).
+
 Nodes available: Balsam 0.5 does not store the launcher allocation's node count with the
 jobs. It is taken from ``--nodes``, else from the launcher logs in ``<db>/log/`` (the
 launcher logs ``Built N <type> workers``, one worker per node; the largest N is used), else
@@ -318,9 +322,24 @@ def experiment_from_balsam(workflow: str, db: str | None = None, nodes: float | 
         nodes, nodes_source = ql_nodes, "core_queuedlaunch.nodes"
     if nodes is None:
         nodes_source = "inferred from the peak of busy nodes"
-    return Experiment(
+    exp = Experiment(
         label=label or workflow or os.path.basename(db_path), source=f"{what} of the Balsam DB "
         f"at '{db_path}'", runs=runs, waits=waits, ends=ends, results=None,
         nodes=float(nodes) if nodes is not None else None, nodes_source=nodes_source,
         info={"num_jobs": int(len(jobs)), "job_mode": job_mode, "db": db_path},
     )
+    found = search_results_in_db(db_path, workflow) if workflow else []
+    exp.info["results_found"] = found
+    if len(found) == 1:  # the search master ran as a job of this workflow
+        from hpcnas.analytics.experiment import read_results_csv
+
+        exp.results = read_results_csv(found[0])
+        exp.source += f" and '{found[0]}'"
+    return exp
+
+
+def search_results_in_db(db_path: str, workflow: str) -> list[str]:
+    """results.csv files that search jobs of ``workflow`` wrote in their Balsam working
+    directories (``<db>/data/<workflow>/<job>/results.csv``)."""
+    return sorted(glob.glob(os.path.join(db_path, "data", glob.escape(workflow), "*",
+                                         "results.csv")))

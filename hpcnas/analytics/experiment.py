@@ -48,8 +48,11 @@ class Experiment:
 
     def require_results(self, command: str) -> pd.DataFrame:
         if self.results is None:
+            found = self.info.get("results_found") or []
+            hint = (f" (the workflow's jobs wrote {len(found)}: {', '.join(found[:3])})"
+                    if len(found) > 1 else "")
             raise HpcnasError(
-                f"'{command}' needs objectives, which {self.source} does not hold: "
+                f"'{command}' needs objectives, which {self.source} does not hold{hint}: "
                 "give the search's output directory or its results.csv"
             )
         return self.results
@@ -193,6 +196,7 @@ def load_experiment(spec: str, db: str | None = None, nodes: float | None = None
                                      job_mode=job_mode, label=label)
         if results:
             exp.results = experiment_from_results(results).results
+            exp.source = exp.source.split(" and '")[0] + f" and '{results}'"
         return exp
     if not os.path.exists(source):
         raise HpcnasError(f"experiment '{source}' does not exist: give an output directory, a "

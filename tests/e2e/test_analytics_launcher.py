@@ -60,3 +60,9 @@ def test_analytics_of_a_real_launcher_run(balsam_env, balsam_workflow, tmp_path)
     assert search["best_objective"] == pytest.approx(results["objective"].max())
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3
+
+    # from the DB alone: the search job's results.csv in its Balsam working directory is found
+    out2 = tmp_path / "top"
+    assert main(["topk", "--db", env.db_path, "--workflow", wf, "-k", "3", "-o", str(out2)]) == 0
+    top = pd.read_csv(out2 / "topk.csv")
+    assert top["objective"].tolist() == sorted(results["objective"].dropna(), reverse=True)[:3]
