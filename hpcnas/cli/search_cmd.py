@@ -188,9 +188,11 @@ def _run_master(
     family: str, name: str, args: argparse.Namespace, problem: Any, search: Any, evaluator: Any, seed: int | None,
     search_options: dict[str, Any], evaluator_options: dict[str, Any],
 ) -> None:
+    from contextlib import closing
+
     from hpcnas.search.master import SearchMaster
 
-    with evaluator:
+    with evaluator, closing(search):
         master = SearchMaster(
             problem,
             search,

@@ -120,6 +120,9 @@ class Search(ABC):
         self.num_told += len(clean)
         self._tell(clean)
 
+    def close(self) -> None:
+        """Release what the search holds (threads, sockets); the CLI calls it at the end. No-op here."""
+
     @property
     def best(self) -> tuple[Config, float] | None:
         ok = [(c, y) for c, y in self.history if y is not None]
