@@ -147,7 +147,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {os.path.join(args.output_dir, 'utilization.png')} (+ .json, .csv)")
     return 0
 
-
-def busy_fraction(util: Utilization) -> np.ndarray:
-    """Busy nodes as a fraction of the allocation (for comparisons across sizes)."""
-    return util.busy_nodes / util.nodes
