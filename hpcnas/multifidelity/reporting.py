@@ -157,7 +157,8 @@ def remote_decider(address: str, authkey: str) -> Decider | None:
     """A decider that asks the policy server at ``host:port`` (``None`` when no address)."""
     if not address:
         return None
-    host, _, port = address.rpartition(":")
+    # host:port, or host/port where ':' cannot be carried (Balsam 0.x environ_vars)
+    host, _, port = address.rpartition("/" if "/" in address else ":")
     if not host or not port.isdigit():
         raise HpcnasError(f"{ADDRESS_ENV}={address!r} is not host:port: unset it or give the policy server's address")
     key = bytes.fromhex(authkey) if authkey else b""

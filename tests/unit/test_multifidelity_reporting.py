@@ -141,3 +141,10 @@ def test_a_silent_connection_does_not_block_the_server(server_env):
     with socketlib.create_connection((host, int(port))):  # connects, never authenticates
         outcome = run_config(run_epochs, {"x": 1.0})
     assert outcome.status == DONE and len(server.trials_of({"x": 1.0})) == 1
+
+
+def test_address_may_use_a_slash_where_colons_cannot_be_carried(server_env, monkeypatch):
+    server = server_env(ASHA(1, 9, 3))
+    monkeypatch.setenv(ADDRESS_ENV, server.address.replace(":", "/"))
+    run_config(run_epochs, {"x": 1.0})
+    assert len(server.trials_of({"x": 1.0})) == 1
