@@ -18,7 +18,7 @@ from hpcnas.analytics import output
 from hpcnas.analytics.experiment import Experiment
 from hpcnas.analytics.search import plot_search, search_curve, summarize_search
 from hpcnas.analytics.timeline import Utilization
-from hpcnas.analytics.utilization import utilization_of
+from hpcnas.analytics.utilization import plot_curve, utilization_of
 from hpcnas.core.errors import UsageError
 
 
@@ -62,7 +62,8 @@ def _plot_utilization(utils: dict[str, Utilization], path: str) -> str:
     fig, axes = output.figure(1, 1, height=3.4)
     ax = axes[0][0]
     for i, (label, u) in enumerate(utils.items()):
-        ax.step((u.times - u.t0) / div, 100.0 * u.busy_nodes / u.nodes, where="post",
+        x, busy, _ = plot_curve(u, u.busy_nodes, div)  # bin averages for large curves
+        ax.step(x, 100.0 * busy / u.nodes, where="post",
                 color=f"C{i % 10}", label=f"{label} ({u.percent:.1f}% of {u.nodes:g})")
     ax.set_xlabel(f"elapsed time ({unit})")
     ax.set_ylabel("busy nodes (% of allocation)")

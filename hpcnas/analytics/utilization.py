@@ -47,7 +47,7 @@ MAX_PLOT_POINTS = 4000
 PLOT_BINS = 1000
 
 
-def _curve(util: Utilization, values: np.ndarray, div: float):
+def plot_curve(util: Utilization, values: np.ndarray, div: float):
     """(x, y, band) to draw: the exact steps, or bin averages and a (min, max) band."""
     if util.times.size <= MAX_PLOT_POINTS:
         return (util.times - util.t0) / div, values, None
@@ -63,7 +63,7 @@ def plot_utilization(util: Utilization, path: str, title: str) -> str:
     div, unit = output.time_unit(span)
     fig, axes = output.figure(2, 1, height=3.0)
     ax = axes[0][0]
-    x, busy, band = _curve(util, util.busy_nodes, div)
+    x, busy, band = plot_curve(util, util.busy_nodes, div)
     if band is not None:
         ax.fill_between(x, band[0], band[1], step="post", color="tab:blue", alpha=0.15,
                         linewidth=0, label="min-max per bin")
@@ -77,8 +77,8 @@ def plot_utilization(util: Utilization, path: str, title: str) -> str:
     ax.set_title(f"{title}: node utilization {util.percent:.1f}%")
     ax.legend(loc="upper right", fontsize="small", ncols=3)
     ax2 = axes[1][0]
-    xr, running, _ = _curve(util, util.running_jobs, div)
-    xw, waiting, _ = _curve(util, util.waiting_jobs, div)
+    xr, running, _ = plot_curve(util, util.running_jobs, div)
+    xw, waiting, _ = plot_curve(util, util.waiting_jobs, div)
     ax2.step(xr, running, where="post", color="tab:green", label="jobs running")
     ax2.step(xw, waiting, where="post", color="tab:orange", alpha=0.8, label="jobs waiting")
     shaded = False
