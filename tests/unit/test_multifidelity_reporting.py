@@ -148,3 +148,14 @@ def test_address_may_use_a_slash_where_colons_cannot_be_carried(server_env, monk
     monkeypatch.setenv(ADDRESS_ENV, server.address.replace(":", "/"))
     run_config(run_epochs, {"x": 1.0})
     assert len(server.trials_of({"x": 1.0})) == 1
+
+
+def test_balsam_job_runner_puts_reports_and_stops_into_the_job_data(server_env):
+    from hpcnas.balsam.job_runner import evaluate
+
+    server_env(ASHA(1, 9, 3))
+    good = evaluate(f"{__name__}.run_epochs", {"x": 1.0}, timeout=None)
+    weak = evaluate(f"{__name__}.run_epochs", {"x": 0.5}, timeout=None)
+    assert good["status"] == DONE and len(good["metadata"]["reports"]) == 9
+    assert weak["status"] == STOPPED and weak["objective"] == pytest.approx(0.05)
+    assert weak["metadata"]["reports"] == [[1.0, pytest.approx(0.05)]]
