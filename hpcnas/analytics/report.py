@@ -46,6 +46,11 @@ window.addEventListener('load', function () {
 """
 
 
+#: search.json / Balsam facts shown at the top of the report, when present
+_SETTINGS = ("search", "evaluator", "num_workers", "max_evals", "timeout", "problem_fingerprint",
+             "num_jobs", "job_mode", "db")
+
+
 def _img(path: str, alt: str) -> str:
     with open(path, "rb") as fh:
         data = base64.b64encode(fh.read()).decode("ascii")
@@ -71,6 +76,9 @@ def build_report(exp: Experiment, out: str, k: int = 10, maximize: bool = True) 
     """Write all figures and ``report.html`` into ``out``; return the HTML path."""
     output.output_dir(out)
     sections: list[str] = []
+    settings = {k: exp.info[k] for k in _SETTINGS if isinstance(exp.info.get(k), (str, int, float))}
+    if settings:
+        sections.append("<h2>Experiment</h2>" + _kv_table(settings))
     if not exp.runs.empty:
         u = write_utilization(exp, out)
         sections.append("<h2>Node utilization</h2>" + _kv_table({

@@ -35,7 +35,7 @@ def outdir(tmp_path):
     ]
     pd.DataFrame([r.to_row() for r in results]).to_csv(tmp_path / "results.csv", index=False)
     with open(tmp_path / "search.json", "w") as fh:
-        json.dump({"search": "random", "evaluator": {"name": "local", "num_workers": 2}}, fh)
+        json.dump({"search": "random", "evaluator": "local", "num_workers": 2}, fh)
     return tmp_path
 
 
@@ -141,6 +141,7 @@ def test_report_embeds_every_figure(outdir, tmp_path):
     assert page.count('src="data:image/png;base64,') == 3
     assert "http://" not in page and "https://" not in page
     assert "Top 4 configurations" in page
+    assert "<th>num_workers</th><td>2</td>" in page and "<th>search</th><td>random</td>" in page
 
 
 # ------------------------------------------------------------------ bad input
