@@ -50,7 +50,7 @@ LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean")
 class AMBS(HpSearch):
     """Asynchronous model-based search (see the module docstring)."""
 
-    num_candidates = 500
+    num_candidates = 256
     top_k = 5
     parent_p = 0.9
     local_changes = "all"

@@ -161,11 +161,14 @@ class SpaceCodec:
         scale = np.broadcast_to(np.asarray(scale, dtype=float), (n,))
         mutable = ~np.isnan(parents) & (np.array(self.sizes) != 1)[None, :]
         # choose columns: random priorities, keep the num_changes highest among mutable columns
-        prio = np.where(mutable, self.rs.random_sample((n, self.dim)), -1.0)
-        order = np.argsort(-prio, axis=1)
-        ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.arange(self.dim)[None, :].repeat(n, 0), axis=1)
-        change = mutable & (ranks < num_changes[:, None])
+        if np.all(num_changes >= self.dim):
+            change = mutable
+        else:
+            prio = np.where(mutable, self.rs.random_sample((n, self.dim)), -1.0)
+            order = np.argsort(-prio, axis=1)
+            ranks = np.empty_like(order)
+            np.put_along_axis(ranks, order, np.arange(self.dim)[None, :].repeat(n, 0), axis=1)
+            change = mutable & (ranks < num_changes[:, None])
         for j, (kind, size) in enumerate(zip(self.kinds, self.sizes)):
             rows = np.flatnonzero(change[:, j])
             if rows.size == 0:
