@@ -93,7 +93,7 @@ def build_report(exp: Experiment, out: str, k: int = 10, maximize: bool = True) 
             gaps["start"] = gaps["start"] - u["t0"]
             gaps["end"] = gaps["end"] - u["t0"]
             sections.append('<p class="muted">Largest idle gaps (seconds from start)</p>'
-                            + gaps.to_html(index=False, float_format=lambda x: f"{x:.3g}"))
+                            + gaps.to_html(index=False, float_format=lambda x: f"{x:.1f}"))
     if not exp.ends.empty:
         t = write_throughput(exp, out)
         sections.append("<h2>Throughput</h2>" + _kv_table({
