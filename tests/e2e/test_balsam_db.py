@@ -109,3 +109,14 @@ def test_bad_allow_network_is_a_one_line_error(balsam_env):
     assert proc.stderr.strip().splitlines() == [
         "hpcnas: error: --allow 'not-a-net' is not a network: give an address range like 10.128.0.0/16"
     ]
+
+
+def test_register_apps_script_is_idempotent(balsam_env):
+    env = balsam_env
+    proc = env.run([sys.executable, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "apps", "register_apps.py")])
+    lines = dict(l.split()[:2] for l in proc.stdout.splitlines() if l.strip())
+    assert lines == {"AMBS": "ok", "RANDOM": "ok", "AGE": "ok", "AGEBO": "ok", "HPCNAS_RUN": "ok"}  # fixture added them
+    apps = env.query("dict(db.ApplicationDefinition.objects.values_list('name', 'executable'))")
+    assert apps["AMBS"] == f"{sys.executable} -m hpcnas.cli.main hps ambs"
+    assert apps["HPCNAS_RUN"] == f"{sys.executable} -m hpcnas.balsam.job_runner"
