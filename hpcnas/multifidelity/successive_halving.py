@@ -7,7 +7,8 @@ reached that rung or ended; then the top ``ceil(n / reduction_factor)`` of the `
 recorded there continue and the others stop. Waiting trials hold their workers, so a cohort
 must not be larger than the number of workers; :meth:`SuccessiveHalving.release` lets the
 driver decide a barrier on the members present when no other progress is possible (the
-policy server does so after ``barrier_timeout`` seconds).
+policy server does so after ``barrier_timeout`` seconds); members that reach a released rung
+later are judged there like in ASHA (top ``ceil(n / reduction_factor)`` of those recorded).
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class _Cohort:
     expected: dict[int, set[TrialId] | None] = field(default_factory=dict)
     #: rung index -> trials that continue past it (set once the barrier is decided)
     promoted: dict[int, set[TrialId]] = field(default_factory=dict)
+    #: rung index -> trials already judged there
+    judged: dict[int, set[TrialId]] = field(default_factory=dict)
 
 
 @register_policy("sh")
@@ -93,6 +96,11 @@ class SuccessiveHalving(StoppingPolicy):
         if k not in cohort.promoted:
             self.waiting[trial_id] = k
             return Decision.WAIT
+        if trial_id not in cohort.judged[k]:  # arrived after an early release: judged like ASHA
+            values = cohort.records[k]
+            if rank_of(values[trial_id], values.values()) <= top_count(len(values), self.reduction_factor):
+                cohort.promoted[k].add(trial_id)
+            cohort.judged[k].add(trial_id)
         self.waiting.pop(trial_id, None)
         return Decision.CONTINUE if trial_id in cohort.promoted[k] else Decision.STOP
 
@@ -109,6 +117,7 @@ class SuccessiveHalving(StoppingPolicy):
         values = cohort.records.get(k, {})
         keep = top_count(len(values), self.reduction_factor)
         cohort.promoted[k] = {t for t, v in values.items() if rank_of(v, values.values()) <= keep}
+        cohort.judged[k] = set(values)
 
     # ----------------------------------------------------------------- driver help
     def release(self) -> list[TrialId]:

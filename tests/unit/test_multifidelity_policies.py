@@ -128,6 +128,10 @@ def test_successive_halving_barrier_skips_ended_trials_and_can_be_released():
     assert q.report("b", 1, 0.6) == W
     assert sorted(q.release()) == ["a", "b"]
     assert q.poll("a") == S and q.poll("b") == C
+    # late members of a released rung are judged like ASHA among the values recorded there
+    assert q.report("c", 1, 0.9) == C  # best of 3
+    assert q.report("b", 3, 0.7) == W  # rung 3 now expects b and c
+    assert q.report("c", 3, 0.8) == C and q.poll("b") == S
 
 
 def test_hyperband_brackets():
