@@ -66,8 +66,9 @@ def report_to_balsam(report: dict[str, Any]) -> bool:
         type(job).objects.filter(pk=job.pk).update(data=RawSQL("data || %s::jsonb", [payload]))
         connection.close()
         return True
-    except Exception as err:  # noqa: BLE001 - the marker line is the fallback
-        print(f"hpcnas: could not store the result in the Balsam DB: {err}", file=sys.stderr)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - the marker line is the fallback
+        # (Balsam's settings call sys.exit(1) on a bad BALSAM_DB_PATH: exit 1 would be retried)
+        print(f"hpcnas: could not store the result in the Balsam DB: {err!r}", file=sys.stderr)
         return False
 
 

@@ -85,3 +85,14 @@ def test_cli_search_without_db_exits_2_with_one_line():
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("hpcnas: error: no active Balsam DB")
+
+
+def test_unreachable_db_falls_back_to_the_output_marker(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BALSAM_JOB_ID": "00000000-0000-0000-0000-000000000001",
+           "BALSAM_DB_PATH": str(tmp_path / "no-such-db")}
+    proc = subprocess.run([sys.executable, "-m", "hpcnas.balsam.job_runner", RF + "quadratic",
+                           encode_config({"x": 2.0})], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr  # the evaluation succeeded; only the DB write failed
+    (report,) = markers(proc.stdout)
+    assert report["objective"] == -4.0
+    assert "could not store the result in the Balsam DB" in proc.stderr
