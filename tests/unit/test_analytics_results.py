@@ -212,3 +212,18 @@ def test_bad_nodes_and_zero_length_runs(outdir, tmp_path, capsys):
 
 def test_label_of_a_results_file_is_its_directory(outdir):
     assert experiment_from_results(str(outdir / "results.csv")).label == outdir.name
+
+
+def test_console_script_exit_code_and_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "results.csv"
+    bad.write_text("a,b\n1,2\n")
+    proc = subprocess.run([sys.executable, "-m", "hpcnas.analytics.cli", "search", str(bad),
+                           "-o", str(tmp_path / "o")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpcnas: error: ")
+    assert "Traceback" not in proc.stderr
