@@ -295,7 +295,12 @@ def experiment_from_balsam(workflow: str, db: str | None = None, nodes: float | 
     db_path = resolve_db_path(db)
     conn = connect(db_path)
     try:
-        jobs = read_jobs(conn, workflow or None)
+        try:
+            jobs = read_jobs(conn, workflow or None)
+        except conn.ProgrammingError as err:  # answers, but without Balsam 0.x's tables
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise HpcnasError(f"the DB at '{db_path}' answers but is not a Balsam 0.x job database "
+                              f"({first}): give --db a DB made by balsam init / hpcnas balsam-init") from None
         if jobs.empty:
             known = _workflows(conn)
             listing = ", ".join(f"{w} ({n} jobs)" for w, n in list(known.items())[:10])

@@ -162,3 +162,60 @@ def test_postgres_outage_master_and_launcher_go_on(balsam_env, balsam_workflow, 
     data, db_ids = check_exactly(env, wf, out, max_evals)
     record_outcome(f"Postgres stopped {OUTAGE_S:g} s (master retries; launcher restarted)", 1, max_evals,
                    [r["job_id"] for r in data], db_ids)
+
+
+# --------------------------------------------------------------------- bad inputs on real DBs
+@pytest.fixture
+def foreign_db(balsam_env):
+    """A running Postgres (scram on loopback TCP) with an empty ``balsam`` database: not Balsam's schema."""
+    import json
+    import socket
+
+    env = balsam_env
+    folder = os.path.join(env.home, f"foreign-{os.getpid()}-{time.monotonic_ns()}")
+    data = os.path.join(folder, "balsamdb")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    password = "foreign-db-password-123"
+    env.python(f"import os; os.makedirs({folder!r}); open(os.path.join({folder!r}, 'pw'), 'w').write({password!r})")
+    env.run(["initdb", "-D", data, "--auth-local=peer", "--auth-host=scram-sha-256", f"--pwfile={folder}/pw"],
+            timeout=180)
+    env.run(["pg_ctl", "-D", data, "-w", "-l", os.path.join(folder, "pg.log"), "-o",
+             f"-p {port} -c listen_addresses=127.0.0.1 -k {data}", "start"], timeout=120)
+    try:
+        env.run(["createdb", "-h", "127.0.0.1", "-p", str(port), "balsam"], PGPASSWORD=password)
+        env.python(f"import json; json.dump({{'host': '127.0.0.1', 'port': {port}, 'password': {password!r}}}, "
+                   f"open({os.path.join(folder, 'server-info')!r}, 'w'))")
+        yield folder
+    finally:
+        env.run(["pg_ctl", "-D", data, "-w", "-m", "immediate", "stop"], check=False, timeout=120)
+
+
+def _one_line(proc: subprocess.CompletedProcess, pattern: str) -> None:
+    import re
+
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpcnas: error: "), proc.stderr[-3000:]
+    assert re.fullmatch(pattern, lines[0][len("hpcnas: error: "):]), lines[0]
+
+
+def test_a_postgres_db_without_balsam_tables_is_one_line(balsam_env, foreign_db) -> None:
+    env = balsam_env
+    proc = env.hpcnas("hps", "random", *PROBLEM, "--evaluator", "balsam", "--max-evals", "2",
+                      "--output-dir", os.path.join(foreign_db, "out"), check=False, BALSAM_DB_PATH=foreign_db)
+    _one_line(proc, r"the DB at .*/foreign-[\d-]+ answers but is not a Balsam 0\.x job database "
+                    r"\(relation \"core_balsamjob\" does not exist\): point BALSAM_DB_PATH at a DB made by "
+                    r"balsam init / hpcnas balsam-init")
+    proc = env.run([sys.executable, "-m", "hpcnas.analytics.cli", "utilization", "--db", foreign_db, "--workflow",
+                    "x", "-o", os.path.join(foreign_db, "an")], check=False)
+    _one_line(proc, r"the DB at '.*/foreign-[\d-]+' answers but is not a Balsam 0\.x job database "
+                    r"\(relation \"core_balsamjob\" does not exist\): give --db a DB made by balsam init / hpcnas balsam-init")
+
+
+def test_analytics_unknown_workflow_is_one_line(balsam_env) -> None:
+    env = balsam_env
+    proc = env.run([sys.executable, "-m", "hpcnas.analytics.cli", "utilization", "--workflow", "no-such-wf",
+                    "-o", os.path.join(env.home, "an-unknown")], check=False)
+    _one_line(proc, r"unknown workflow 'no-such-wf' in the Balsam DB at '.*': (choose one of .*|the DB holds no job yet; check --db)")
