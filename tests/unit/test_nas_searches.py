@@ -103,3 +103,15 @@ def test_module_entry_point_prints_search_options():
     proc = subprocess.run([sys.executable, "-m", "hpcnas.search.nas.agebo", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "--kappa" in proc.stdout and "--n-jobs" in proc.stdout and "--problem" in proc.stdout
+
+
+def test_mixed_searches_take_their_inner_search_options():
+    ambs = get_search_class("nas", "ambsmixed")(Problem, random_state=0, kappa=0.5, n_initial_points=2)
+    assert (ambs._inner.kappa, ambs._inner.n_initial_points) == (0.5, 2)
+    evo = get_search_class("nas", "regevomixed")(Problem, random_state=0, population_size=4, sample_size=2)
+    assert evo._inner.population_size == 4
+    with pytest.raises(HpcnasError, match="unknown option"):
+        get_search_class("nas", "ambsmixed")(Problem, bogus=1)
+    parser = argparse.ArgumentParser()
+    get_search_class("nas", "ambsmixed").add_arguments(parser)
+    assert parser.parse_args(["--kappa", "3"]).kappa == 3.0
