@@ -17,7 +17,13 @@ from hpcnas.benchmark import polynome2
 from hpcnas.benchmark.simulate import best_so_far, simulate_async
 from hpcnas.search import get_search_class
 
-OPTIONS = {"ambs": {}, "age": {"population_size": 20, "sample_size": 5}, "random": {}}
+#: label -> (registered search name, options); AgE gets a population that fits a 200 budget
+OPTIONS = {
+    "ambs": ("ambs", {}),
+    "ambs-gp": ("ambs", {"surrogate_model": "GP"}),
+    "age": ("age", {"population_size": 20, "sample_size": 5}),
+    "random": ("random", {}),
+}
 
 
 def main() -> None:
@@ -26,7 +32,7 @@ def main() -> None:
     parser.add_argument("--evals", type=int, default=200)
     parser.add_argument("--dims", type=int, default=polynome2.NUM_DIMS)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--searches", nargs="+", default=list(OPTIONS))
+    parser.add_argument("--searches", nargs="+", default=list(OPTIONS), choices=list(OPTIONS))
     args = parser.parse_args()
     problem = polynome2.build(args.dims)
     print(f"polynome2 dims={args.dims} evals={args.evals} workers={args.workers} seeds={args.seeds}")
@@ -34,11 +40,12 @@ def main() -> None:
         start = time.perf_counter()
         bests = []
         for seed in range(args.seeds):
-            search = get_search_class("hps", name)(problem, random_state=seed, **OPTIONS.get(name, {}))
+            search_name, options = OPTIONS[name]
+            search = get_search_class("hps", search_name)(problem, random_state=seed, **options)
             told = simulate_async(search, polynome2.run, args.evals, args.workers, seed)
             bests.append(best_so_far(told)[-1])
         bests_arr = np.array(bests)
-        print(f"{name:>7}: bests {' '.join(f'{b:9.3f}' for b in bests_arr)} | above -1.0: "
+        print(f"{name:>8}: bests {' '.join(f'{b:9.3f}' for b in bests_arr)} | above -1.0: "
               f"{int((bests_arr > -1.0).sum())}/{args.seeds} | median {np.median(bests_arr):9.3f} | "
               f"{time.perf_counter() - start:5.1f} s", flush=True)
 

@@ -5,9 +5,13 @@ Algorithm
 1. The problem's starting points, then ``n_initial_points`` uniform random points.
 2. Afterwards every ask scores candidates with an acquisition function (``UCB`` with ``kappa``,
    ``EI`` or ``PI`` with ``xi``) on a surrogate (``RF``, ``ET`` or ``GP``, see
-   :mod:`hpcnas.search.hps.surrogate`) and returns the best-scoring ones. Candidates are
-   ``num_candidates`` points: half uniform random, half local perturbations (type-aware, see
-   :meth:`~hpcnas.search.hps.encoding.SpaceCodec.mutate`) of the ``top_k`` best points.
+   :mod:`hpcnas.search.hps.surrogate`) and returns the best-scoring ones. There are
+   ``num_candidates`` (64, or 4 per asked point if more) candidates: 10 % uniform random, 90 %
+   perturbations (type-aware, :meth:`~hpcnas.search.hps.encoding.SpaceCodec.mutate`) of the best
+   points (the best with probability 0.9, else the next of the ``top_k``), with a step of about
+   ``radius`` on the normalised scale. ``radius`` is a trust region that follows the 1/5th
+   success rule on the results of these local proposals (grow x1.5 on a new best, shrink
+   x1.5^-1/4 otherwise, restart when tiny).
 3. Asynchronous asks use a *constant liar*: each point handed out and not yet told is added to
    the surrogate with a lie, so that the next asks go elsewhere; the lie is replaced by the
    real objective when it is told. Strategy names follow DeepHyper/scikit-optimize, which
@@ -19,15 +23,17 @@ Algorithm
 Cost per call (the master's overhead)
 -------------------------------------
 The surrogate's structure is *refitted* only when the number of told points has grown by
-``refit_fraction`` (5 %) since the last fit (every tell while fewer than 20 points are
+``refit_fraction`` (20 %) since the last fit (every tell while fewer than 5 points are
 known). In between, told points and lies update the fitted model incrementally (forest:
 one leaf per tree, :class:`~hpcnas.search.hps.surrogate.Surrogate`). A forest refit grows
-each tree on at most ``max_samples`` (1,000) points, so it costs a bounded ``C`` (about
-0.1--0.5 s for 64 trees); with refits every ``0.05 n`` tells the *amortised* cost of a refit
-is ``C / (0.05 n)`` per tell: it shrinks as ``1/n``, and the number of refits over a search
-of ``N`` evaluations grows only as ``log N / log 1.05``. A call without refit costs
-O(num_candidates x trees x depth), independent of ``n`` apart from the tree depth
-(``log n``): a few milliseconds. ``GP`` refits cost O(n^3) (n capped at 1,000).
+each of its 64 trees on at most ``max_samples`` (1,000) points, so it costs a bounded ``C``
+(0.3--3 s measured on a loaded 2-core machine); with refits every ``0.2 n`` tells the
+*amortised* refit cost is ``C / (0.2 n)`` per tell -- it shrinks as ``1/n`` -- and the
+number of refits over a search of ``N`` evaluations grows only as ``log N / log 1.2``.
+A call without refit costs O(num_candidates x trees x depth), independent of ``n`` apart
+from the tree depth (``log n``): milliseconds. The *median* ask+tell is such a call;
+``benchmarks/search_overhead.py`` prints the median, the maximum and the amortised cost.
+``GP`` refits cost O(n^3) (n capped at 1,000) and each ask re-conditions on the lies.
 """
 from __future__ import annotations
 
@@ -50,7 +56,7 @@ LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean")
 class AMBS(HpSearch):
     """Asynchronous model-based search (see the module docstring)."""
 
-    num_candidates = 256
+    num_candidates = 64
     top_k = 5
     parent_p = 0.9
     local_changes = "all"
@@ -93,7 +99,8 @@ class AMBS(HpSearch):
         self._model: Surrogate | None = None
         self._n_fit = 0
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
-        self._radius, self._streak, self._best_seen = self.radius_init, 0, -np.inf
+        self._radius, self._best_seen = self.radius_init, -np.inf
+        self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -121,7 +128,7 @@ class AMBS(HpSearch):
             return self.codec.sample(n if ok.size < 2 else min(n, random_left))
         if self._model is None or self._refit_due():
             self._refit()
-        cands = self._candidates(max(self.num_candidates, 4 * n))
+        cands, local = self._candidates(max(self.num_candidates, 4 * n))
         if len(cands) == 0:
             return self.codec.sample(n)
         feats = self.codec.features(cands)
@@ -145,7 +152,9 @@ class AMBS(HpSearch):
                 lied.append(j)
         for j in lied:
             self._model.add(feats[j : j + 1], [lie], sign=-1)
-        return cands[chosen]
+        picked = cands[chosen]
+        self._local_picks.update(k for k, is_local in zip(self.codec.keys(picked), local[chosen]) if is_local)
+        return picked
 
     def _on_asked(self, vector: np.ndarray) -> None:
         feats = self.codec.features(vector)
@@ -156,6 +165,7 @@ class AMBS(HpSearch):
         self._lies.setdefault(self.codec.keys(vector)[0], []).append([feats, lie])
 
     def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
+        best_before = self._best_seen
         feats = self.codec.features(vectors)
         keys = self.codec.keys(vectors)
         for i in np.flatnonzero(pending):
@@ -166,7 +176,10 @@ class AMBS(HpSearch):
                     del self._lies[keys[i]]
                 if self._model is not None and lie is not None:
                     self._model.add(lie_feats, [lie], sign=-1)
-        self._adapt_radius(objectives)
+        self._best_seen = max(self._best_seen, float(np.nanmax(objectives, initial=-np.inf)))
+        from_region = np.array([k in self._local_picks for k in keys], dtype=bool)
+        self._local_picks.difference_update(keys)
+        self._adapt_radius(objectives[from_region], best_before)
         self._features.extend(feats)
         self._vectors.extend(vectors)
         self._y.extend(objectives[:, None])
@@ -200,7 +213,7 @@ class AMBS(HpSearch):
                 entry[1] = lie
                 self._model.add(entry[0], [lie])
 
-    def _candidates(self, count: int) -> np.ndarray:
+    def _candidates(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Half uniform random points, half perturbations of the best point (trust region)."""
         rs = self.codec.rs
         y = self._y.view()[:, 0]
@@ -215,15 +228,18 @@ class AMBS(HpSearch):
         scales = self._radius * 2.0 ** rs.uniform(-self.radius_spread, self.radius_spread, size=n_local)
         local = self.codec.repair(self.codec.mutate(parents, changes, scales))
         cands = np.concatenate([self.codec.sample(count - n_local), local])
-        return cands[~self._is_seen(cands)]
+        is_local = np.arange(len(cands)) >= len(cands) - len(local)
+        fresh = ~self._is_seen(cands)
+        return cands[fresh], is_local[fresh]
 
-    def _adapt_radius(self, objectives: np.ndarray) -> None:
-        """Trust-region step size, 1/5th success rule: grow by ``radius_grow`` on each told
-        improvement, shrink by ``radius_grow ** -0.25`` otherwise (steady at a 20 % success
-        rate); back to ``radius_init`` when it falls under ``radius_min``."""
+    def _adapt_radius(self, objectives: np.ndarray, best_before: float) -> None:
+        """Trust-region step size from results of trust-region proposals, 1/5th success rule:
+        grow by ``radius_grow`` on an improvement of the best objective, shrink by
+        ``radius_grow ** -0.25`` otherwise (steady at a 20 % success rate); back to
+        ``radius_init`` when it falls under ``radius_min``."""
         for value in objectives:
-            if not np.isnan(value) and value > self._best_seen:
-                self._best_seen = float(value)
+            if not np.isnan(value) and value > best_before:
+                best_before = float(value)
                 self._radius = min(self._radius * self.radius_grow, self.radius_max)
             else:
                 self._radius *= self.radius_grow ** -0.25
