@@ -6,8 +6,9 @@ Algorithm
 2. Afterwards every ask scores candidates with an acquisition function (``UCB`` with ``kappa``,
    ``EI`` or ``PI`` with ``xi``) on a surrogate (``RF``, ``ET`` or ``GP``, see
    :mod:`hpcnas.search.hps.surrogate`) and returns the best-scoring ones. There are
-   ``num_candidates`` (64, or 4 per asked point if more) candidates: 10 % uniform random, 90 %
-   perturbations (type-aware, :meth:`~hpcnas.search.hps.encoding.SpaceCodec.mutate`) of the best
+   ``num_candidates`` candidates (64 for forests, 512 for GP, at least 4 per asked point):
+   10 % uniform random, 90 % perturbations (type-aware,
+   :meth:`~hpcnas.search.hps.encoding.SpaceCodec.mutate`) of the best
    points (the best with probability 0.9, else the next of the ``top_k``), with a step of about
    ``radius`` on the normalised scale. ``radius`` is a trust region that follows the 1/5th
    success rule on the results of these local proposals (grow x1.5 on a new best, shrink
@@ -56,7 +57,9 @@ LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean")
 class AMBS(HpSearch):
     """Asynchronous model-based search (see the module docstring)."""
 
-    num_candidates = 64
+    #: candidates per ask by surrogate: forests' tree-spread UCB favours boundary points, so
+    #: they get a light screen; a GP's smooth posterior profits from a wide one
+    num_candidates = {"RF": 64, "ET": 64, "GP": 512}
     top_k = 5
     parent_p = 0.9
     local_changes = "all"
@@ -128,7 +131,7 @@ class AMBS(HpSearch):
             return self.codec.sample(n if ok.size < 2 else min(n, random_left))
         if self._model is None or self._refit_due():
             self._refit()
-        cands, local = self._candidates(max(self.num_candidates, 4 * n))
+        cands, local = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * n))
         if len(cands) == 0:
             return self.codec.sample(n)
         feats = self.codec.features(cands)
