@@ -65,13 +65,35 @@ def wait_rows(path: str, n: int, proc: subprocess.Popen, log: str, limit: float 
     pytest.fail(f"fewer than {n} rows in {path} after {limit} s: {open(log).read()[-2000:]}")
 
 
-def wait_exit(proc: subprocess.Popen, log: str, limit: float) -> str:
+def kill_9(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc``'s process group only (``BalsamEnv.stop`` also ends every other process of the
+    test session, which would take the launcher down with the master and vice versa)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def diagnose(env, wf: str) -> str:
+    """Launcher logs and job states of ``wf``, for failure messages."""
+    logs = sorted(f for f in os.listdir(env.base) if f.startswith(f"launcher-{wf}"))
+    text = "".join(f"\n--- {f}\n" + open(os.path.join(env.base, f), errors="replace").read()[-1500:] for f in logs)
+    try:
+        states = [(j["name"], j["state"]) for j in eval_jobs(env, wf)]
+    except Exception as err:  # noqa: BLE001 - diagnostics only
+        states = [("query failed", str(err)[-300:])]
+    return f"{text}\n--- jobs {states}"
+
+
+def wait_exit(proc: subprocess.Popen, log: str, limit: float, env=None, wf: str = "") -> str:
     try:
         proc.wait(timeout=limit)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"the master did not finish in {limit} s: {open(log).read()[-3000:]}")
+        pytest.fail(f"the master did not finish in {limit} s: {open(log).read()[-3000:]}"
+                    + (diagnose(env, wf) if env else ""))
     text = open(log).read()
-    assert proc.returncode == 0, text[-3000:]
+    assert proc.returncode == 0, text[-3000:] + (diagnose(env, wf) if env else "")
     return text
 
 
@@ -115,13 +137,13 @@ def test_kill_9_master_then_restart_gives_exactly_max_evals(balsam_env, balsam_w
     launcher()
     master = start_master(env, wf, out, max_evals, log)
     wait_rows(os.path.join(out, "results.csv"), 2, master, log)
-    env.stop(master, sig=signal.SIGKILL, timeout=10)  # kill -9 the master's process group
+    kill_9(master)  # kill -9 the master's process group; the launcher runs on
     before = rows(os.path.join(out, "results.csv"))
     assert 2 <= len(before) < max_evals
     jobs_at_kill = {j["name"] for j in eval_jobs(env, wf)}
 
     log2 = os.path.join(env.base, f"master-{wf}-2.log")
-    text = wait_exit(start_master(env, wf, out, max_evals, log2), log2, 300)
+    text = wait_exit(start_master(env, wf, out, max_evals, log2), log2, 300, env, wf)
     assert f"({len(before)} resumed)" in text
     data, db_ids = check_exactly(env, wf, out, max_evals)
     assert data[: len(before)] == before
@@ -153,11 +175,11 @@ def test_postgres_outage_master_and_launcher_go_on(balsam_env, balsam_workflow, 
     # Balsam 0.x's launcher does not survive a DB outage (its transition processes die on the lost
     # connection -- in serial mode the ensemble's status updater too -- while the launcher hangs on):
     # the documented cure is to stop it, release its jobs and start a new one.
-    env.stop(first, sig=signal.SIGKILL, timeout=10)
+    kill_9(first)
     recovered = env.hpcnas("balsam-recover", "--workflow", wf)
     assert recovered.stdout.startswith("hpcnas: released")
     launcher("2")
-    text = wait_exit(master, log, 300)
+    text = wait_exit(master, log, 300, env, wf)
     assert "Balsam DB" in text and "reconnected" in text, text[-3000:]
     data, db_ids = check_exactly(env, wf, out, max_evals)
     record_outcome(f"Postgres stopped {OUTAGE_S:g} s (master retries; launcher restarted)", 1, max_evals,
