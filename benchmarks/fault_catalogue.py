@@ -93,9 +93,9 @@ def faults(with_balsam: bool) -> int:
         if os.path.exists(report):
             with open(report) as fh:
                 records = [json.loads(line) for line in fh if line.strip()]
-    print(f"{'fault':78s} {'inj':>4s} {'exp':>4s} {'dist':>4s} {'lost':>4s} {'dup':>4s}")
+    print(f"{'fault':120s} {'inj':>4s} {'exp':>4s} {'dist':>4s} {'lost':>4s} {'dup':>4s}")
     for r in records:
-        print(f"{r['fault'][:78]:78s} {r['injected']:4d} {r['expected']:4d} {r['distinct']:4d} {r['lost']:4d} "
+        print(f"{r['fault'][:120]:120s} {r['injected']:4d} {r['expected']:4d} {r['distinct']:4d} {r['lost']:4d} "
               f"{r['duplicated']:4d}")
     injected = sum(r["injected"] for r in records)
     lost = sum(r["lost"] for r in records)
@@ -109,11 +109,11 @@ def faults(with_balsam: bool) -> int:
         passed = out.returncode == 0
         other_ok += passed
         line = (out.stdout.strip().splitlines() or ["<no output>"])[-1]
-        print(f"{label:78s} {'passed' if passed else 'FAILED'}: asserts exactly max-evals, none duplicated "
+        print(f"{label:120s} {'passed' if passed else 'FAILED'}: asserts exactly max-evals, none duplicated "
               f"({line}, {time.monotonic() - start:.0f} s)")
     print(
         f"faults injected: {injected + len(others)}, searches completed: {len(records) + other_ok} of "
-        f"{len(records) + len(others)} (+ {proc.returncode and 'FAILED tests above' or 'all fault tests passed'}), "
+        f"{len(records) + len(others)} ({'some fault tests FAILED, see above' if proc.returncode else 'every fault test passed'}), "
         f"evaluations lost: {lost}, duplicated: {duplicated}"
     )
     return int(proc.returncode != 0) + (len(others) - other_ok) + lost + duplicated
