@@ -12,9 +12,14 @@ Usage (this is the command line of the evaluation app; the evaluator builds it):
 2. on MPI rank 0 only, prints ``HPCNAS_RESULT <json>`` (fallback) and then stores the same
    report in the job's ``data`` with one short ``UPDATE`` through
    ``balsam.launcher.dag.current_job`` -- no DB connection is open while the run function runs;
-3. exits 0 when the evaluation succeeded, :data:`~hpcnas.balsam.jobs.EXIT_FAILED` (3) when it
+3. exits 0 when the evaluation succeeded or was stopped early by a multi-fidelity scheduler
+   (``STOPPED``: a decision, not an error), :data:`~hpcnas.balsam.jobs.EXIT_FAILED` (3) when it
    failed, so Balsam records ``RUN_ERROR`` with the output tail (and does not retry: Balsam
    retries exit codes 1, 255, -11).
+
+A multi-fidelity search's scheduler address reaches the job through its ``environ_vars``
+(``HPCNAS_MF_ADDRESS`` as ``host/port``: Balsam 0.x cannot carry ``:`` in a value), so
+``hpcnas.report`` inside the run function can stop the evaluation early.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from typing import Any, Sequence
 
 from hpcnas.balsam.jobs import EXIT_FAILED, MARKER, RESULT_KEY, decode_config
 from hpcnas.core.errors import HpcnasError
-from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT
+from hpcnas.evaluator.base import DONE, FAILED, STOPPED, TIMEOUT
 
 _RANK_VARS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK",
               "SLURM_PROCID", "ALPS_APP_PE")
@@ -131,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report["rank"] == 0:
         print(MARKER + json.dumps(report, allow_nan=False), flush=True)
         report_to_balsam(report)
-    if report["status"] != DONE:
+    if report["status"] not in (DONE, STOPPED):
         print(f"hpcnas: evaluation {report['status']}: {report['error']}", file=sys.stderr, flush=True)
         return EXIT_FAILED
     return 0

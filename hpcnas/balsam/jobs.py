@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from hpcnas.core.errors import HpcnasError
-from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT
+from hpcnas.evaluator.base import DONE, FAILED, STOPPED, TIMEOUT
 
 #: key of the runner's report in ``BalsamJob.data``
 RESULT_KEY = "hpcnas_result"
@@ -120,7 +120,7 @@ def find_marker(text: str) -> dict[str, Any] | None:
 
 def outcome_status(report: dict[str, Any] | None, state: str) -> str:
     """Final hpcnas status from the runner's report (if any) and the Balsam state."""
-    if report and report.get("status") in (DONE, FAILED, TIMEOUT):
+    if report and report.get("status") in (DONE, FAILED, TIMEOUT, STOPPED):
         return str(report["status"])
     return STATE_STATUS.get(state, FAILED)
 

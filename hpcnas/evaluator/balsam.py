@@ -17,6 +17,10 @@
 * Per-configuration resources: ``resources="pkg.mod.func"`` (or a ``resources`` attribute on
   the run function) maps a configuration to any of ``num_nodes``, ``ranks_per_node``,
   ``threads_per_rank``, ``node_packing_count`` for that evaluation.
+* Multi-fidelity: the scheduler's address and key (``HPCNAS_MF_ADDRESS``/``_AUTHKEY`` in the
+  master's environment) are added to every job's ``environ_vars`` (the address as ``host/port``),
+  so evaluations report to the scheduler and can be stopped early; their reports come back in
+  the runner's ``metadata``, a stopped evaluation as ``STOPPED`` with its last objective.
 * A search running as a Balsam job (``BALSAM_JOB_ID`` set) is identified by its job id, so a
   restarted search job finds its own evaluations; otherwise by its workflow name.
 """
@@ -33,7 +37,7 @@ from hpcnas.balsam.jobs import (
 )
 from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.evaluator.base import DONE, STOPPED, Config, EvalResult, Evaluator, register_evaluator
 
 RESOURCE_KEYS = ("num_nodes", "ranks_per_node", "threads_per_rank", "node_packing_count")
 #: seconds the master keeps retrying a Balsam DB that stopped answering (restart, outage) before it
@@ -77,7 +81,8 @@ class BalsamEvaluator(Evaluator):
         for key, value in self.defaults.items():
             if value < 1:
                 raise UsageError(f"{key.replace('_', ' ')} must be at least 1, got {value}")
-        self.env_text = env_string(environment or {})
+        self.environment = dict(environment or {})
+        env_string(self.environment)  # a value Balsam cannot carry fails here, before any job
         self._resources = _resource_function(resources, run_function)
 
         from hpcnas.balsam.apps import ensure_runner_app
@@ -160,6 +165,7 @@ class BalsamEvaluator(Evaluator):
     def _submit(self, jobs: list[tuple[str, Config]], submit_time: float) -> None:
         BalsamJob = self.db.BalsamJob
         timeout_arg = f" --timeout {self.eval_timeout:g}" if self.eval_timeout else ""
+        env_text = env_string({**self.environment, **scheduler_environment()})
         wall = max(1, math.ceil((self.eval_timeout or 60) / 60))
         objs = []
         for job_id, config in jobs:
@@ -173,7 +179,7 @@ class BalsamEvaluator(Evaluator):
                 args=f"{self.run_path} {encode_config(config)}{timeout_arg}",
                 wall_time_minutes=wall,
                 cpu_affinity="none",
-                environ_vars=self.env_text,
+                environ_vars=env_text,
                 data={EVAL_KEY: {"job_id": job_id, "config": config, "search": self.search_id,
                                  "submit_time": submit_time}},
                 **fields,
@@ -254,10 +260,10 @@ class BalsamEvaluator(Evaluator):
         start, end, message = run_times(row["state_history"])
         status = outcome_status(report, row["state"])
         error = None
-        if status != DONE:
+        if status not in (DONE, STOPPED):
             error = (report or {}).get("error") or message or f"Balsam job ended in state {row['state']}"
             error = f"[balsam {row['state']}] {error}"[-2000:]
-        objective = (report or {}).get("objective") if status == DONE else None
+        objective = (report or {}).get("objective") if status in (DONE, STOPPED) else None
         if status == DONE and objective is None:
             status, error = "FAILED", f"[balsam {row['state']}] the job finished without reporting an objective"
         ident = data.get(EVAL_KEY, {})
@@ -323,6 +329,17 @@ class BalsamEvaluator(Evaluator):
         if pks:
             self.db.BalsamJob.batch_update_state(pks, "USER_KILLED", "hpcnas: search stopped")
         return len(pks)
+
+
+def scheduler_environment() -> dict[str, str]:
+    """The multi-fidelity scheduler's variables of this process, in a form Balsam can carry."""
+    from hpcnas.multifidelity.reporting import ADDRESS_ENV, AUTHKEY_ENV
+
+    env = {k: os.environ[k] for k in (ADDRESS_ENV, AUTHKEY_ENV) if os.environ.get(k)}
+    if ADDRESS_ENV in env:  # host:port -> host/port (``remote_decider`` reads both)
+        host, _, port = env[ADDRESS_ENV].rpartition(":")
+        env[ADDRESS_ENV] = f"{host}/{port}" if host else env[ADDRESS_ENV]
+    return env
 
 
 def _dotted_path(run_function: str | Callable[..., Any]) -> str:

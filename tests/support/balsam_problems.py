@@ -63,3 +63,15 @@ def mpi_text(config: dict[str, Any]) -> dict[str, Any]:
 def resources(config: dict[str, Any]) -> dict[str, int]:
     """Per-configuration resources: big ``x`` gets 2 nodes of 4 ranks, small ``x`` the defaults."""
     return {"num_nodes": 2, "ranks_per_node": 4} if float(config["x"]) > 5 else {}
+
+
+def learning_curve(config: dict[str, Any]) -> float:
+    """Multi-fidelity: reports ``-(x-1)^2 * (1 + 3/epoch)`` for 9 epochs (``hpcnas.report``)."""
+    from hpcnas import report
+
+    value = 0.0
+    for epoch in range(1, 10):
+        time.sleep(0.1)
+        value = -((float(config["x"]) - 1.0) ** 2) * (1 + 3 / epoch)
+        report(epoch, value)
+    return value

@@ -97,6 +97,7 @@ def test_find_marker_takes_the_last_valid_line():
         ({"status": "DONE"}, "RUN_DONE", "DONE"),
         ({"status": "TIMEOUT"}, "RUN_ERROR", "TIMEOUT"),
         ({"status": "FAILED"}, "FAILED", "FAILED"),
+        ({"status": "STOPPED"}, "JOB_FINISHED", "STOPPED"),
         (None, "JOB_FINISHED", "DONE"),
         (None, "RUN_ERROR", "FAILED"),
         (None, "USER_KILLED", "FAILED"),

@@ -159,3 +159,31 @@ def test_balsam_job_runner_puts_reports_and_stops_into_the_job_data(server_env):
     assert good["status"] == DONE and len(good["metadata"]["reports"]) == 9
     assert weak["status"] == STOPPED and weak["objective"] == pytest.approx(0.05)
     assert weak["metadata"]["reports"] == [[1.0, pytest.approx(0.05)]]
+
+
+def test_balsam_runner_exits_0_for_a_stopped_evaluation_and_1_line_env(server_env, capsys, monkeypatch):
+    """A scheduler's stop is a decision, not a job error: Balsam must record RUN_DONE, not RUN_ERROR."""
+    from hpcnas.balsam.job_runner import main
+    from hpcnas.balsam.jobs import EXIT_FAILED, encode_config, env_string
+    from hpcnas.evaluator.balsam import scheduler_environment
+
+    server = server_env(ASHA(1, 9, 3))
+    env = scheduler_environment()
+    assert env[AUTHKEY_ENV] == os.environ[AUTHKEY_ENV]
+    assert env[ADDRESS_ENV] == server.address.replace(":", "/")
+    assert env_string(env).count(":") == 1  # only Balsam's own separator between the two variables
+    monkeypatch.setenv(ADDRESS_ENV, env[ADDRESS_ENV])  # as the Balsam job sees it
+    for key in ("BALSAM_JOB_ID", "BALSAM_DB_PATH"):
+        monkeypatch.delenv(key, raising=False)
+    assert main([f"{__name__}.run_epochs", encode_config({"x": 1.0})]) == 0
+    assert main([f"{__name__}.run_epochs", encode_config({"x": 0.5})]) == 0  # stopped at rung 1
+    assert '"status": "STOPPED"' in capsys.readouterr().out
+    assert main(["tests.support.run_functions.raise_error", encode_config({})]) == EXIT_FAILED
+
+
+def test_no_scheduler_no_extra_job_environment(monkeypatch):
+    from hpcnas.evaluator.balsam import scheduler_environment
+
+    monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    monkeypatch.delenv(AUTHKEY_ENV, raising=False)
+    assert scheduler_environment() == {}
