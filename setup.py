@@ -32,7 +32,7 @@ setup(
         for sub in ("templates", "sites")
     ],
     install_requires=[
-        "ConfigSpace>=1.2",
+        "ConfigSpace>=1.2,<2",
         "numpy>=1.24",
         "scikit-learn>=1.3",
         "pandas>=2.0",

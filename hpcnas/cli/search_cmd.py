@@ -81,7 +81,9 @@ def parse(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.Namespa
         description=(search_cls.__doc__ or "").strip().splitlines()[0] if search_cls.__doc__ else None,
     )
     _add_common(parser)
-    search_dests = _added_dests(parser, search_cls.add_arguments, f"{name} search options")
+    search_dests = _added_dests(
+        parser, lambda group: search_cls.add_arguments_for(group, list(argv)), f"{name} search options"
+    )
     evaluator_dests = _added_dests(parser, evaluator_cls.add_arguments, f"{evaluator_name} evaluator options")
     args = parser.parse_args(list(argv))
     _validate(args)

@@ -26,6 +26,8 @@ from hpcnas.multifidelity.policy import create_policy
 from hpcnas.multifidelity.server import PolicyServer
 from hpcnas.search.base import Config, Search, get_search_class, register_search
 
+#: registered names of the multi-fidelity searches (schedulers, not searchers)
+SCHEDULERS = ("asha", "pasha", "hyperband", "sh")
 #: environment of the open multi-fidelity searches: [original values, env of each open search...]
 _ACTIVE: list[dict[str, str | None]] = []
 
@@ -49,12 +51,13 @@ class MultiFidelitySearch(Search):
         **options: Any,
     ) -> None:
         policy_options = {k: options.pop(k) for k in self.policy_options if k in options}
-        super().__init__(problem, random_state, **options)
-        if searcher in ("asha", "pasha", "hyperband", "sh"):
+        super().__init__(problem, random_state)
+        if searcher in SCHEDULERS:
             from hpcnas.core.errors import UsageError
 
             raise UsageError(f"--searcher {searcher} is a scheduler: choose a searcher such as random or ambs")
-        self.searcher = get_search_class("hps", searcher)(problem, random_state=random_state)
+        # every other option is the searcher's (``--kappa`` for ambs ...); it rejects unknown ones
+        self.searcher = get_search_class("hps", searcher)(problem, random_state=random_state, **options)
         self.policy = create_policy(
             self.policy_name,
             min_resource=min_resource,
@@ -81,6 +84,25 @@ class MultiFidelitySearch(Search):
                             help="keep the top 1/ETA at each rung; rungs grow by ETA (default 3)")
         parser.add_argument("--scheduler-host", dest="scheduler_host", metavar="HOST",
                             help="address evaluations use to reach the scheduler (default: this host's IP)")
+
+    @classmethod
+    def add_arguments_for(cls, parser: Any, argv: Sequence[str]) -> None:
+        """This scheduler's options and those of the ``--searcher`` named in ``argv``."""
+        import argparse
+
+        from hpcnas.core.errors import UsageError
+
+        cls.add_arguments(parser)
+        pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+        pre.add_argument("--searcher", default="random")
+        name = pre.parse_known_args(list(argv))[0].searcher
+        if name in SCHEDULERS:
+            return  # refused with a clear message when the search is built
+        try:
+            searcher_cls = get_search_class("hps", name)
+        except UsageError:
+            return  # likewise
+        searcher_cls.add_arguments(parser)
 
     def close(self) -> None:
         """Stop the policy server and restore the environment."""

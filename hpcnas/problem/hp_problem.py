@@ -129,9 +129,8 @@ class HpProblem:
             return []
         seed = _seed_from(rng)
         self._space.seed(seed)
-        samples = self._space.sample_configuration(n)
-        if n == 1:
-            samples = [samples]
+        # size=None returns one Configuration; ConfigSpace warns when size=1 is asked for
+        samples = [self._space.sample_configuration()] if n == 1 else self._space.sample_configuration(n)
         return [to_python(dict(s)) for s in samples]
 
     # ------------------------------------------------------------------ JSON

@@ -98,6 +98,12 @@ class Search(ABC):
         can pass ``{dest: value}`` straight to the constructor (``--kappa`` -> ``kappa=``).
         """
 
+    @classmethod
+    def add_arguments_for(cls, parser: Any, argv: Sequence[str]) -> None:
+        """Add the options for this command line: :meth:`add_arguments`, unless a search's
+        options depend on another option (a multi-fidelity search adds its ``--searcher``'s)."""
+        cls.add_arguments(parser)
+
     # ----------------------------------------------------------------- public API
     def ask(self, n: int = 1) -> list[Config]:
         if n < 0:

@@ -129,3 +129,24 @@ def test_bad_scheduler_options_are_usage_errors():
     with pytest.raises(UsageError, match="unknown option"):
         get_search_class("hps", "asha")(Problem, cohort_size=3)
     assert ADDRESS_ENV not in os.environ
+
+
+def test_searcher_options_reach_the_searcher_through_the_cli(capsys):
+    """BOHB-like ``asha --searcher ambs --kappa ... --surrogate-model ET``: the options are AMBS's."""
+    from hpcnas.cli.search_cmd import parse, run_search
+
+    argv = ["--problem", f"{HERE}.Problem", "--run", f"{HERE}.run", "--searcher", "ambs", "--kappa", "0.25",
+            "--surrogate-model", "ET", "--max-resource", "9"]
+    args, search_dests, _ = parse("hps", "asha", argv)
+    assert args.kappa == 0.25 and args.surrogate_model == "ET" and "kappa" in search_dests
+    search = get_search_class("hps", "asha")(Problem, random_state=0, searcher="ambs", kappa=0.25,
+                                             surrogate_model="ET", max_resource=9)
+    try:
+        assert search.searcher.kappa == 0.25 and search.searcher.surrogate_model == "ET"
+    finally:
+        search.close()
+    # an option of another searcher is refused by the one in use, in one line
+    code = main(["hps", "asha", "--problem", f"{HERE}.Problem", "--run", f"{HERE}.run", "--kappa", "1"])
+    assert code == 2 and "unrecognized arguments: --kappa" in capsys.readouterr().err
+    with pytest.raises(Exception, match="unknown option.*'random'.*kappa"):
+        get_search_class("hps", "asha")(Problem, random_state=0, searcher="random", kappa=1.0)
