@@ -13,6 +13,10 @@ additions and no file of Balsam changed:
   or tests -- otherwise collide and the second never runs a job). ``HPCNAS_ENSEMBLE_PORT``
   pins the port.
 
+It also keeps the launcher going across a DB outage: the launcher runs as a child process of
+:class:`hpcnas.balsam.launcher_supervisor.LauncherSupervisor`, which restarts it once the DB
+answers again (``HPCNAS_LAUNCHER_SUPERVISE=0``: no supervisor).
+
 The shipped job scripts (``jobscripts/templates``) start the launcher this way.
 """
 from __future__ import annotations
@@ -63,6 +67,25 @@ def _patch_serial_launcher(launcher_module) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hpcnas.balsam.launcher_supervisor import CHILD_ENV, LauncherSupervisor, release_for
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    supervise = os.environ.get("HPCNAS_LAUNCHER_SUPERVISE", "1") != "0" and not os.environ.get(CHILD_ENV)
+    if supervise and not {"-h", "--help"} & set(argv):
+        from hpcnas.balsam.connect import connect
+        from hpcnas.core.errors import HpcnasError
+
+        try:
+            connect()
+        except HpcnasError as err:
+            print(f"hpcnas: error: {err}", file=sys.stderr)
+            return HpcnasError.exit_code
+        return LauncherSupervisor(argv, release=release_for(argv)).run()
+    return run_launcher(argv)
+
+
+def run_launcher(argv: Sequence[str]) -> int:
+    """Balsam's launcher ``main`` in this process, with hpcnas's plug-ins (module docstring)."""
     from balsam import config_logging, setup
 
     setup()
@@ -74,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from balsam.launcher import launcher
 
     _patch_serial_launcher(launcher)
-    args = launcher.get_args(list(sys.argv[1:] if argv is None else argv))
+    args = launcher.get_args(list(argv))
     config_logging("launcher")
     launcher.logger.info("Loading Balsam Launcher (hpcnas plug-ins registered)")
     launcher.main(args)
