@@ -99,20 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hpcnas.cli.main import run_cli
+    from hpcnas.cli.main import dispatch
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    parsed: list[argparse.Namespace] = []
-    code = run_cli(lambda: parsed.append(parser.parse_args(argv)), debug="--debug" in argv)
-    if not parsed:
-        return code
-    args = parsed[0]
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    return run_cli(lambda: args.func(args), debug=getattr(args, "debug", False))
-
+    return dispatch(build_parser(), sys.argv[1:] if argv is None else argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,6 +31,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from hpcnas.cli.submit_common import add_allocation_options, add_submit_command, check_family_search
 from hpcnas.core.errors import HpcnasError, UsageError
 
 COMMAND = "balsam-submit"
@@ -38,16 +39,12 @@ COMMAND = "balsam-submit"
 
 def add_parser(subparsers: Any) -> None:
     """Register ``balsam-submit``; its options are parsed by :func:`parse_submit`."""
-    p = subparsers.add_parser(
-        COMMAND,
+    add_submit_command(
+        subparsers, COMMAND,
         help="create a search job in the Balsam DB and submit a launcher for it (qsub/sbatch)",
-        description="Register the apps, create the search job and call `balsam submit-launch`. "
-        "Use 'hpcnas balsam-submit FAMILY SEARCH --help' for the options.",
+        description="Register the apps, create the search job and call `balsam submit-launch`.",
+        search_help="search algorithm (ambs, random, age, agebo)", func=_run,
     )
-    p.add_argument("family", nargs="?", metavar="FAMILY", help="hps or nas")
-    p.add_argument("search", nargs="?", metavar="SEARCH", help="search algorithm (ambs, random, age, agebo)")
-    p.add_argument("options", nargs=argparse.REMAINDER, help="options (see --help)")
-    p.set_defaults(func=_run)
 
 
 def build_parser(family: str = "FAMILY", search: str = "SEARCH") -> argparse.ArgumentParser:
@@ -58,11 +55,9 @@ def build_parser(family: str = "FAMILY", search: str = "SEARCH") -> argparse.Arg
         description="Submit a search as one batch job through Balsam; unknown options go to the search.",
     )
     req = parser.add_argument_group("batch job")
-    req.add_argument("-w", "--workflow", required=True, metavar="NAME", help="Balsam workflow of the search")
-    req.add_argument("-n", "--nodes", required=True, type=int, metavar="N", help="nodes of the allocation")
-    req.add_argument("-t", "--time-minutes", required=True, type=int, metavar="MIN", help="wall time in minutes")
-    req.add_argument("-q", "--queue", required=True, metavar="QUEUE", help="queue (Cobalt) or partition (Slurm)")
-    req.add_argument("-A", "--project", default="", metavar="PROJECT", help="project / account (default: the site's)")
+    add_allocation_options(req, workflow_help="Balsam workflow of the search",
+                           queue_help="queue (Cobalt) or partition (Slurm)",
+                           project_help="project / account (default: the site's)")
     req.add_argument("--job-mode", required=True, choices=("serial", "mpi"), help="Balsam launcher job mode")
     req.add_argument("--sched-flags", default="", metavar="FLAGS", help="extra scheduler directives")
     req.add_argument("--job-name", default="search", metavar="NAME", help="name of the search job (default search)")
@@ -101,12 +96,9 @@ class SubmitPlan:
 
 def parse_submit(family: str | None, search: str | None, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """Parse the options; returns ``(args, options left for the search)``."""
-    if not family or not search or family.startswith("-") or search.startswith("-"):
-        if "-h" in argv or "--help" in argv or family in ("-h", "--help") or search in ("-h", "--help"):
-            build_parser().print_help()
-            raise SystemExit(0)
-        raise UsageError(f"usage: hpcnas {COMMAND} FAMILY SEARCH -w WF -n N -t MIN -q QUEUE --job-mode "
-                         "serial|mpi --problem P --run R [search options] (FAMILY is hps or nas)")
+    check_family_search(family, search, argv, build_parser,
+                        f"usage: hpcnas {COMMAND} FAMILY SEARCH -w WF -n N -t MIN -q QUEUE --job-mode "
+                        "serial|mpi --problem P --run R [search options] (FAMILY is hps or nas)")
     parser = build_parser(family, search)
     args, rest = parser.parse_known_args(list(argv))
     return args, rest

@@ -77,10 +77,10 @@ def run_cli(func: Callable[[], int], debug: bool = False) -> int:
         return 130
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
+    """Parse ``argv`` and call the chosen sub-command's ``func``, both under :func:`run_cli`."""
+    argv = list(argv)
     debug = "--debug" in argv
-    parser = build_parser()
     parsed: list[argparse.Namespace] = []
     code = run_cli(lambda: parsed.append(parser.parse_args(argv)), debug=debug)
     if not parsed:
@@ -89,8 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return run_cli(lambda: args.func(args), debug=debug or args.debug)
+    return run_cli(lambda: args.func(args), debug=debug or getattr(args, "debug", False))
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch(build_parser(), sys.argv[1:] if argv is None else argv)
 
 if __name__ == "__main__":
     # run the imported module, not this __main__ copy, so its classes (Terminated) are the ones

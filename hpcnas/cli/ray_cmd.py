@@ -29,6 +29,7 @@ import subprocess
 import sys
 from typing import Any, Sequence
 
+from hpcnas.cli.submit_common import add_allocation_options, add_submit_command, check_family_search
 from hpcnas.core.errors import HpcnasError, UsageError
 
 COMMAND = "ray-submit"
@@ -37,16 +38,13 @@ RESERVED = ("--evaluator", "--ray-address", "--output-dir")
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        COMMAND,
+    add_submit_command(
+        subparsers, COMMAND,
         help="submit a search that runs on a Ray cluster inside one batch job (qsub/sbatch)",
         description="Render and submit a job script that starts Ray on the allocation and runs the "
-        "search with the ray evaluator. Use 'hpcnas ray-submit FAMILY SEARCH --help' for the options.",
+        "search with the ray evaluator.",
+        search_help="search algorithm (ambs, random, asha, ...)", func=_run,
     )
-    p.add_argument("family", nargs="?", metavar="FAMILY", help="hps or nas")
-    p.add_argument("search", nargs="?", metavar="SEARCH", help="search algorithm (ambs, random, asha, ...)")
-    p.add_argument("options", nargs=argparse.REMAINDER, help="options (see --help)")
-    p.set_defaults(func=_run)
 
 
 def build_parser(family: str = "FAMILY", search: str = "SEARCH") -> argparse.ArgumentParser:
@@ -59,11 +57,9 @@ def build_parser(family: str = "FAMILY", search: str = "SEARCH") -> argparse.Arg
         allow_abbrev=False,
     )
     job = parser.add_argument_group("batch job")
-    job.add_argument("-w", "--workflow", required=True, metavar="NAME", help="experiment name (job name, directory)")
-    job.add_argument("-n", "--nodes", required=True, type=int, metavar="N", help="nodes of the allocation")
-    job.add_argument("-t", "--time-minutes", required=True, type=int, metavar="MIN", help="wall time in minutes")
-    job.add_argument("-q", "--queue", required=True, metavar="QUEUE", help="queue (Cobalt, PBS) or partition (Slurm)")
-    job.add_argument("-A", "--project", default="", metavar="PROJECT", help="project / account to charge")
+    add_allocation_options(job, workflow_help="experiment name (job name, directory)",
+                           queue_help="queue (Cobalt, PBS) or partition (Slurm)",
+                           project_help="project / account to charge")
     job.add_argument("--scheduler", required=True, choices=sorted(SCHEDULERS), help="batch scheduler of the machine")
     job.add_argument("-as", "--activate-script", metavar="PATH",
                      help="script sourced first on the nodes (module loads, conda activate)")
@@ -78,12 +74,9 @@ def build_parser(family: str = "FAMILY", search: str = "SEARCH") -> argparse.Arg
 
 
 def parse_submit(family: str | None, search: str | None, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-    if not family or not search or family.startswith("-") or search.startswith("-"):
-        if {"-h", "--help"} & {*argv, family or "", search or ""}:
-            build_parser().print_help()
-            raise SystemExit(0)
-        raise UsageError(f"usage: hpcnas {COMMAND} FAMILY SEARCH -w NAME -n NODES -t MINUTES -q QUEUE "
-                         "--scheduler cobalt|pbs|slurm --problem P --run R [search options]")
+    check_family_search(family, search, argv, build_parser,
+                        f"usage: hpcnas {COMMAND} FAMILY SEARCH -w NAME -n NODES -t MINUTES -q QUEUE "
+                        "--scheduler cobalt|pbs|slurm --problem P --run R [search options]")
     if family not in ("hps", "nas"):
         raise UsageError(f"unknown family '{family}': choose hps or nas")
     return build_parser(family, search).parse_known_args(list(argv))
