@@ -48,6 +48,7 @@ RESULT_COLUMNS = (
     "end_time",
     "duration",
     "worker",
+    "reports",
 )
 PARAM_PREFIX = "p:"
 
@@ -93,6 +94,9 @@ class EvalResult:
             end_time=self.end_time,
             duration=self.duration,
             worker=self.worker,
+            # multi-fidelity learning curve [[step, objective], ...] (JSON), so a resumed search
+            # can rebuild its scheduler's rungs; empty without reports
+            reports=[[s, y] for s, y in self.reports] or None,
         )
         return row
 

@@ -122,6 +122,18 @@ class MultiFidelitySearch(Search):
                 _ACTIVE.clear()
 
     # ----------------------------------------------------------------- ask/tell
+    def restore(self, results: Sequence[Any]) -> None:
+        """Replay recorded learning curves (``results.csv``'s ``reports``) into the policy, so a
+        resumed search judges new trials against the rungs reached before, not empty ones."""
+        if self.server is None:
+            return
+        for result in results:
+            trial = f"resumed:{result.job_id}"
+            for step, objective in result.reports:
+                self.server.handle("report", (trial, dict(result.config), step, objective))
+            if result.reports:
+                self.server.handle("end", (trial,))
+
     def tell(self, results: Sequence[tuple[Config, float | None]]) -> None:
         mapped = []
         for config, objective in results:

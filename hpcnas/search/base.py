@@ -98,6 +98,10 @@ class Search(ABC):
         can pass ``{dest: value}`` straight to the constructor (``--kappa`` -> ``kappa=``).
         """
 
+    def restore(self, results: Sequence[Any]) -> None:
+        """Called once on resume with the recorded :class:`~hpcnas.evaluator.base.EvalResult` s,
+        before they are told: state beyond ``tell`` (a scheduler's rungs) is rebuilt here."""
+
     @classmethod
     def add_arguments_for(cls, parser: Any, argv: Sequence[str]) -> None:
         """Add the options for this command line: :meth:`add_arguments`, unless a search's

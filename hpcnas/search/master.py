@@ -108,10 +108,12 @@ class SearchMaster:
         previous = self.store.load()
         if previous:
             log.info("resuming from %s: %d evaluations recorded", self.store.path, len(previous))
+            self.search.restore(previous)
             self._record(previous, write=False)
             self.num_resumed = len(previous)
         recovered = self.evaluator.recover()
         if recovered:
+            self.search.restore([r for r in recovered if r.job_id not in self._known])
             self._record(recovered, write=True)
 
     def _loop(self) -> None:

@@ -181,6 +181,7 @@ class ResultsStore:
             start_time=_float(row.get("start_time")),
             end_time=_float(row.get("end_time")),
             worker=row.get("worker") or None,
+            reports=_reports(row.get("reports")),
         )
 
     def _parse_value(self, name: str, text: str) -> Any:
@@ -262,6 +263,16 @@ class ResultsStore:
             self._file.close()
             self._file = None
             self._writer = None
+
+
+def _reports(text: str | None) -> list[tuple[float, float]]:
+    """The ``reports`` cell back as ``[(step, objective), ...]`` (empty when blank or unreadable)."""
+    if not text:
+        return []
+    try:
+        return [(float(step), float(y)) for step, y in json.loads(text)]
+    except (ValueError, TypeError):
+        return []
 
 
 def _cell(value: Any) -> str:

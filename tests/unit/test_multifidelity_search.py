@@ -150,3 +150,43 @@ def test_searcher_options_reach_the_searcher_through_the_cli(capsys):
     assert code == 2 and "unrecognized arguments: --kappa" in capsys.readouterr().err
     with pytest.raises(Exception, match="unknown option.*'random'.*kappa"):
         get_search_class("hps", "asha")(Problem, random_state=0, searcher="random", kappa=1.0)
+
+
+def test_resume_rebuilds_the_rungs_from_the_recorded_learning_curves(tmp_path):
+    """results.csv keeps every evaluation's reports; a resumed ASHA judges new trials against them."""
+    from hpcnas.evaluator.base import EvalResult
+    from hpcnas.search.results_store import ResultsStore
+
+    store = ResultsStore(str(tmp_path), Problem)
+    store.append([EvalResult(job_id=f"j{i}", config={"x": x}, objective=x, reports=[(1.0, x), (3.0, x + 0.01)])
+                  for i, x in enumerate((0.9, 0.8, 0.7))])
+    store.close()
+    recorded = ResultsStore(str(tmp_path), Problem).load()
+    assert [r.reports for r in recorded][0] == [(1.0, 0.9), (3.0, pytest.approx(0.91))]
+
+    def first_decision(restore: bool) -> str:
+        search = get_search_class("hps", "asha")(Problem, random_state=0, max_resource=9)
+        try:
+            if restore:
+                search.restore(recorded)
+            return search.server.handle("report", ("new", {"x": 0.1}, 1.0, 0.1))
+        finally:
+            search.close()
+
+    assert first_decision(restore=False) == "continue"  # alone at rung 1: promoted
+    assert first_decision(restore=True) == "stop"  # below the top third of the 3 restored trials
+
+
+def test_results_csv_has_the_reports_column_after_an_asha_search(tmp_path):
+    out = tmp_path / "asha"
+    args = ["hps", "asha", "--problem", f"{HERE}.Problem", "--run", f"{HERE}.run", "--num-workers", "2",
+            "--seed", "1", "--max-resource", "9", "--output-dir", str(out), "--no-progress"]
+    assert main([*args, "--max-evals", "4"]) == 0
+    assert main([*args, "--max-evals", "6"]) == 0  # resumed: restore() replays the 4 curves
+    df = pd.read_csv(out / "results.csv")
+    assert len(df) == 6 and df["reports"].notna().all()
+    import json
+
+    curves = [json.loads(text) for text in df["reports"]]
+    assert all(1 <= len(c) <= 9 and c[0][0] == 1 for c in curves)
+    assert all(c[-1][1] == pytest.approx(y) for c, y in zip(curves, df["objective"]))
