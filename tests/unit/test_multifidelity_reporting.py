@@ -37,8 +37,8 @@ def run_nan_report(config):
 def server_env(monkeypatch):
     servers = []
 
-    def start(policy):
-        server = PolicyServer(policy, host="127.0.0.1", barrier_timeout=0.5)
+    def start(policy, barrier_timeout=0.5):
+        server = PolicyServer(policy, host="127.0.0.1", barrier_timeout=barrier_timeout)
         servers.append(server)
         for key, value in server.env().items():
             monkeypatch.setenv(key, value)
@@ -101,7 +101,10 @@ def test_runner_stops_evaluations_through_the_policy_server(server_env):
 
 
 def test_synchronous_barrier_waits_in_report_and_is_released_by_timeout(server_env):
-    server_env(SuccessiveHalving(min_resource=1, max_resource=9, reduction_factor=3, cohort_size=2))
+    # both trials reach rung 1 well within 2 s even on a loaded machine (0.5 s was not always enough);
+    # the promoted one then waits alone at rung 3 until the timeout releases it
+    server_env(SuccessiveHalving(min_resource=1, max_resource=9, reduction_factor=3, cohort_size=2),
+               barrier_timeout=2.0)
     results = {}
 
     def evaluate(x):
@@ -111,7 +114,7 @@ def test_synchronous_barrier_waits_in_report_and_is_released_by_timeout(server_e
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=20)
+        t.join(timeout=30)
     assert results[1.0].status == DONE and results[0.5].status == STOPPED
     assert len(results[0.5].reports) == 1
 
