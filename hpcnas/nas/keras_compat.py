@@ -52,7 +52,17 @@ def get_keras() -> Any:
 
 
 def keras_major(keras: Any) -> int:
-    return int(str(getattr(keras, "__version__", "3")).split(".")[0])
+    """Major version of a Keras module (``tf.keras`` of TensorFlow <= 2.15 has no ``__version__``:
+    its package's version is used, e.g. ``keras`` 2.13 for ``keras.api._v2.keras``)."""
+    version = getattr(keras, "__version__", None)
+    if version is None:
+        import importlib
+
+        try:
+            version = getattr(importlib.import_module(keras.__name__.split(".")[0]), "__version__", None)
+        except (ImportError, AttributeError):
+            version = None
+    return int(str(version or "3").split(".")[0])
 
 
 def make_optimizer(keras: Any, name: str, learning_rate: float) -> Any:

@@ -4,27 +4,60 @@ As in ``test_balsam_mpi.py`` the search master runs outside the one-node launche
 evaluations with ``mpirun``. The evaluation runner app is registered with the Horovod
 environment's Python for this test (and restored after), the problem puts ``num_ranks=2`` in
 every configuration and ``hpcnas.nas.run.horovod.run.resources`` turns it into 2 ranks per job.
+
+30 evaluations run one after the other (one node, whole nodes per job in mpi mode), so the
+cost of one sets the test's length: about 10 s on 2 cores, mostly TensorFlow and Horovod
+starting in both ranks (see ``hpcnas/nas/run/horovod.py`` and ``TinyMpiProblem``). The
+launcher's service loop runs every 0.2 s instead of Balsam's 1 s (``SERVICE_PERIOD`` in
+``~/.balsam/settings.json``, restored afterwards): the loop's period is the wait between one
+job's end and the next job's ``mpirun``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import sys
 import time
+from typing import Iterator
 
 import pandas as pd
 import pytest
 
+from hpcnas.balsam.jobs import find_marker
 from tests.e2e.test_nas_data_parallel import horovod_python
 from tests.support.components import require
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam, pytest.mark.mpi, pytest.mark.horovod, pytest.mark.tf]
 
-MAX_EVALS = 4
+MAX_EVALS = 30
+SERVICE_PERIOD = 0.2
 REGISTER = ("from hpcnas.balsam.apps import RUNNER_APP, register_apps\nfrom hpcnas.balsam.connect import connect\n"
             "register_apps(python={python!r}, names=[RUNNER_APP], db=connect())\n")
+
+
+@contextlib.contextmanager
+def launcher_service_period(env, seconds: float) -> Iterator[None]:
+    """Balsam's ``SERVICE_PERIOD`` for the launchers started inside (read when a launcher starts).
+
+    The launcher also quits after 10 idle loops, i.e. after ``10 * seconds`` with nothing running,
+    runnable or waiting for a transition; the search keeps 2 jobs in flight for 1 node, so the
+    next job is queued while one runs.
+    """
+    path = os.path.join(env.home, ".balsam", "settings.json")
+    with open(path, encoding="utf-8") as fh:
+        original = fh.read()
+    settings = json.loads(original)
+    settings["SERVICE_PERIOD"] = seconds
+    with open(path, "w", encoding="utf-8") as fh:  # in place: the file keeps its owner
+        json.dump(settings, fh, indent=1, sort_keys=True)
+    try:
+        yield
+    finally:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(original)
 
 
 @pytest.mark.timeout(1500)
@@ -43,19 +76,20 @@ def test_agebo_balsam_mpi_two_rank_horovod_evaluations(balsam_env, balsam_workfl
         "--no-progress", "--output-dir", out_dir, "--timeout", "1200",
     ], master_log, TF_CPP_MIN_LOG_LEVEL="3")
     launcher = None
-    try:
-        # the one-node launcher leaves after ~10 idle seconds: start it once evaluations are queued
-        deadline = time.time() + 300
-        while not env.query(f"BalsamJob.objects.filter(workflow={wf!r}).count()") and master.poll() is None:
-            assert time.time() < deadline, "the search submitted no evaluation in 300 s"
-            time.sleep(2)
-        launcher = env.start_launcher(wf, "mpi")
-        master.wait(timeout=1300)
-    finally:
-        if launcher is not None:
-            env.stop(launcher)
-        env.stop(master)
-        env.python(REGISTER.format(python=sys.executable))
+    with launcher_service_period(env, SERVICE_PERIOD):
+        try:
+            # the one-node launcher leaves after 10 idle loops (2 s here): start it once evaluations are queued
+            deadline = time.time() + 300
+            while not env.query(f"BalsamJob.objects.filter(workflow={wf!r}).count()") and master.poll() is None:
+                assert time.time() < deadline, "the search submitted no evaluation in 300 s"
+                time.sleep(2)
+            launcher = env.start_launcher(wf, "mpi")
+            master.wait(timeout=1300)
+        finally:
+            if launcher is not None:
+                env.stop(launcher)
+            env.stop(master)
+            env.python(REGISTER.format(python=sys.executable))
     log = os.path.join(env.base, f"launcher-{wf}-mpi.log")
     tails = "".join(open(p, errors="replace").read()[-3000:] for p in (master_log, log) if os.path.exists(p))
     assert master.returncode == 0, tails
@@ -76,3 +110,12 @@ def test_agebo_balsam_mpi_two_rank_horovod_evaluations(balsam_env, balsam_workfl
     summary = [(r["ranks_per_node"], r["num_nodes"], r["state"]) for r in rows]
     # the run ended (the launcher may be stopped before its post-processing step)
     assert all(rp == 2 and nn == 1 and st in ("RUN_DONE", "POSTPROCESSED", "JOB_FINISHED") for rp, nn, st in summary), summary
+    # every evaluation was a 2-replica Horovod training: rank 0's report in each job's output
+    # (the Horovod environment has no Balsam/Django, so the runner reports by its marker line)
+    outputs = env.query(
+        f"[__import__('os').path.join(j.working_directory, j.name + '.out') for j in BalsamJob.objects.filter(workflow={wf!r})]"
+    )
+    reports = [find_marker(open(path, errors="replace").read()) or {} for path in outputs]
+    assert len(reports) == MAX_EVALS
+    assert all(rep.get("metadata", {}).get("num_replicas") == 2 for rep in reports), reports
+    assert all(rep.get("status") == "DONE" and math.isfinite(rep["objective"]) for rep in reports), reports

@@ -12,6 +12,12 @@ evaluator does in ``mpi`` job mode, or ``mpirun -np 2 python script.py``). Every
 
 Rank 0 computes the validation metrics and the objective and broadcasts the objective, so
 every rank returns the same result and exits 0 (the job runner reports rank 0's only).
+
+Horovod wraps its gradient all-reduce and its variable broadcast in ``tf.function`` with
+autograph on; every new process then converts those Python helpers (source to AST and back)
+at the first training step, which cost 3-5 s per evaluation on a 2-core machine -- more than
+the training of a small model. Their control flow is plain Python over lists plus an explicit
+``tf.cond``, so :func:`trace_horovod_without_autograph` has them traced as they are written.
 Needs the ``horovod`` extra (TensorFlow 2.13 / Keras 2 here; see ``tests/install_horovod_env.sh``).
 :func:`resources` maps ``num_ranks`` of a configuration to the Balsam job's ranks.
 """
@@ -37,14 +43,38 @@ def shard_indices(n: int, rank: int, size: int, seed: int = 0) -> np.ndarray:
     return np.sort(order[rank * per : (rank + 1) * per])
 
 
+def trace_horovod_without_autograph(tf: Any) -> bool:
+    """Make Horovod build its ``tf.function`` helpers with ``autograph=False``; False if it cannot.
+
+    Replaces ``_make_subgraph`` (``tf.function(f)`` in Horovod 0.28) where Horovod's TensorFlow
+    modules imported it; the graphs are the same, only the source conversion is skipped.
+    """
+    import importlib
+
+    def make_subgraph(func: Any) -> Any:
+        return tf.function(func, autograph=False)
+
+    patched = False
+    for name in ("horovod.tensorflow.util", "horovod.tensorflow", "horovod.tensorflow.functions"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if callable(getattr(module, "_make_subgraph", None)):
+            module._make_subgraph = make_subgraph
+            patched = True
+    return patched
+
+
 def train(config: dict[str, Any]) -> dict[str, Any]:
     """Train on this rank; returns the result dict plus ``model`` and ``rank``."""
     start = time.time()
+    tf = get_tf()  # first: sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads
     hvd = optional_import("horovod.tensorflow.keras", "horovod")
     hvd.init()
+    trace_horovod_without_autograph(tf)
     problem, arch_seq, hps = prepare(config)
     configure_threads(hps.get("num_threads"))
-    tf = get_tf()
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         gpu = gpus[hvd.local_rank() % len(gpus)]
@@ -102,3 +132,5 @@ def resources(config: dict[str, Any]) -> dict[str, int]:
 
 
 run.resources = resources  # type: ignore[attr-defined]
+#: the Balsam job runner may skip the interpreter's teardown (TensorFlow's takes 1-1.5 s) after the report
+run.fast_exit = True  # type: ignore[attr-defined]

@@ -60,7 +60,9 @@ BenchProblem.loss("mse")
 BenchProblem.metrics(["r2"])
 BenchProblem.objective("val_r2__last")
 
-#: ``TinyProblem`` trained data-parallel: every configuration asks for 2 ranks (Horovod / Balsam mpi mode)
+#: ``TinyProblem`` trained data-parallel: every configuration asks for 2 ranks (Horovod / Balsam mpi
+#: mode); one epoch (4-15 all-reduced steps per rank): a 2-rank evaluation costs mostly the start of
+#: TensorFlow and Horovod in each rank, and the e2e test runs 30 of them one after the other
 TinyMpiProblem = NaProblem(seed=2020)
 TinyMpiProblem.load_data(_LOAD, n_samples=600, n_cell_features=8, n_drug_features=10, n_cells=12, n_drugs=16)
 TinyMpiProblem.search_space(_SPACE, num_layers=2, sub_layers=1, num_skips=1, units=[8, 16])
@@ -68,7 +70,7 @@ TinyMpiProblem.hyperparameters(
     batch_size=TinyMpiProblem.add_hyperparameter((16, 64, "log-uniform"), "batch_size"),
     learning_rate=TinyMpiProblem.add_hyperparameter((1e-3, 5e-2, "log-uniform"), "learning_rate"),
     optimizer="adam",
-    num_epochs=2,
+    num_epochs=1,
     num_ranks=2,
     num_threads=1,
     lsr_batch_size=True,
