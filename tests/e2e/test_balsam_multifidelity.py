@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import pandas as pd
 import pytest
+
+from tests.support.balsam_env import run_master_with_launcher
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam]
 
@@ -24,25 +25,14 @@ def test_asha_stops_balsam_jobs_early_and_reads_their_reports(balsam_env, balsam
     env, wf = balsam_env, balsam_workflow
     out_dir = os.path.join(env.home, f"out-{wf}")
     master_log = os.path.join(env.base, f"master-{wf}.log")
-    master = env.popen([
+    argv = [
         sys.executable, "-m", "hpcnas.cli.main", "hps", "asha", "--searcher", "random", "--evaluator", "balsam",
         "--workflow", wf, "--num-workers", "2", "--num-evals-per-node", "2",
         "--problem", "tests.support.balsam_problems.Problem", "--run", "tests.support.balsam_problems.learning_curve",
         "--max-resource", "9", "--reduction-factor", "3", "--max-evals", str(MAX_EVALS), "--seed", "4",
         "--no-progress", "--output-dir", out_dir, "--timeout", "400",
-    ], master_log)
-    launcher = None
-    try:
-        deadline = time.time() + 120  # the workstation launcher leaves when idle: start it once jobs exist
-        while not env.query(f"BalsamJob.objects.filter(workflow={wf!r}).count()") and master.poll() is None:
-            assert time.time() < deadline, "the search submitted no evaluation in 120 s"
-            time.sleep(1)
-        launcher = env.start_launcher(wf, "serial")
-        master.wait(timeout=450)
-    finally:
-        if launcher is not None:
-            env.stop(launcher)
-        env.stop(master)
+    ]
+    master = run_master_with_launcher(env, wf, argv, master_log, "serial", 450)
     log = open(master_log, errors="replace").read()
     assert master.returncode == 0, log[-3000:]
 

@@ -20,7 +20,6 @@ import math
 import os
 import shutil
 import sys
-import time
 from typing import Iterator
 
 import pandas as pd
@@ -28,6 +27,7 @@ import pytest
 
 from hpcnas.balsam.jobs import find_marker
 from tests.e2e.test_nas_data_parallel import horovod_python
+from tests.support.balsam_env import run_master_with_launcher
 from tests.support.components import require
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam, pytest.mark.mpi, pytest.mark.horovod, pytest.mark.tf]
@@ -68,27 +68,18 @@ def test_agebo_balsam_mpi_two_rank_horovod_evaluations(balsam_env, balsam_workfl
     out_dir = os.path.join(env.home, f"out-{wf}")
     env.python(REGISTER.format(python=hvd_python))
     master_log = os.path.join(env.base, f"master-{wf}.log")
-    master = env.popen([
+    argv = [
         sys.executable, "-m", "hpcnas.cli.main", "nas", "agebo", "--evaluator", "balsam", "--workflow", wf,
         "--num-workers", "2", "--num-threads-per-rank", "1",
         "--problem", "hpcnas.nas.problems.combo.problem.TinyMpiProblem", "--run", "hpcnas.nas.run.horovod.run",
         "--max-evals", str(MAX_EVALS), "--population-size", "3", "--sample-size", "2", "--seed", "2",
         "--no-progress", "--output-dir", out_dir, "--timeout", "1200",
-    ], master_log, TF_CPP_MIN_LOG_LEVEL="3")
-    launcher = None
+    ]
+    # the one-node launcher leaves after 10 idle loops (2 s here): it starts once evaluations are queued
     with launcher_service_period(env, SERVICE_PERIOD):
         try:
-            # the one-node launcher leaves after 10 idle loops (2 s here): start it once evaluations are queued
-            deadline = time.time() + 300
-            while not env.query(f"BalsamJob.objects.filter(workflow={wf!r}).count()") and master.poll() is None:
-                assert time.time() < deadline, "the search submitted no evaluation in 300 s"
-                time.sleep(2)
-            launcher = env.start_launcher(wf, "mpi")
-            master.wait(timeout=1300)
+            master = run_master_with_launcher(env, wf, argv, master_log, "mpi", 1300, TF_CPP_MIN_LOG_LEVEL="3")
         finally:
-            if launcher is not None:
-                env.stop(launcher)
-            env.stop(master)
             env.python(REGISTER.format(python=sys.executable))
     log = os.path.join(env.base, f"launcher-{wf}-mpi.log")
     tails = "".join(open(p, errors="replace").read()[-3000:] for p in (master_log, log) if os.path.exists(p))

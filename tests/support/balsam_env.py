@@ -332,3 +332,26 @@ def eval_rows(env, workflow: str) -> list[dict]:
         f"list(BalsamJob.objects.filter(workflow={workflow!r}, name__startswith='eval-')"
         ".values('name', 'state', 'state_history', 'node_packing_count', 'data'))"
     )
+
+
+def run_master_with_launcher(env, workflow: str, argv: Sequence[str], master_log: str, job_mode: str,
+                             limit: float, **extra: str) -> subprocess.Popen:
+    """Run a search master (``argv``) outside a one-node launcher and wait for it to end.
+
+    The workstation launcher leaves after a few idle loops, so it starts only once the master has
+    queued evaluations in ``workflow``; both are stopped on the way out. Returns the ended master.
+    """
+    master = env.popen(list(argv), master_log, **extra)
+    launcher = None
+    try:
+        deadline = time.time() + 300
+        while not env.query(f"BalsamJob.objects.filter(workflow={workflow!r}).count()") and master.poll() is None:
+            assert time.time() < deadline, "the search submitted no evaluation in 300 s"
+            time.sleep(1)
+        launcher = env.start_launcher(workflow, job_mode)
+        master.wait(timeout=limit)
+    finally:
+        if launcher is not None:
+            env.stop(launcher)
+        env.stop(master)
+    return master
