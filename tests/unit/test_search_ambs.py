@@ -9,7 +9,7 @@ import pytest
 
 from hpcnas.core.errors import UsageError
 from hpcnas.search.hps.ambs import AMBS
-from hpcnas.search.hps.surrogate import ExtraTreesSurrogate, RandomForestSurrogate
+from hpcnas.search.hps.surrogate import ExtraTreesSurrogate, QuantileWarp, RandomForestSurrogate
 from tests.unit._hps_support import check_valid, drive, mixed_problem, toy_objective
 
 
@@ -120,5 +120,31 @@ def test_failed_evaluations_learnt_as_worst():
     search.ask(1)  # refit
     failed_feats = search.codec.features(search.codec.to_vectors(configs[4:]))
     mean, _ = search._model.predict(failed_feats)
-    assert np.all(mean <= max(values))
+    assert np.all(mean <= search._warp(max(values)))  # forests learn warped objectives
     assert search._model._counts.sum() / len(search._model._trees) == pytest.approx(6 + 1)
+
+
+def test_quantile_warp_is_monotone_rank_based_and_extends_past_the_ends():
+    ref = np.array([-1000.0, -50.0, -3.0, -2.0, -1.0])
+    warp = QuantileWarp(ref)
+    scores = warp(ref)
+    assert np.all(np.diff(scores) > 0) and scores.mean() == pytest.approx(0.0)
+    # ranks, not magnitudes: -1000 -> -50 is one step, like -2 -> -1
+    assert scores[1] - scores[0] == pytest.approx(scores[4] - scores[3])
+    assert warp([0.0])[0] > scores[-1] and warp([-5000.0])[0] < scores[0]
+    assert scores[2] < warp([-2.5])[0] < scores[3]
+
+
+def test_trust_region_center_recombines_float_columns_of_best_points():
+    from hpcnas.benchmark import polynome2
+
+    search = AMBS(polynome2.build(2), random_state=0, n_initial_points=0)
+    configs = [{"x0": x, "x1": x} for x in (1.0, -1.0, 3.0, -4.0, 9.0, 10.0)]
+    search.tell([(c, polynome2.run(c)) for c in configs])
+    center = search.codec.to_config(search._center())
+    # weighted mean of the 5 best (+-1 first): much closer to the optimum than the best
+    assert abs(center["x0"]) < 0.6 and center["x0"] == pytest.approx(center["x1"])
+    mixed = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=0)
+    points = mixed.ask(8)
+    mixed.tell([(c, toy_objective(c)) for c in points])
+    check_valid(mixed_problem(), mixed.codec.to_config(mixed._center()))

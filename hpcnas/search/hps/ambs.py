@@ -5,14 +5,22 @@ Algorithm
 1. The problem's starting points, then ``n_initial_points`` uniform random points.
 2. Afterwards every ask scores candidates with an acquisition function (``UCB`` with ``kappa``,
    ``EI`` or ``PI`` with ``xi``) on a surrogate (``RF``, ``ET`` or ``GP``, see
-   :mod:`hpcnas.search.hps.surrogate`) and returns the best-scoring ones. There are
-   ``num_candidates`` candidates (64 for forests, 512 for GP, at least 4 per asked point):
-   10 % uniform random, 90 % perturbations (type-aware,
-   :meth:`~hpcnas.search.hps.encoding.SpaceCodec.mutate`) of the best
-   points (the best with probability 0.9, else the next of the ``top_k``), with a step of about
-   ``radius`` on the normalised scale. ``radius`` is a trust region that follows the 1/5th
-   success rule on the results of these local proposals (grow x1.5 on a new best, shrink
-   x1.5^-1/4 otherwise, restart when tiny).
+   :mod:`hpcnas.search.hps.surrogate`) and returns the best-scoring ones. Forests learn the
+   *normal scores* of the objectives (their ranks through a Gaussian copula,
+   :class:`~hpcnas.search.hps.surrogate.QuantileWarp`), not the raw values: on raw values the
+   trees' spread next to a few very bad points dominates ``kappa * std`` and UCB picks
+   candidates at random with respect to the objective. There are ``num_candidates``
+   candidates (128 for forests, 512 for GP, at least 4 per asked point): 10 % uniform random,
+   90 % Gaussian perturbations (type-aware,
+   :meth:`~hpcnas.search.hps.encoding.SpaceCodec.mutate`, step about ``radius`` on the
+   normalised scale). Forests perturb a trust-region center: the best point with its float
+   hyper-parameters replaced by the weighted mean of the ``recombine_k`` (5) best points
+   (intermediate recombination as in CMA-ES), which moves toward an optimum that the trees
+   cannot extrapolate to. A GP perturbs the best points themselves (the best with
+   probability 0.9, else the next of the ``top_k``), with steps spread over
+   ``radius`` x 2^U(-1, 1), and lets its smooth posterior pick the direction. ``radius``
+   follows the 1/5th success rule on the results of these local proposals (grow x1.5 on a
+   new best, shrink x1.5^-1/4 otherwise, restart when tiny).
 3. Asynchronous asks use a *constant liar*: each point handed out and not yet told is added to
    the surrogate with a lie, so that the next asks go elsewhere; the lie is replaced by the
    real objective when it is told. Strategy names follow DeepHyper/scikit-optimize, which
@@ -40,7 +48,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -48,7 +56,8 @@ from hpcnas.core.errors import UsageError
 from hpcnas.search.base import register_search
 from hpcnas.search.hps._base import HpSearch
 from hpcnas.search.hps.acquisition import ACQUISITIONS
-from hpcnas.search.hps.surrogate import SURROGATES, Surrogate
+from hpcnas.search.hps.encoding import FLOAT
+from hpcnas.search.hps.surrogate import SURROGATES, QuantileWarp, Surrogate, identity
 
 LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean")
 
@@ -57,17 +66,21 @@ LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean")
 class AMBS(HpSearch):
     """Asynchronous model-based search (see the module docstring)."""
 
-    #: candidates per ask by surrogate: forests' tree-spread UCB favours boundary points, so
-    #: they get a light screen; a GP's smooth posterior profits from a wide one
-    num_candidates = {"RF": 64, "ET": 64, "GP": 512}
-    top_k = 5
-    parent_p = 0.9
-    local_changes = "all"
+    #: candidates per ask by surrogate (forests: a wider screen favours points on leaf
+    #: boundaries; a GP's smooth posterior profits from a wide one)
+    num_candidates = {"RF": 128, "ET": 128, "GP": 512}
+    #: trust-region proposals by surrogate: forests perturb the recombined center (weighted
+    #: mean of the ``recombine_k`` best) with step ``radius``, which gives them direction; a GP
+    #: models the slope itself and does better perturbing one of the ``top_k`` best (the best
+    #: with probability ``parent_p``) with steps of radius x 2^U(-radius_spread, radius_spread)
+    recombine = {"RF": True, "ET": True, "GP": False}
+    recombine_k, top_k, parent_p, radius_spread = 5, 5, 0.9, 1.0
     refit_fraction = 0.2
     radius_init, radius_min, radius_max = 0.1, 0.001, 0.5
     radius_grow = 1.5
-    radius_spread = 1.0
     local_fraction = 0.9
+    #: surrogates that learn normal scores of the objectives (QuantileWarp) instead of raw values
+    warp_objectives = {"RF": True, "ET": True, "GP": False}
 
     def __init__(
         self,
@@ -100,10 +113,13 @@ class AMBS(HpSearch):
         self._vectors = _Rows(self.codec.dim)
         self._y = _Rows(1)
         self._model: Surrogate | None = None
+        self._warp: Callable[[Any], np.ndarray] = identity  # objective -> surrogate target
+        self._warped = _Rows(1)  # warped objectives of the successes (refreshed at refits)
         self._n_fit = 0
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
         self._radius, self._best_seen = self.radius_init, -np.inf
         self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
+        self._float_columns = np.array([kind == FLOAT for kind in self.codec.kinds], dtype=bool)
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -136,11 +152,12 @@ class AMBS(HpSearch):
             return self.codec.sample(n)
         feats = self.codec.features(cands)
         prepared = self._model.prepare(feats)
-        center, spread = float(ok.mean()), float(ok.std()) or 1.0
-        best = (float(ok.max()) - center) / spread
+        warped = self._warped.view()
+        center, spread = float(warped.mean()), float(warped.std()) or 1.0
+        best = (float(warped.max()) - center) / spread
         acquisition = ACQUISITIONS[self.acq_func]
         taken = np.zeros(len(cands), dtype=bool)
-        lie = self._lie_value()
+        lie = float(self._warp(self._lie_value()))
         chosen: list[int] = []
         lied: list[int] = []  # temporary lies between the picks of one batch
         for i in range(min(n, len(cands))):
@@ -164,7 +181,7 @@ class AMBS(HpSearch):
         lie = None
         if self._model is not None:
             lie = self._lie_value()
-            self._model.add(feats, [lie])
+            self._model.add(feats, self._warp([lie]))
         self._lies.setdefault(self.codec.keys(vector)[0], []).append([feats, lie])
 
     def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
@@ -178,7 +195,7 @@ class AMBS(HpSearch):
                 if not lies:
                     del self._lies[keys[i]]
                 if self._model is not None and lie is not None:
-                    self._model.add(lie_feats, [lie], sign=-1)
+                    self._model.add(lie_feats, self._warp([lie]), sign=-1)
         self._best_seen = max(self._best_seen, float(np.nanmax(objectives, initial=-np.inf)))
         from_region = np.array([k in self._local_picks for k in keys], dtype=bool)
         self._local_picks.difference_update(keys)
@@ -186,9 +203,10 @@ class AMBS(HpSearch):
         self._features.extend(feats)
         self._vectors.extend(vectors)
         self._y.extend(objectives[:, None])
+        self._warped.extend(self._warp(objectives[~np.isnan(objectives)])[:, None])
         if self._model is not None and not self._refit_due():
             worst = self._ok().min() if self._ok().size else 0.0
-            self._model.add(feats, np.where(np.isnan(objectives), worst, objectives))
+            self._model.add(feats, self._warp(np.where(np.isnan(objectives), worst, objectives)))
 
     # ----------------------------------------------------------------- internals
     def _ok(self) -> np.ndarray:
@@ -208,32 +226,55 @@ class AMBS(HpSearch):
         self._model = SURROGATES[self.surrogate_model](
             random_state=int(self.rng.integers(0, 2**31 - 1)), n_jobs=self.n_jobs
         )
-        self._model.fit(self._features.view(), y)
+        self._warp = QuantileWarp(y) if self.warp_objectives[self.surrogate_model] else identity
+        self._model.fit(self._features.view(), self._warp(y))
+        self._warped = _Rows(1)
+        self._warped.extend(self._warp(self._ok())[:, None])
         self._n_fit = len(y)
         lie = self._lie_value()
         for lies in self._lies.values():  # pending points: lie with the current value
             for entry in lies:
                 entry[1] = lie
-                self._model.add(entry[0], [lie])
+                self._model.add(entry[0], self._warp([lie]))
 
     def _candidates(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Half uniform random points, half perturbations of the best point (trust region)."""
-        rs = self.codec.rs
-        y = self._y.view()[:, 0]
-        ok = np.flatnonzero(~np.isnan(y))
-        order = ok[np.argsort(-y[ok])][: self.top_k]
+        """``local_fraction`` perturbations of the recombined best points (trust region), the
+        rest uniform random; only points not asked or told before."""
         n_local = int(count * self.local_fraction)
-        parents = self._vectors.view()[order[np.minimum(rs.geometric(self.parent_p, size=n_local) - 1, order.size - 1)]]
-        if self.local_changes == "all":
-            changes = np.full(n_local, self.codec.dim)
+        if self.recombine[self.surrogate_model]:
+            parents = np.repeat(self._center()[None, :], n_local, axis=0)
+            scales = np.full(n_local, self._radius)
         else:
-            changes = rs.randint(1, self.codec.dim + 1, size=n_local)
-        scales = self._radius * 2.0 ** rs.uniform(-self.radius_spread, self.radius_spread, size=n_local)
-        local = self.codec.repair(self.codec.mutate(parents, changes, scales))
+            rs = self.codec.rs
+            top = self._top(self.top_k)
+            parents = top[np.minimum(rs.geometric(self.parent_p, size=n_local) - 1, len(top) - 1)]
+            scales = self._radius * 2.0 ** rs.uniform(-self.radius_spread, self.radius_spread, size=n_local)
+        local = self.codec.repair(self.codec.mutate(parents, self.codec.dim, scales))
         cands = np.concatenate([self.codec.sample(count - n_local), local])
         is_local = np.arange(len(cands)) >= len(cands) - len(local)
         fresh = ~self._is_seen(cands)
         return cands[fresh], is_local[fresh]
+
+    def _center(self) -> np.ndarray:
+        """Trust-region center: the best point, with its float columns replaced by a weighted
+        mean over the ``recombine_k`` best points (weights ``log(k + 1/2) - log(rank)``, as
+        CMA-ES) where all of them are active. On a smooth objective the mean of points
+        scattered around an optimum is closer to it than each (intermediate recombination)."""
+        top = self._top(self.recombine_k)
+        center = top[0].copy()
+        if len(top) > 1:
+            weights = np.log(len(top) + 0.5) - np.log(np.arange(1, len(top) + 1))
+            cols = self._float_columns & ~np.isnan(top).any(axis=0)
+            center[cols] = weights @ top[:, cols] / weights.sum()
+        return center
+
+    def _top(self, k: int) -> np.ndarray:
+        """Vectors of the ``k`` best successful points, best first."""
+        y = self._y.view()[:, 0]
+        ok = np.flatnonzero(~np.isnan(y))
+        k = min(k, ok.size)
+        best = ok[np.argpartition(-y[ok], k - 1)[:k]]
+        return self._vectors.view()[best[np.argsort(-y[best], kind="stable")]]
 
     def _adapt_radius(self, objectives: np.ndarray, best_before: float) -> None:
         """Trust-region step size from results of trust-region proposals, 1/5th success rule:

@@ -31,6 +31,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtri
 
 SURROGATES: dict[str, type["Surrogate"]] = {}
 
@@ -141,6 +142,30 @@ class ExtraTreesSurrogate(_ForestSurrogate):
             n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
+
+
+class QuantileWarp:
+    """Monotone map of objectives to normal scores (a Gaussian copula), fixed at fit time.
+
+    A value ``v`` goes to ``Phi^-1((r + 0.5) / (n + 1))`` where ``r`` is the number of the
+    ``n`` reference values below ``v`` (ties count half), so the reference values spread
+    evenly over ``(0, 1)`` before ``Phi^-1``, a new best maps just above the old one and a
+    new worst just below. Forests then see ranks, not raw magnitudes: a few very bad
+    objectives no longer dwarf the differences between good ones, and the spread of the
+    trees' leaf values stops rewarding candidates that merely sit next to a bad point.
+    """
+
+    def __init__(self, reference: np.ndarray) -> None:
+        self._sorted = np.sort(np.asarray(reference, dtype=float))
+
+    def __call__(self, values: Any) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        below = np.searchsorted(self._sorted, values, "left") + np.searchsorted(self._sorted, values, "right")
+        return ndtri((0.5 * below + 0.5) / (len(self._sorted) + 1))
+
+
+def identity(values: Any) -> np.ndarray:
+    return np.asarray(values, dtype=float)
 
 
 @register_surrogate("GP")
