@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -114,12 +115,20 @@ class Channel:
         return outcome
 
 
-_CURRENT: list[Channel] = []
+class _Stack(threading.local):
+    """Open channels of this thread: evaluations run in threads (a test, a threaded backend)
+    must not report into one another's channel."""
+
+    def __init__(self) -> None:
+        self.channels: list[Channel] = []
+
+
+_CURRENT = _Stack()
 
 
 def current_channel() -> Channel | None:
     """The channel of the evaluation running in this process, if any."""
-    return _CURRENT[-1] if _CURRENT else None
+    return _CURRENT.channels[-1] if _CURRENT.channels else None
 
 
 def report(step: float, objective: float) -> None:
@@ -146,11 +155,11 @@ def open_channel(config: dict[str, Any], env: dict[str, str] | None = None) -> I
         decider, setup_error = None, str(err)
     channel = Channel(config, decider)
     channel.setup_error = setup_error
-    _CURRENT.append(channel)
+    _CURRENT.channels.append(channel)
     try:
         yield channel
     finally:
-        _CURRENT.remove(channel)
+        _CURRENT.channels.remove(channel)
 
 
 def remote_decider(address: str, authkey: str) -> Decider | None:

@@ -115,7 +115,7 @@ def test_synchronous_barrier_waits_in_report_and_is_released_by_timeout(server_e
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert results[1.0].status == DONE and results[0.5].status == STOPPED
+    assert results[1.0].status == DONE and results[0.5].status == STOPPED, (results, os.environ.get(ADDRESS_ENV))
     assert len(results[0.5].reports) == 1
 
 
@@ -190,3 +190,28 @@ def test_no_scheduler_no_extra_job_environment(monkeypatch):
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     monkeypatch.delenv(AUTHKEY_ENV, raising=False)
     assert scheduler_environment() == {}
+
+
+def test_evaluations_in_threads_report_into_their_own_channels():
+    """Two evaluations interleaving their reports in two threads keep separate learning curves."""
+    barrier = threading.Barrier(2)
+
+    def run_interleaved(config):
+        for step in range(1, 6):
+            barrier.wait(timeout=10)  # both threads report each step at the same moment
+            report(step, config["x"] * step)
+        return config["x"]
+
+    results = {}
+
+    def evaluate(x):
+        results[x] = run_config(run_interleaved, {"x": x})
+
+    threads = [threading.Thread(target=evaluate, args=(x,)) for x in (1.0, 2.0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    for x in (1.0, 2.0):
+        assert results[x].status == DONE, results[x]
+        assert results[x].reports == [(float(s), x * s) for s in range(1, 6)]
