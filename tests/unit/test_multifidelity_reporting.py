@@ -101,8 +101,8 @@ def test_runner_stops_evaluations_through_the_policy_server(server_env):
 
 
 def test_synchronous_barrier_waits_in_report_and_is_released_by_timeout(server_env):
-    # both trials reach rung 1 well within 2 s even on a loaded machine (0.5 s was not always enough);
-    # the promoted one then waits alone at rung 3 until the timeout releases it
+    # both trials meet at rung 1 (a 2 s barrier leaves room on a loaded machine); the promoted one
+    # then waits alone at rung 3 until the timeout releases it
     server_env(SuccessiveHalving(min_resource=1, max_resource=9, reduction_factor=3, cohort_size=2),
                barrier_timeout=2.0)
     results = {}
