@@ -28,6 +28,21 @@ def run_epochs(config):
     return value
 
 
+def evaluate_in_threads(run, xs):
+    """``run_config(run, {"x": x})`` for every ``x`` at once, one thread each; outcomes by ``x``."""
+    results = {}
+
+    def evaluate(x):
+        results[x] = run_config(run, {"x": x})
+
+    threads = [threading.Thread(target=evaluate, args=(x,)) for x in xs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
 def run_nan_report(config):
     report(1, float("nan"))
     return 1.0
@@ -105,16 +120,7 @@ def test_synchronous_barrier_waits_in_report_and_is_released_by_timeout(server_e
     # then waits alone at rung 3 until the timeout releases it
     server_env(SuccessiveHalving(min_resource=1, max_resource=9, reduction_factor=3, cohort_size=2),
                barrier_timeout=2.0)
-    results = {}
-
-    def evaluate(x):
-        results[x] = run_config(run_epochs, {"x": x})
-
-    threads = [threading.Thread(target=evaluate, args=(x,)) for x in (1.0, 0.5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    results = evaluate_in_threads(run_epochs, (1.0, 0.5))
     assert results[1.0].status == DONE and results[0.5].status == STOPPED, (results, os.environ.get(ADDRESS_ENV))
     assert len(results[0.5].reports) == 1
 
@@ -202,16 +208,7 @@ def test_evaluations_in_threads_report_into_their_own_channels():
             report(step, config["x"] * step)
         return config["x"]
 
-    results = {}
-
-    def evaluate(x):
-        results[x] = run_config(run_interleaved, {"x": x})
-
-    threads = [threading.Thread(target=evaluate, args=(x,)) for x in (1.0, 2.0)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    results = evaluate_in_threads(run_interleaved, (1.0, 2.0))
     for x in (1.0, 2.0):
         assert results[x].status == DONE, results[x]
         assert results[x].reports == [(float(s), x * s) for s in range(1, 6)]
