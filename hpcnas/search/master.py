@@ -108,13 +108,11 @@ class SearchMaster:
         previous = self.store.load()
         if previous:
             log.info("resuming from %s: %d evaluations recorded", self.store.path, len(previous))
-            self.search.restore(previous)
-            self._record(previous, write=False)
+            self._record(previous, write=False, restore=True)
             self.num_resumed = len(previous)
         recovered = self.evaluator.recover()
         if recovered:
-            self.search.restore([r for r in recovered if r.job_id not in self._known])
-            self._record(recovered, write=True)
+            self._record(recovered, write=True, restore=True)
 
     def _loop(self) -> None:
         from tqdm.auto import tqdm
@@ -159,10 +157,14 @@ class SearchMaster:
         finally:
             bar.close()
 
-    def _record(self, results: list[EvalResult], write: bool) -> None:
+    def _record(self, results: list[EvalResult], write: bool, restore: bool = False) -> None:
+        """Record and tell the results not seen yet; ``restore``: they come from an earlier run,
+        so the search first rebuilds what ``tell`` does not carry (:meth:`Search.restore`)."""
         fresh = [r for r in results if r.job_id not in self._known]
         if not fresh:
             return
+        if restore:
+            self.search.restore(fresh)
         if write:
             self.store.append(fresh)
         self._known.update(r.job_id for r in fresh)
