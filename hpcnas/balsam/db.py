@@ -11,7 +11,12 @@ anyone who can reach the port can create jobs and so run code as the owner). hpc
   ``scram-sha-256`` password authentication on TCP, TCP limited to this host (``samehost``)
   plus the networks the user allows (``--allow CIDR``, e.g. the compute nodes), and a random
   password stored in Balsam's ``server-info`` file, which Balsam's client already reads and
-  which is made readable by its owner only.
+  which is made readable by its owner only;
+* makes commits durable: ``balsam init`` appends ``synchronous_commit=off``, with which a
+  crash of the server (``kill -9``, a node going down) drops jobs whose creation had already
+  returned; a hardened DB has :data:`DURABLE_SETTINGS` both at the end of ``postgresql.conf``
+  and in ``postgresql.auto.conf`` (``ALTER SYSTEM``, which wins over ``postgresql.conf``
+  wherever a later line is added).
 
 All functions run Balsam/Postgres as the *current* user; Postgres refuses to run as root.
 """
@@ -34,6 +39,8 @@ from hpcnas.core.errors import HpcnasError
 PG_TOOLS = ("initdb", "pg_ctl", "postgres", "createdb")
 HBA_MARK = "# hardened by hpcnas"
 CONF_MARK = "# --- hpcnas hardening (later settings win) ---"
+#: settings that make a commit survive a crash of the server (also set with ALTER SYSTEM)
+DURABLE_SETTINGS = {"synchronous_commit": "on", "fsync": "on", "full_page_writes": "on"}
 
 
 # --------------------------------------------------------------------- binaries
@@ -242,6 +249,8 @@ def conf_text(allow: Iterable[str] = ()) -> str:
         "log_min_duration_statement = -1  # Balsam logs every statement; too costly\n"
         "log_duration = off\n"
         "log_connections = off\n"
+        + "".join(f"{key} = {value}  # durable commits (balsam init turns synchronous_commit off)\n"
+                  for key, value in DURABLE_SETTINGS.items())
     )
 
 
@@ -253,9 +262,10 @@ def harden_db(
 ) -> None:
     """Harden an existing Balsam DB (stopping it first); idempotent.
 
-    Sets a random password on the owner's role (through ``postgres --single``, so no network
-    is involved), stores it in ``server-info`` (mode 0600), rewrites ``pg_hba.conf`` with
-    :func:`hba_text` and appends :func:`conf_text` to ``postgresql.conf``.
+    Sets a random password on the owner's role and :data:`DURABLE_SETTINGS` with ``ALTER
+    SYSTEM`` (through ``postgres --single``, so no network is involved), stores the password in
+    ``server-info`` (mode 0600), rewrites ``pg_hba.conf`` with :func:`hba_text` and appends
+    :func:`conf_text` to ``postgresql.conf``.
     """
     _require_not_root("hardening a Balsam DB")
     allow = [_check_cidr(c) for c in allow]
@@ -270,7 +280,9 @@ def harden_db(
     stop_db(db_path, run_env)
     password = password or secrets.token_urlsafe(32)
     user = run_env.get("BALSAM_USER") or getpass.getuser()
-    sql = f"ALTER ROLE \"{user}\" WITH PASSWORD '{password}';\n"
+    sql = f"ALTER ROLE \"{user}\" WITH PASSWORD '{password}';\n" + "".join(
+        f"ALTER SYSTEM SET {key} = {value};\n" for key, value in DURABLE_SETTINGS.items()
+    )
     proc = subprocess.run(
         ["postgres", "--single", "-D", data_dir, "-c", "listen_addresses=", "-c",
          "logging_collector=off", "postgres"],

@@ -21,6 +21,7 @@ concurrent test sessions on one host would talk to each other's ensembles.)
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -239,3 +240,64 @@ def test_analytics_unknown_workflow_is_one_line(balsam_env) -> None:
     proc = env.run([sys.executable, "-m", "hpcnas.analytics.cli", "utilization", "--workflow", "no-such-wf",
                     "-o", os.path.join(env.home, "an-unknown")], check=False)
     _one_line(proc, r"unknown workflow 'no-such-wf' in the Balsam DB at '.*': (choose one of .*|the DB holds no job yet; check --db)")
+
+
+# --------------------------------------------------------------------- Postgres crash (issue 12)
+CRASH_SCRIPT = r"""
+import json, os, signal, sys, time
+from hpcnas.balsam.connect import connect
+db = connect()
+with db.connection.cursor() as cur:
+    cur.execute("SHOW synchronous_commit")
+    sync = cur.fetchone()[0]
+    cur.execute("SHOW fsync")
+    fsync = cur.fetchone()[0]
+tag = sys.argv[1]
+db.BalsamJob.objects.bulk_create([db.BalsamJob(name=f"crash-{tag}-{i}", workflow="crash", application="none")
+                                  for i in range(5)])
+count = db.BalsamJob.objects.count()
+# a crash right after the commit returned: SIGKILL the postmaster and every server process at once
+data = os.path.join(os.environ["BALSAM_DB_PATH"], "balsamdb")
+main = int(open(os.path.join(data, "postmaster.pid")).readline())
+pids = [main]
+for name in os.listdir("/proc"):
+    try:
+        if name.isdigit() and int(open(f"/proc/{name}/stat").read().rsplit(")", 1)[1].split()[1]) == main:
+            pids.append(int(name))
+    except (OSError, ValueError, IndexError):
+        pass
+for pid in pids:
+    os.kill(pid, signal.SIGKILL)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+    time.sleep(0.05)  # gone, zombies reaped: Postgres refuses to start while the old PID exists
+print("JSON:" + json.dumps({"sync": sync, "fsync": fsync, "count": count}))
+"""
+
+
+def test_postgres_crash_keeps_committed_jobs(balsam_env) -> None:
+    """kill -9 of the Postgres server right after a commit loses nothing (``synchronous_commit = on``)."""
+    env = balsam_env
+    db = os.path.join(env.home, f"crashdb-{time.monotonic_ns()}")
+    env.run([sys.executable, "-c", f"from hpcnas.balsam.db import init_db, start_db; init_db({db!r}); start_db({db!r})"],
+            timeout=180, BALSAM_DB_PATH="")
+    # a line added after hpcnas's (a user, a later tool): ALTER SYSTEM (postgresql.auto.conf) still wins
+    env.python(f"open({os.path.join(db, 'balsamdb', 'postgresql.conf')!r}, 'a').write('synchronous_commit=off\\n')")
+    try:
+        for round_ in range(1, 4):
+            out = env.run([sys.executable, "-c", CRASH_SCRIPT, str(round_)], timeout=120, BALSAM_DB_PATH=db).stdout
+            seen = json.loads([l for l in out.splitlines() if l.startswith("JSON:")][-1][5:])
+            assert seen["sync"] == "on" and seen["fsync"] == "on", seen
+            assert seen["count"] == 5 * round_, seen
+            started = env.run(["pg_ctl", "-D", os.path.join(db, "balsamdb"), "-w", "-l",
+                               os.path.join(db, "restart.log"), "start"], check=False, timeout=120)
+            assert started.returncode == 0, started.stdout + started.stderr
+            out = env.run([sys.executable, "-c", "import json; from hpcnas.balsam.connect import connect; print("
+                           "'JSON:' + json.dumps(list(connect().BalsamJob.objects.values_list('name', flat=True))))"],
+                          BALSAM_DB_PATH=db).stdout
+            names = json.loads([l for l in out.splitlines() if l.startswith("JSON:")][-1][5:])
+            assert len(names) == 5 * round_, f"round {round_}: committed jobs lost in the crash: {names}"
+    finally:
+        env.run([sys.executable, "-c", f"from hpcnas.balsam.db import stop_db; stop_db({db!r})"],
+                check=False, timeout=120, BALSAM_DB_PATH="")
+    record_outcome("Postgres server kill -9 right after jobs were committed, pg_ctl start (3 rounds)", 3, 15, names)

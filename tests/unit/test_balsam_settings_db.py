@@ -84,6 +84,16 @@ def test_conf_listens_locally_unless_networks_are_allowed():
     assert "password_encryption = 'scram-sha-256'" in conf_text([])
 
 
+def test_conf_makes_commits_durable():
+    """balsam init appends synchronous_commit=off; hpcnas's block (appended after it) turns it on."""
+    settings = {}
+    for line in ("synchronous_commit=off # appended from balsam init\n" + conf_text([])).splitlines():
+        key, sep, value = line.split("#")[0].partition("=")
+        if sep:
+            settings[key.strip()] = value.strip()
+    assert settings["synchronous_commit"] == "on" and settings["fsync"] == "on"
+
+
 def test_lock_liveness():
     host = socket.gethostname()
     assert not lock_is_dead("", 0)
