@@ -4,11 +4,15 @@
   application :data:`~hpcnas.balsam.apps.RUNNER_APP` (``python -m hpcnas.balsam.job_runner
   RUN b64:CONFIG``), ``num_nodes``, ``ranks_per_node``, ``threads_per_rank``,
   ``node_packing_count``, ``environ_vars``, and the evaluation's identity in ``data``.
-* ``gather`` polls with one query per poll for all pending jobs. The runner's report in
-  ``data`` (or its ``HPCNAS_RESULT`` output line) gives objective and status; ``RUN_ERROR`` /
-  ``FAILED`` / ``USER_KILLED`` without a report are ``FAILED`` with the error tail from
-  ``state_history``. Start and end times come from ``state_history`` (``RUNNING`` ->
-  ``RUN_DONE``/``RUN_ERROR``).
+* ``gather`` polls with one query per poll for the states of all pending jobs (and one more
+  that reads the jobs found in a final state). The runner's report in ``data`` (or its
+  ``HPCNAS_RESULT`` output line) gives objective and status; ``RUN_ERROR`` / ``FAILED`` /
+  ``USER_KILLED`` without a report are ``FAILED`` with the error tail from ``state_history``.
+  Start and end times come from ``state_history`` (``RUNNING`` -> ``RUN_DONE``/``RUN_ERROR``).
+* Vanished jobs: a pending job whose row is gone from the DB (a Postgres crash that lost the
+  last commits, ``balsam rm``) is created again once, with the same evaluation id and
+  configuration (one warning line); when it vanishes a second time it becomes a ``FAILED``
+  result, so the master never waits for a job that no longer exists.
 * Workers: inferred from the launcher (:func:`hpcnas.balsam.workers.plan_workers`), printed at
   start-up, overridable by ``--num-workers``; ``num_workers`` includes a small queue kept ahead
   of the free slots so the launcher never waits for the master.
@@ -37,7 +41,7 @@ from hpcnas.balsam.jobs import (
 )
 from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, STOPPED, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.evaluator.base import DONE, FAILED, STOPPED, Config, EvalResult, Evaluator, register_evaluator
 
 RESOURCE_KEYS = ("num_nodes", "ranks_per_node", "threads_per_rank", "node_packing_count")
 #: seconds the master keeps retrying a Balsam DB that stopped answering (restart, outage) before it
@@ -97,6 +101,7 @@ class BalsamEvaluator(Evaluator):
         self.plan_text = self._plan_workers(num_workers, queue_ahead)
         self._pks: dict[str, Any] = {}  # hpcnas job id -> BalsamJob pk
         self._submit_times: dict[str, float] = {}
+        self._recreated: set[str] = set()  # evaluations whose job vanished once and was created again
         self._seq = 0
         if verbose:
             print(f"hpcnas: balsam evaluator | workflow {self.workflow} | {self.plan_text}", flush=True)
@@ -163,12 +168,16 @@ class BalsamEvaluator(Evaluator):
         return fields
 
     def _submit(self, jobs: list[tuple[str, Config]], submit_time: float) -> None:
+        self._create([(job_id, config, submit_time) for job_id, config in jobs])
+
+    def _create(self, jobs: list[tuple[str, Config, float]]) -> None:
+        """Insert one job per ``(job_id, config, submit_time)`` (one bulk ``INSERT``)."""
         BalsamJob = self.db.BalsamJob
         timeout_arg = f" --timeout {self.eval_timeout:g}" if self.eval_timeout else ""
         env_text = env_string({**self.environment, **scheduler_environment()})
         wall = max(1, math.ceil((self.eval_timeout or 60) / 60))
         objs = []
-        for job_id, config in jobs:
+        for job_id, config, submit_time in jobs:
             self._seq += 1
             fields = self._job_fields(config)
             objs.append(BalsamJob(
@@ -195,7 +204,7 @@ class BalsamEvaluator(Evaluator):
             BalsamJob.objects.bulk_create(todo)
 
         self._db_call("creating jobs", create)
-        for (job_id, _), obj in zip(jobs, objs):
+        for (job_id, _, submit_time), obj in zip(jobs, objs):
             self._pks[job_id] = obj.pk
             self._submit_times[job_id] = submit_time
 
@@ -241,18 +250,51 @@ class BalsamEvaluator(Evaluator):
             return value
 
     def _poll(self) -> list[EvalResult]:
-        """One query: the pending jobs that reached a final state."""
-        rows = list(
-            self.db.BalsamJob.objects.filter(pk__in=list(self._pks.values()), state__in=_FINAL_STATES)
-            .values("pk", "name", "workflow", "state", "state_history", "data", "num_nodes", "ranks_per_node")
-        )
+        """The pending jobs that reached a final state, and those whose row vanished."""
+        BalsamJob = self.db.BalsamJob
+        states = dict(BalsamJob.objects.filter(pk__in=list(self._pks.values())).values_list("pk", "state"))
         by_pk = {pk: job_id for job_id, pk in self._pks.items()}
+        vanished = [job_id for pk, job_id in by_pk.items() if pk not in states]
+        final = [pk for pk, state in states.items() if state in _FINAL_STATES]
         results = []
-        for row in rows:
-            job_id = by_pk[row["pk"]]
-            results.append(self._result(job_id, self._pending.get(job_id, {}), row))
-            del self._pks[job_id]
+        if final:
+            rows = BalsamJob.objects.filter(pk__in=final).values(
+                "pk", "name", "workflow", "state", "state_history", "data", "num_nodes", "ranks_per_node"
+            )
+            for row in rows:  # a row deleted since the first query is found vanished next time
+                job_id = by_pk[row["pk"]]
+                results.append(self._result(job_id, self._pending.get(job_id, {}), row))
+                del self._pks[job_id]
+        if vanished:
+            results.extend(self._vanished(vanished))
         return results
+
+    def _vanished(self, job_ids: list[str]) -> list[EvalResult]:
+        """Create the jobs of ``job_ids`` again, once; those that vanished before are failed results."""
+        again = [j for j in job_ids if j not in self._recreated]
+        twice = [j for j in job_ids if j in self._recreated]
+        parts = []
+        if again:
+            parts.append(f"created again once: {', '.join(f'eval-{j}' for j in again)}")
+        if twice:
+            parts.append(f"gone a second time, recorded as failed: {', '.join(f'eval-{j}' for j in twice)}")
+        log.warning("%d pending Balsam job(s) vanished from the DB (a Postgres crash lost them, or they were "
+                    "deleted); %s", len(job_ids), "; ".join(parts))
+        lost = {j: self._pks.pop(j) for j in job_ids}
+        if again:
+            self._recreated.update(again)
+            self._create([(j, self._pending.get(j, {}), self._submit_times.get(j) or time.time()) for j in again])
+        now = time.time()
+        return [
+            EvalResult(
+                job_id=j, config=self._pending.get(j, {}), objective=None, status=FAILED,
+                error="[balsam] the job vanished from the Balsam DB twice (created again once after the first "
+                      "time): a Postgres server losing commits (synchronous_commit=off?) or jobs deleted by hand",
+                submit_time=self._submit_times.get(j), start_time=None, end_time=now, worker="balsam",
+                metadata={"balsam_job_id": str(lost[j])},
+            )
+            for j in twice
+        ]
 
     def _result(self, job_id: str, config: Config, row: dict[str, Any]) -> EvalResult:
         data = row["data"] or {}
