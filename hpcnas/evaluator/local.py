@@ -14,6 +14,11 @@ and when it runs past ``eval_timeout`` its whole process group is killed and the
 ``evals_per_worker`` evaluations, when that option is set, to release memory a run function
 leaks).
 
+Orphans: a worker dies with the master (Linux parent-death signal), and the processes a run
+function starts (a training subprocess, ``mpirun``) are in the worker's process group, which a
+watchdog process (:class:`~hpcnas.evaluator.reaper.Reaper`) kills when the master is gone,
+even after ``kill -9`` of the master.
+
 Output: a worker's stdout and stderr go to a pipe that a master thread drains, keeping only
 the last ``output_tail`` bytes of the running evaluation (attached to the error of a crash or
 timeout). A run function printing gigabytes costs the master no memory.
@@ -38,11 +43,16 @@ from typing import Any, Callable
 
 from hpcnas.core.errors import UsageError
 from hpcnas.evaluator.base import FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.evaluator.reaper import Reaper
 
 #: bytes of a worker's output kept for the error text of a crash or timeout
 DEFAULT_OUTPUT_TAIL = 2000
 #: seconds a worker may take to start an evaluation (boot a fresh interpreter) beyond eval_timeout
 STARTUP_GRACE = 60.0
+#: longest single wait on the workers' pipes (poll() overflows past ~24.8 days); longer waits loop
+MAX_WAIT = 3600.0
+#: file descriptors the master holds per worker (message pipe, output pipe) and spares for starts
+FDS_PER_WORKER, FDS_SPARE = 2, 16
 
 
 class _OutputTail:
@@ -85,8 +95,11 @@ class _OutputTail:
 class _Worker:
     """One slot: a worker process, its message connection and the job it runs."""
 
-    def __init__(self, slot: int, init_message: bytes, output_tail: int, gpus: list[str] | None = None) -> None:
+    def __init__(
+        self, slot: int, init_message: bytes, output_tail: int, reaper: Reaper, gpus: list[str] | None = None
+    ) -> None:
         self.slot = slot
+        self.reaper = reaper
         self.name = f"local-{slot}"
         parent_conn, child_conn = Pipe(duplex=True)
         out_read, out_write = os.pipe()
@@ -108,6 +121,7 @@ class _Worker:
         finally:
             child_conn.close()
             os.close(out_write)
+        reaper.add(self.proc.pid)  # its process group (start_new_session) dies with the master
         self.conn: Connection = parent_conn
         self.output = _OutputTail(out_read, output_tail)
         self.conn.send_bytes(init_message)
@@ -149,6 +163,8 @@ class _Worker:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             pass
+        else:
+            self.reaper.remove(self.proc.pid)
         self.conn.close()
 
     def stop(self) -> None:
@@ -175,6 +191,7 @@ class LocalEvaluator(Evaluator):
         gpus_per_worker: int = 0,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
+        _check_open_files(self.num_workers)
         if output_tail < 0:
             raise UsageError(f"--output-tail must be >= 0 bytes, got {output_tail}")
         if evals_per_worker is not None and evals_per_worker < 1:
@@ -193,6 +210,7 @@ class LocalEvaluator(Evaluator):
         self._output_tail = max(1, output_tail)
         self._workers: list[_Worker | None] = [None] * self.num_workers
         self._queue: deque[tuple[str, Config, float]] = deque()
+        self._reaper: Reaper | None = None  # started with the first worker
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
@@ -235,7 +253,7 @@ class LocalEvaluator(Evaluator):
             waits = [w.deadline - now for w in busy if w.deadline is not None]
             if until is not None:
                 waits.append(until - now)
-            ready = wait([w.conn for w in busy], timeout=max(0.0, min(waits)) if waits else None)
+            ready = wait([w.conn for w in busy], timeout=min(MAX_WAIT, max(0.0, min(waits))) if waits else None)
             results: list[EvalResult] = []
             for worker in busy:
                 if worker.conn in ready:
@@ -269,6 +287,9 @@ class LocalEvaluator(Evaluator):
             except subprocess.TimeoutExpired:
                 pass
             worker.kill()
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None
 
     # ----------------------------------------------------------------- internals
     def _dispatch(self) -> None:
@@ -283,7 +304,9 @@ class LocalEvaluator(Evaluator):
                 if worker is not None:
                     worker.kill()
                 gpus = self._gpus[slot] if self._gpus is not None else None
-                worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, gpus)
+                if self._reaper is None:
+                    self._reaper = Reaper()
+                worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, self._reaper, gpus)
             job = self._queue.popleft()
             try:
                 worker.start(job, self.eval_timeout)
@@ -389,6 +412,42 @@ def gpu_slices(gpus: list[str], num_workers: int, per_worker: int) -> list[list[
             f"{len(gpus)} are visible ({','.join(gpus) or 'none'}): lower one of them"
         )
     return [gpus[i * per_worker : (i + 1) * per_worker] for i in range(num_workers)]
+
+
+def _open_file_limit(needed: int) -> int:
+    """The soft open-file limit (``ulimit -n``), first raised towards the hard one when below ``needed``."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return needed
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return needed if soft == resource.RLIM_INFINITY else soft
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    except (ValueError, OSError):
+        return soft
+
+
+def _open_fds() -> int:
+    """File descriptors this process has open now (a guess of 32 where /proc is missing)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 32
+
+
+def _check_open_files(num_workers: int) -> None:
+    """Refuse a worker count whose pipes would exceed the open-file limit (EMFILE mid-search)."""
+    needed = _open_fds() + FDS_SPARE + FDS_PER_WORKER * num_workers
+    limit = _open_file_limit(needed)
+    if needed > limit:
+        raise UsageError(
+            f"--num-workers {num_workers} needs about {needed} open files but this process may open "
+            f"{limit} (ulimit -n): lower --num-workers or raise ulimit -n"
+        )
 
 
 def _portable(run_function: str | Callable[..., Any]) -> str | Callable[..., Any]:

@@ -87,6 +87,16 @@ def fault_run(config: dict[str, Any]) -> Any:
     return float(config["x"])
 
 
+def spawn_child_run(config: dict[str, Any]) -> float:
+    """Start a child process (``sleep 300``, like a training subprocess), name its PID, wait for it."""
+    child = subprocess.Popen(["sleep", "300"])
+    with open("child.pid.tmp", "w") as fh:
+        fh.write(str(child.pid))
+    os.replace("child.pid.tmp", "child.pid")  # the worker's cwd is the master's
+    child.wait()
+    return 0.0
+
+
 def record_outcome(fault: str, injected: int, expected: int, job_ids: list[str],
                    db_job_ids: list[str] | None = None) -> None:
     """Append what a fault test measured to ``$HPCNAS_FAULT_REPORT`` (read by benchmarks/fault_catalogue.py)."""
@@ -259,3 +269,38 @@ def test_truncated_results_csv_resume_drops_the_partial_row_and_says_so(tmp_path
     assert after[:9] == complete
     assert "15 evaluations (9 resumed)" in resumed.stdout
     record_outcome("results.csv cut mid-line + resume", 1, 15, [r["job_id"] for r in after])
+
+
+# --------------------------------------------------------------------- orphans (issue 12)
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_kill_9_master_takes_the_run_functions_children_with_it(tmp_path) -> None:
+    master = subprocess.Popen(
+        [*HPCNAS, "hps", "random", "--problem", "tests.support.toy.Problem", "--run", f"{HERE}.spawn_child_run",
+         "--max-evals", "2", "--num-workers", "1", "--output-dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, cwd=tmp_path,
+    )
+    pid_file = tmp_path / "child.pid"
+    deadline = time.monotonic() + 120
+    while not pid_file.exists():
+        assert master.poll() is None, master.communicate()
+        assert time.monotonic() < deadline, "the run function never started its child"
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    assert _alive(child)
+    master.kill()  # SIGKILL: the master does no cleanup at all
+    master.communicate()
+    deadline = time.monotonic() + 30
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphaned = _alive(child)
+    if orphaned:
+        parent = psutil.Process(child).ppid()
+        os.kill(child, signal.SIGKILL)
+        pytest.fail(f"the run function's child {child} outlived the killed master by 30 s (parent now {parent})")
+    record_outcome("kill -9 master (local): the run function's own child processes die too", 1, 1, ["child"])
