@@ -116,21 +116,35 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _added_dests(parser: argparse.ArgumentParser, add_arguments: Any, title: str) -> list[str]:
+    """Add a plug-in's options in a group of their own; return their ``dest`` s.
+
+    Integer options get :func:`~hpcnas.core.limits.bounded_int`: a plug-in's counts never meet
+    numbers too large for C integers.
+    """
+    from hpcnas.core.limits import bounded_int
+
     group = parser.add_argument_group(title)
     before = {id(a) for a in parser._actions}
     add_arguments(group)
-    return [a.dest for a in parser._actions if id(a) not in before]
+    added = [a for a in parser._actions if id(a) not in before]
+    for action in added:
+        if action.type is int:
+            action.type = bounded_int
+    return [a.dest for a in added]
 
 
 def _validate(args: argparse.Namespace) -> None:
+    """Refuse bad numbers before anything is loaded; ``inf`` time limits become ``None`` (no limit)."""
+    from hpcnas.core.limits import check_num_workers, check_seed, time_limit
+
     if args.max_evals < 1:
         raise UsageError(f"--max-evals must be at least 1, got {args.max_evals}")
-    if args.num_workers is not None and args.num_workers < 1:
-        raise UsageError(f"--num-workers must be at least 1, got {args.num_workers}")
+    check_num_workers(args.num_workers)
+    check_seed(args.seed)
     for option in ("timeout", "eval_timeout"):
-        value = getattr(args, option)
-        if value is not None and not value > 0:
-            raise UsageError(f"--{option.replace('_', '-')} must be positive seconds, got {value}")
+        setattr(args, option, time_limit(getattr(args, option), f"--{option.replace('_', '-')}"))
+    if not args.sync_interval >= 0:
+        raise UsageError(f"--sync-interval must be >= 0 seconds, got {args.sync_interval}")
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         raise UsageError(f"--output-dir {args.output_dir} exists and is not a directory: give a directory")
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hpcnas.core.errors import UsageError
+from hpcnas.core.limits import check_num_workers, time_limit
 
 Config = dict[str, Any]
 
@@ -154,12 +155,9 @@ class Evaluator(ABC):
         num_workers: int | None = None,
         eval_timeout: float | None = None,
     ) -> None:
-        if num_workers is not None and num_workers < 1:
-            raise UsageError(f"--num-workers must be at least 1, got {num_workers}")
-        if eval_timeout is not None and eval_timeout <= 0:
-            raise UsageError(f"--eval-timeout must be positive seconds, got {eval_timeout}")
+        check_num_workers(num_workers)
         self.run_function = run_function
-        self.eval_timeout = eval_timeout
+        self.eval_timeout = time_limit(eval_timeout, "--eval-timeout")  # None: no limit (also for inf)
         self._num_workers = num_workers or 1
         self._pending: dict[str, Config] = {}
         self._closed = False

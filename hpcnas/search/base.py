@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hpcnas.core.errors import HpcnasError, UsageError
+from hpcnas.core.limits import check_seed
 
 Config = dict[str, Any]
 
@@ -83,6 +84,7 @@ class Search(ABC):
                 f"unknown option(s) for search '{self.name}': {', '.join(sorted(kwargs))}"
             )
         problem.check()
+        check_seed(random_state)
         self.problem = problem
         self.random_state = random_state
         self.rng = np.random.default_rng(random_state)

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from hpcnas.core.errors import UsageError
+from hpcnas.core.limits import time_limit
 from hpcnas.evaluator.base import DONE, STOPPED, EvalResult, Evaluator
 from hpcnas.search.base import Search
 from hpcnas.search.results_store import ResultsStore
@@ -50,12 +51,11 @@ class SearchMaster:
     ) -> None:
         if not isinstance(max_evals, int) or isinstance(max_evals, bool) or max_evals < 1:
             raise UsageError(f"--max-evals must be a positive integer, got {max_evals!r}")
-        if timeout is not None and not timeout > 0:
-            raise UsageError(f"--timeout must be positive seconds, got {timeout}")
+        timeout = time_limit(timeout, "--timeout")  # None: no limit (also for inf)
         self.problem = problem
         self.search = search
         self.evaluator = evaluator
-        if sync_interval < 0:
+        if not sync_interval >= 0:  # nan too
             raise UsageError(f"--sync-interval must be >= 0 seconds, got {sync_interval}")
         self.store = ResultsStore(output_dir, problem, sync_interval=sync_interval)
         self.store.check_compatible()  # fail before anything starts
