@@ -152,10 +152,12 @@ def _validate(args: argparse.Namespace) -> None:
 def _load_problem(family: str, path: str) -> Any:
     from hpcnas.core.loading import load_attribute
     from hpcnas.problem import load_problem
+    from hpcnas.problem.hp_problem import refuse_class
 
     if family == "hps":
         return load_problem(path)
     problem = load_attribute(path, "problem")
+    refuse_class(problem, path)
     if hasattr(problem, "check"):
         problem.check()
     return problem

@@ -40,14 +40,23 @@ def load_attribute(path: str, what: str = "object") -> Any:
         raise HpcnasError(
             f"cannot import {what} '{path}': its module needs '{err.name}', which is not installed"
         ) from err
-    except HpcnasError:
+    except (HpcnasError, KeyboardInterrupt):
         raise
-    except Exception as err:  # noqa: BLE001 - user code raised while importing
+    except BaseException as err:  # noqa: BLE001 - user code raised (or exited) while importing
         raise HpcnasError(
-            f"cannot import {what} '{path}': importing '{module_name}' raised "
-            f"{type(err).__name__}: {err}"
+            f"cannot import {what} '{path}': importing '{module_name}' {_raised(err)}"
         ) from err
     return _get(module, attr, path, what)
+
+
+def _raised(err: BaseException) -> str:
+    """What a module did instead of importing: ``called sys.exit(N), ...`` or ``raised Type: text``."""
+    if isinstance(err, SystemExit):
+        return (
+            f"called sys.exit({err.code!r}), so no search ran: "
+            "remove that call or put it under if __name__ == '__main__':"
+        )
+    return f"raised {type(err).__name__}: {err}"
 
 
 def _load_file(file_path: str, what: str) -> ModuleType:
@@ -62,10 +71,12 @@ def _load_file(file_path: str, what: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as err:  # noqa: BLE001
-        raise HpcnasError(
-            f"cannot load {what} from '{file_path}': it raised {type(err).__name__}: {err}"
-        ) from err
+    except KeyboardInterrupt:
+        sys.modules.pop(name, None)
+        raise
+    except BaseException as err:  # noqa: BLE001 - user code raised (or exited) while loading
+        sys.modules.pop(name, None)
+        raise HpcnasError(f"cannot load {what} from '{file_path}': it {_raised(err)}") from err
     return module
 
 

@@ -221,12 +221,32 @@ def _seed_from(rng: np.random.Generator | int | None) -> int:
 
 
 def load_problem(path: str) -> HpProblem:
-    """Load ``package.module.Problem`` and check it is a usable problem."""
+    """Load ``package.module.Problem`` and check it is a usable problem.
+
+    An :class:`HpProblem`, or an object with its interface (a ConfigSpace ``space`` and
+    ``check`` / ``sample`` / ``validate_config`` methods, as :class:`~hpcnas.problem.NaProblem`).
+    """
     problem = load_attribute(path, "problem")
-    if not isinstance(problem, HpProblem) and not hasattr(problem, "space"):
+    refuse_class(problem, path)
+    if not isinstance(problem, HpProblem) and not _hp_like(problem):
         raise HpcnasError(
             f"problem '{path}' is a {type(problem).__name__}, not an HpProblem: "
             "define Problem = HpProblem() in that module"
         )
     problem.check()
     return problem
+
+
+def refuse_class(problem: Any, path: str) -> None:
+    """Raise when ``path`` names a class (``Problem = HpProblem``) instead of an instance of it."""
+    if isinstance(problem, type):
+        raise HpcnasError(
+            f"problem '{path}' is the class {problem.__name__}, not an instance of it: "
+            f"define Problem = {problem.__name__}() in that module"
+        )
+
+
+def _hp_like(problem: Any) -> bool:
+    return isinstance(getattr(problem, "space", None), CS.ConfigurationSpace) and all(
+        callable(getattr(problem, method, None)) for method in ("check", "sample", "validate_config")
+    )

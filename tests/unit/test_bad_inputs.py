@@ -53,6 +53,11 @@ def run_kwonly(*, config): return 1.0
     "bi_nochoice": 'from hpcnas.problem import HpProblem\nProblem = HpProblem()\nProblem.add_hyperparameter([], "opt")\n',
     "bi_badstart": 'from hpcnas.problem import HpProblem\nProblem = HpProblem()\n'
                    'Problem.add_hyperparameter((0.0, 1.0), "x")\nProblem.add_starting_point(x=5.0)\n',
+    "bi_class": "from hpcnas.problem import HpProblem, NaProblem\nProblem = HpProblem\nNas = NaProblem\n",
+    "bi_spacey": "class Spacey:\n    space = {'x': (0.0, 1.0)}\n    def check(self): pass\nProblem = Spacey()\n",
+    "bi_exit0": "import sys\nsys.exit(0)\n",
+    "bi_exit3": "raise SystemExit(3)\n",
+    "bi_baseexc": 'class Boom(BaseException):\n    pass\nraise Boom("not an Exception")\n',
 }
 
 
@@ -105,6 +110,11 @@ def _foreign_csv(tmp: str) -> None:
         fh.write("epoch,loss,accuracy\n1,0.5,0.8\n")
 
 
+def _exit_file(tmp: str) -> None:
+    with open(os.path.join(tmp, "exit0.py"), "w") as fh:
+        fh.write("import sys\nsys.exit(0)\n")
+
+
 def hps(search: str, *argv: str) -> list[str]:
     return ["hps", search, *argv, "--output-dir", "{tmp}/out"]
 
@@ -143,7 +153,32 @@ CASES: dict[str, Case] = {
         r"hyper-parameter 'opt': the list of choices is empty"),
     "starting point outside the space": Case("hpcnas", hps("random", "--problem", "bi_badstart.Problem", "--run", "bi_mods.run"),
         r"starting point \{'x': 5\.0\} is not valid in the space: .*"),
+    "problem is the HpProblem class": Case("hpcnas", hps("random", "--problem", "bi_class.Problem", "--run", "bi_mods.run"),
+        r"problem 'bi_class\.Problem' is the class HpProblem, not an instance of it: "
+        r"define Problem = HpProblem\(\) in that module"),
+    "nas problem is the NaProblem class": Case("hpcnas",
+        ["nas", "random", "--problem", "bi_class.Nas", "--run", "bi_mods.run", "--output-dir", "{tmp}/out"],
+        r"problem 'bi_class\.Nas' is the class NaProblem, not an instance of it: "
+        r"define Problem = NaProblem\(\) in that module"),
+    "problem with a space that is not an HpProblem": Case("hpcnas", hps("random", "--problem", "bi_spacey.Problem", "--run", "bi_mods.run"),
+        r"problem 'bi_spacey\.Problem' is a Spacey, not an HpProblem: define Problem = HpProblem\(\) in that module"),
+    "problem module calls sys.exit(0)": Case("hpcnas", hps("random", "--problem", "bi_exit0.Problem", "--run", "bi_mods.run"),
+        r"cannot import problem 'bi_exit0\.Problem': importing 'bi_exit0' called sys\.exit\(0\), so no search ran: "
+        r"remove that call or put it under if __name__ == '__main__':"),
+    "problem module raises SystemExit(3)": Case("hpcnas", hps("random", "--problem", "bi_exit3.Problem", "--run", "bi_mods.run"),
+        r"cannot import problem 'bi_exit3\.Problem': importing 'bi_exit3' called sys\.exit\(3\), so no search ran: "
+        r"remove that call or put it under if __name__ == '__main__':"),
+    "problem module raises a BaseException": Case("hpcnas", hps("random", "--problem", "bi_baseexc.Problem", "--run", "bi_mods.run"),
+        r"cannot import problem 'bi_baseexc\.Problem': importing 'bi_baseexc' raised Boom: not an Exception"),
+    "problem file calls sys.exit(0)": Case("hpcnas", hps("random", "--problem", "{tmp}/exit0.py:Problem", "--run", "bi_mods.run"),
+        r"cannot load problem from '.*/exit0\.py': it called sys\.exit\(0\), so no search ran: "
+        r"remove that call or put it under if __name__ == '__main__':", setup=_exit_file),
     # ---------------------------------------------------------------- run function
+    "run module calls sys.exit(0)": Case("hpcnas", hps("random", "--problem", "bi_mods.Problem", "--run", "bi_exit0.run"),
+        r"cannot import run function 'bi_exit0\.run': importing 'bi_exit0' called sys\.exit\(0\), so no search ran: "
+        r"remove that call or put it under if __name__ == '__main__':"),
+    "run module raises a BaseException": Case("hpcnas", hps("random", "--problem", "bi_mods.Problem", "--run", "bi_baseexc.run"),
+        r"cannot import run function 'bi_baseexc\.run': importing 'bi_baseexc' raised Boom: not an Exception"),
     "run function module missing": Case("hpcnas", hps("random", "--problem", "bi_mods.Problem", "--run", "no_such_pkg.run"),
         r"cannot import run function 'no_such_pkg\.run': no module named 'no_such_pkg' .*"),
     "run function missing": Case("hpcnas", hps("random", "--problem", "bi_mods.Problem", "--run", "bi_mods.nope"),
