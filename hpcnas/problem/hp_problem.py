@@ -13,6 +13,13 @@ Example (DeepHyper style)::
     Problem.add_starting_point(x=0.0, units=8, lr=1e-3, optimizer="adam", batch=32)
 
 The run function is ``run(config: dict) -> float`` and is *maximised*.
+
+Cost: ConfigSpace rebuilds its whole graph at every ``add``, so adding N hyper-parameters one
+by one costs O(N^2) (1,000 took 12 s on a 2-core machine, paid again by every worker that
+imports the problem). :meth:`HpProblem.add_hyperparameter` therefore keeps new
+hyper-parameters pending and hands them to ConfigSpace in one bulk ``add`` when the space is
+next read (or a condition or forbidden clause is added): the space is the one ConfigSpace's
+bulk add builds (``benchmarks/problem_build.py`` compares both).
 """
 from __future__ import annotations
 
@@ -36,8 +43,22 @@ class HpProblem:
     kind = "hp"
 
     def __init__(self, seed: int | None = None) -> None:
-        self._space = CS.ConfigurationSpace(seed=seed)
+        self._cs = CS.ConfigurationSpace(seed=seed)
+        self._pending: list[CS.hyperparameters.Hyperparameter] = []  # not yet added to self._cs
+        self._names: set[str] = set()  # every hyper-parameter name, pending ones included
         self._starting_points: list[dict[str, Any]] = []
+
+    @property
+    def _space(self) -> CS.ConfigurationSpace:
+        """The ConfigSpace space with every pending hyper-parameter added (one bulk ``add``)."""
+        if self._pending:
+            self._cs.add(self._pending)
+            self._pending = []
+        return self._cs
+
+    @_space.setter
+    def _space(self, space: CS.ConfigurationSpace) -> None:
+        self._cs, self._pending, self._names = space, [], set(space.keys())
 
     # ------------------------------------------------------------------ building
     def add_hyperparameter(
@@ -59,9 +80,10 @@ class HpProblem:
             if not name or not isinstance(name, str):
                 raise HpcnasError("add_hyperparameter needs a name: add_hyperparameter(value, 'name')")
             hp = _make_hyperparameter(value, name, default_value, ordinal)
-        if hp.name in self._space:
+        if hp.name in self._names:
             raise HpcnasError(f"hyper-parameter '{hp.name}' is defined twice: give each a unique name")
-        self._space.add(hp)
+        self._pending.append(hp)  # added to ConfigSpace in bulk when the space is read
+        self._names.add(hp.name)
         return hp
 
     def add_hyperparameters(self, hyperparameters: Iterable[Any]) -> list[Any]:
@@ -98,14 +120,14 @@ class HpProblem:
         return [dict(p) for p in self._starting_points]
 
     def __len__(self) -> int:
-        return len(self._space)
+        return len(self._names)
 
     def __repr__(self) -> str:
         return f"HpProblem({len(self)} hyper-parameters: {', '.join(self.hyperparameter_names)})"
 
     def check(self) -> None:
         """Raise :class:`HpcnasError` when the problem cannot be searched."""
-        if len(self._space) == 0:
+        if not self._names:
             raise HpcnasError(
                 "the problem's search space has no hyper-parameters: add some with "
                 "Problem.add_hyperparameter(...)"

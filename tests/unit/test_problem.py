@@ -103,3 +103,67 @@ def test_validate_config_returns_plain_values():
     assert type(c["batch"]) is int and type(c["optimizer"]) is str
     with pytest.raises(HpcnasError, match="not valid"):
         p.validate_config({"x": 1.0, "units": 3, "lr": 0.01, "optimizer": "sgd", "batch": 16})  # momentum missing
+
+
+def _many(n: int) -> list[tuple]:
+    """``n`` hyper-parameters of every kind, as ``add_hyperparameter`` arguments."""
+    kinds = [
+        lambda i: ((0.0, 1.0 + i), f"f{i:04d}", {}),
+        lambda i: ((1, 10 + i), f"i{i:04d}", {"default_value": 5}),
+        lambda i: ((1e-5, 1e-1, "log-uniform"), f"l{i:04d}", {}),
+        lambda i: (["a", "b", "c"], f"c{i:04d}", {}),
+        lambda i: ([1, 2, 4], f"o{i:04d}", {"ordinal": True}),
+    ]
+    return [kinds[i % len(kinds)](i) for i in range(n)]
+
+
+def test_many_hyperparameters_give_the_space_of_configspace_bulk_add(monkeypatch):
+    """Issue 12: one ConfigSpace add per batch, not per hyper-parameter (that was quadratic);
+    the space, its order, its JSON and its fingerprint are those of ConfigSpace's bulk add."""
+    from hpcnas.problem.hp_problem import _make_hyperparameter
+
+    specs = _many(300)
+    adds = []
+    real_add = CS.ConfigurationSpace.add
+    monkeypatch.setattr(CS.ConfigurationSpace, "add", lambda self, *a: adds.append(a) or real_add(self, *a))
+    p = HpProblem(seed=3)
+    for value, name, kw in specs:
+        p.add_hyperparameter(value, name, **kw)
+    # conditions and forbidden clauses between and after the hyper-parameters
+    p.add_condition(CS.EqualsCondition(p.space["f0000"], p.space["c0003"], "a"))
+    p.add_hyperparameter((0.0, 2.0), "late")
+    p.add_forbidden_clause(CS.ForbiddenAndConjunction(
+        CS.ForbiddenEqualsClause(p.space["c0003"], "c"), CS.ForbiddenEqualsClause(p.space["o0004"], 4)))
+    p.add_condition(CS.InCondition(p.space["late"], p.space["c0008"], ["a", "b"]))
+    assert len(p) == 301
+    assert len(adds) <= 6  # a handful of batches, not one per hyper-parameter
+    monkeypatch.setattr(CS.ConfigurationSpace, "add", real_add)
+
+    bulk = CS.ConfigurationSpace(seed=3)
+    bulk.add([_make_hyperparameter(v, n, kw.get("default_value"), kw.get("ordinal", False)) for v, n, kw in specs])
+    bulk.add(CS.EqualsCondition(bulk["f0000"], bulk["c0003"], "a"))
+    bulk.add(CS.Float("late", (0.0, 2.0)))
+    bulk.add(CS.ForbiddenAndConjunction(
+        CS.ForbiddenEqualsClause(bulk["c0003"], "c"), CS.ForbiddenEqualsClause(bulk["o0004"], 4)))
+    bulk.add(CS.InCondition(bulk["late"], bulk["c0008"], ["a", "b"]))
+    assert p.space == bulk
+    assert p.hyperparameter_names == list(bulk.keys())
+    assert p.to_dict()["space"] == bulk.to_serialized_dict()
+    q = HpProblem.from_json(p.to_json())
+    assert q.space == p.space and q.fingerprint() == p.fingerprint()
+    assert p.sample(20, rng=4) == q.sample(20, rng=4)
+    for c in p.sample(50, rng=5):
+        assert ("f0000" in c) == (c["c0003"] == "a") and not (c["c0003"] == "c" and c["o0004"] == 4)
+
+
+def test_pending_hyperparameters_are_checked_like_added_ones():
+    p = HpProblem()
+    p.add_hyperparameter((0.0, 1.0), "x")
+    with pytest.raises(HpcnasError, match="'x' is defined twice"):
+        p.add_hyperparameter([1, 2], "x")  # still pending: detected all the same
+    assert "x" in p.hyperparameter_names and len(p) == 1
+    p.add_hyperparameter((0.0, 1.0), "y")
+    p.add_starting_point(x=0.5, y=0.25)  # reads the space: the pending ones are added first
+    assert p.starting_points == [{"x": 0.5, "y": 0.25}]
+    with pytest.raises(HpcnasError, match="'y' is defined twice"):
+        p.add_hyperparameter(CS.Float("y", (0.0, 1.0)))
