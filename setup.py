@@ -12,7 +12,7 @@ EXTRAS = {
     "tf": ["tensorflow-cpu>=2.16", "tables>=3.8"],
     "horovod": ["tensorflow-cpu==2.13.*", "horovod==0.28.1"],
     "analytics": [],
-    "dev": ["pytest>=7", "pytest-timeout", "scikit-optimize==0.10.2", "sphinx", "sphinx-rtd-theme"],
+    "dev": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "scikit-optimize==0.10.2", "sphinx", "sphinx-rtd-theme"],
 }
 EXTRAS["all"] = sorted({r for k in ("balsam", "mpi", "ray", "tf", "dev") for r in EXTRAS[k]})
 

@@ -5,7 +5,9 @@ Two parts:
 1. **Bad inputs**: every case of ``tests/unit/test_bad_inputs.py`` (:data:`CASES`) runs as a
    real subprocess (``python -m hpcnas.cli.main ...``, ``hpcnas-analytics``, the Balsam job
    runner); printed: exit code, whether stderr is exactly one line matching the expected message,
-   and the message.
+   and the message. Then the Hypothesis fuzz test of the CLI (``tests/unit/test_cli_fuzz.py``:
+   random argument lists, exit code 0 or 2 and one line with 2) runs under pytest; its examples
+   are counted in the totals.
 2. **Faults**: the fault-injection tests run under pytest with ``HPCNAS_FAULT_REPORT`` set; each
    test appends what it measured (faults injected, evaluations expected, distinct, lost,
    duplicated) and the table is printed with the totals. Fault tests of other suites that assert
@@ -53,6 +55,25 @@ def _argv(kind: str, argv: list[str]) -> list[str]:
     return argv
 
 
+FUZZ_TEST = "tests/unit/test_cli_fuzz.py"
+
+
+def fuzz() -> tuple[int, int]:
+    """Run the CLI fuzz test; return (examples run, examples that failed the property)."""
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "--hypothesis-show-statistics", FUZZ_TEST], capture_output=True, text=True, cwd=ROOT)
+    passing = sum(int(n) for n in re.findall(r"- (\d+) passing, \d+ failing", proc.stdout))
+    failing = sum(int(n) for n in re.findall(r"- \d+ passing, (\d+) failing", proc.stdout))
+    failing = max(failing, int(proc.returncode != 0))
+    summary = (proc.stdout.strip().splitlines() or ["<no output>"])[-1]
+    print(f"fuzz ({FUZZ_TEST}): {passing + failing} random command lines, exit 0 or one line + exit 2: {passing}, "
+          f"failures: {failing} ({summary}, {time.monotonic() - start:.0f} s)")
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:])
+    return passing + failing, failing
+
+
 def bad_inputs() -> int:
     print(f"== bad inputs: {len(CASES)} cases (each in a real subprocess)")
     failures = 0
@@ -71,8 +92,12 @@ def bad_inputs() -> int:
             failures += not ok
             shown = message or (proc.stderr.strip().splitlines() or ["<no stderr>"])[-1]
             print(f"{'ok  ' if ok else 'FAIL'} exit {proc.returncode} | {name:42s} | {shown[:150]}")
-    print(f"bad inputs tried: {len(CASES)}, one exact line + exit 2: {len(CASES) - failures}, failures: {failures}")
-    return failures
+    print(f"catalogue: {len(CASES)} cases, one exact line + exit 2: {len(CASES) - failures}, failures: {failures}")
+    fuzzed, fuzz_failures = fuzz()
+    print(f"bad inputs tried: {len(CASES) + fuzzed} ({len(CASES)} catalogued + {fuzzed} fuzzed), "
+          f"handled (one line + exit 2, or a search that ran): {len(CASES) + fuzzed - failures - fuzz_failures}, "
+          f"failures: {failures + fuzz_failures}")
+    return failures + fuzz_failures
 
 
 def faults(with_balsam: bool) -> int:

@@ -66,6 +66,15 @@ def main(family: str, name: str, argv: Sequence[str]) -> int:
 
 def parse(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
     """Build the parser for this search and the chosen evaluator, then parse ``argv`` strictly."""
+    parser, search_dests, evaluator_dests = build_parser(family, name, argv)
+    args = parser.parse_args(list(argv))
+    _validate(args)
+    return args, search_dests, evaluator_dests
+
+
+def build_parser(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str], list[str]]:
+    """The parser of ``hpcnas <family> <name>`` with the evaluator ``argv`` chooses (default local),
+    and the ``dest`` s of the search's and of the evaluator's options."""
     from hpcnas.evaluator.base import get_evaluator_class
     from hpcnas.search.base import get_search_class
 
@@ -85,9 +94,7 @@ def parse(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.Namespa
         parser, lambda group: search_cls.add_arguments_for(group, list(argv)), f"{name} search options"
     )
     evaluator_dests = _added_dests(parser, evaluator_cls.add_arguments, f"{evaluator_name} evaluator options")
-    args = parser.parse_args(list(argv))
-    _validate(args)
-    return args, search_dests, evaluator_dests
+    return parser, search_dests, evaluator_dests
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
