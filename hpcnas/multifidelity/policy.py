@@ -32,6 +32,8 @@ from typing import Any, Callable, Hashable
 from hpcnas.core.errors import UsageError
 
 TrialId = Hashable
+#: most rungs a policy accepts (3**1000 already exceeds any resource)
+MAX_RUNGS = 1000
 
 
 class Decision(str, enum.Enum):
@@ -62,6 +64,11 @@ def rung_levels(min_resource: float, max_resource: float, reduction_factor: floa
 
 
 def check_resources(min_resource: float, max_resource: float, reduction_factor: float) -> None:
+    for option, value in (("--min-resource", min_resource), ("--max-resource", max_resource),
+                          ("--reduction-factor", reduction_factor)):
+        if isinstance(value, (int, float)) and not math.isfinite(value):  # inf: endless rungs, nan: no order
+            raise UsageError(f"{option} must be a finite number, got {value!r}: give the resource a run "
+                             "function trains up to, e.g. --max-resource 27 (epochs)")
     if not (isinstance(min_resource, (int, float)) and min_resource > 0):
         raise UsageError(f"--min-resource must be a positive number, got {min_resource!r}")
     if not (isinstance(max_resource, (int, float)) and max_resource >= min_resource):
@@ -70,6 +77,12 @@ def check_resources(min_resource: float, max_resource: float, reduction_factor: 
         )
     if not (isinstance(reduction_factor, (int, float)) and reduction_factor > 1):
         raise UsageError(f"--reduction-factor must be > 1 (typically 3), got {reduction_factor!r}")
+    count = math.log(max_resource / min_resource) / math.log(reduction_factor) if max_resource > min_resource else 0
+    if count > MAX_RUNGS:
+        raise UsageError(
+            f"--min-resource {min_resource!r}, --max-resource {max_resource!r} and --reduction-factor "
+            f"{reduction_factor!r} make {math.ceil(count) + 1} rungs (at most {MAX_RUNGS}): use a factor like 3"
+        )
 
 
 def top_count(n: int, reduction_factor: float) -> int:

@@ -258,6 +258,12 @@ CASES: dict[str, Case] = {
         r"--population-size must be an integer >= 1, got 0"),
     "negative simulated duration": Case("hpcnas", hps("random", *TOY, "--evaluator", "simulated", "--default-duration", "-1"),
         r"--default-duration must be >= 0 seconds, got -1\.0"),
+    "asha --max-resource inf": Case("hpcnas", hps("asha", *TOY, "--max-resource", "inf"),
+        r"--max-resource must be a finite number, got inf: give the resource a run function trains up to, "
+        r"e\.g\. --max-resource 27 \(epochs\)"),
+    "asha reduction factor near 1": Case("hpcnas", hps("asha", *TOY, "--reduction-factor", "1.0000001"),
+        r"--min-resource 1, --max-resource 27 and --reduction-factor 1\.0000001 make 32958372 rungs "
+        r"\(at most 1000\): use a factor like 3"),
     # ---------------------------------------------------------------- output directory
     "output dir of another problem": Case("hpcnas", hps("random", *TOY, *SIM),
         r"output dir .*/out holds results of a different problem \(fingerprint 0123456789ab != \w+\): "

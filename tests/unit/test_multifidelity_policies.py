@@ -28,6 +28,21 @@ def test_bad_resources_are_usage_errors(options):
         ASHA(**options)
 
 
+@pytest.mark.parametrize(
+    "options, words",
+    [(dict(max_resource=float("inf")), "--max-resource must be a finite number, got inf"),
+     (dict(max_resource=float("nan")), "--max-resource must be a finite number, got nan"),
+     (dict(min_resource=float("inf"), max_resource=float("inf")), "--min-resource must be a finite number"),
+     (dict(reduction_factor=float("inf")), "--reduction-factor must be a finite number"),
+     (dict(reduction_factor=1.0000001), "make 32958372 rungs \\(at most 1000\\)")],
+)
+@pytest.mark.parametrize("policy", [ASHA, Hyperband, SuccessiveHalving, PASHA])
+def test_endless_rungs_are_refused_at_once(policy, options, words):
+    """``--max-resource inf`` used to build rungs forever (memory growing, no answer)."""
+    with pytest.raises(UsageError, match=words):
+        policy(**{"min_resource": 1, "reduction_factor": 3, **options})
+
+
 def test_unknown_policy_names_the_choices():
     with pytest.raises(UsageError, match="asha.*hyperband.*pasha.*sh"):
         create_policy("bohb")
