@@ -3,9 +3,15 @@
 Each command module exposes ``add_parser(subparsers)`` (which registers its sub-parser and
 sets ``func`` to a callable taking the parsed ``argparse.Namespace`` and returning an exit
 code). User errors (:class:`~hpcnas.core.errors.HpcnasError`) print one line and exit 2;
-``--debug`` or ``HPCNAS_DEBUG=1`` shows the traceback.
+``--debug`` or ``HPCNAS_DEBUG=1`` shows the traceback. SIGINT and SIGTERM at any moment end
+the process with one line and exit code 130 or 143 (:mod:`hpcnas.core.interrupts`).
 """
 from __future__ import annotations
+
+if __name__ == "__main__":  # python -m hpcnas.cli.main: handle Ctrl-C from the first import on
+    from hpcnas.core import interrupts as _interrupts
+
+    _interrupts.cli_process()
 
 import argparse
 import importlib
@@ -13,7 +19,9 @@ import os
 import sys
 from typing import Callable, NoReturn, Sequence
 
+from hpcnas.core import interrupts
 from hpcnas.core.errors import HpcnasError, UsageError
+from hpcnas.core.interrupts import Terminated
 
 #: command modules, in help order; a module that fails to import only hides its command
 COMMAND_MODULES = (
@@ -21,14 +29,6 @@ COMMAND_MODULES = (
     "hpcnas.cli.balsam_cmd",  # balsam-apps, balsam-setup, balsam-submit
     "hpcnas.cli.ray_cmd",  # ray-submit
 )
-
-
-class Terminated(KeyboardInterrupt):
-    """Raised by the SIGTERM handler of long commands, so cleanup runs as for Ctrl-C."""
-
-
-def on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -71,9 +71,11 @@ def run_cli(func: Callable[[], int], debug: bool = False) -> int:
         return err.exit_code
     except Terminated:
         print("hpcnas: terminated", file=sys.stderr)
+        interrupts.report(143)
         return 143
     except KeyboardInterrupt:
         print("hpcnas: interrupted", file=sys.stderr)
+        interrupts.report(130)
         return 130
 
 
@@ -89,11 +91,17 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not getattr(args, "manages_signals", False):
+        interrupts.release()  # the command's own code gets Python's usual KeyboardInterrupt
     return run_cli(lambda: args.func(args), debug=debug or getattr(args, "debug", False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return dispatch(build_parser(), sys.argv[1:] if argv is None else argv)
+    """``hpcnas ...``; ``argv`` None: this process is the command (signals, leftover threads)."""
+    if argv is None:
+        interrupts.cli_process()
+        return interrupts.finish(dispatch(build_parser(), sys.argv[1:]))
+    return dispatch(build_parser(), argv)
 
 if __name__ == "__main__":
     # run the imported module, not this __main__ copy, so its classes (Terminated) are the ones

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from typing import Any, Sequence
 
 from hpcnas.cli.main import OneLineParser, run_cli
+from hpcnas.core import interrupts
 from hpcnas.core.errors import UsageError
 
 FAMILIES = {
@@ -38,7 +37,8 @@ def add_parser(subparsers: Any) -> None:
         )
         parser.add_argument("search", nargs="?", metavar="SEARCH", help="search algorithm")
         parser.add_argument("options", nargs=argparse.REMAINDER, help="options of the search")
-        parser.set_defaults(func=lambda args, family=family: _dispatch(family, args))
+        # a search handles SIGINT/SIGTERM itself, in phases (hpcnas.core.interrupts)
+        parser.set_defaults(func=lambda args, family=family: _dispatch(family, args), manages_signals=True)
 
 
 def _dispatch(family: str, args: argparse.Namespace) -> int:
@@ -54,14 +54,22 @@ def _dispatch(family: str, args: argparse.Namespace) -> int:
 
 def module_main(family: str, name: str, argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m hpcnas.search.<family>.<name>``: parse ``argv`` and run."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # this process is the command
+        interrupts.cli_process()
+        argv = list(sys.argv[1:])
+        return interrupts.finish(run_cli(lambda: main(family, name, argv), debug="--debug" in argv))
+    argv = list(argv)
     return run_cli(lambda: main(family, name, argv), debug="--debug" in argv)
 
 
 def main(family: str, name: str, argv: Sequence[str]) -> int:
-    """Parse the options of ``hpcnas <family> <name>`` and run the search; returns the exit code."""
-    args, search_dests, evaluator_dests = parse(family, name, argv)
-    return run_search(family, name, args, search_dests, evaluator_dests)
+    """Parse the options of ``hpcnas <family> <name>`` and run the search; returns the exit code.
+
+    Until the master starts, SIGINT/SIGTERM end a command-line process at once (nothing is
+    recorded yet); during the search they stop it cleanly (:mod:`hpcnas.core.interrupts`)."""
+    with interrupts.setup_phase():
+        args, search_dests, evaluator_dests = parse(family, name, argv)
+        return run_search(family, name, args, search_dests, evaluator_dests)
 
 
 def parse(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
@@ -191,22 +199,10 @@ def run_search(
     evaluator = create_evaluator(
         args.evaluator, args.run, num_workers=args.num_workers, eval_timeout=args.eval_timeout, **evaluator_options
     )
-    previous = _catch_sigterm()
-    try:
+    # SIGINT, and SIGTERM (a batch scheduler ending the allocation), stop the search cleanly
+    with interrupts.raising():
         _run_master(family, name, args, problem, search, evaluator, seed, search_options, evaluator_options)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     return 0
-
-
-def _catch_sigterm() -> Any:
-    """SIGTERM (a batch scheduler ending the allocation) stops the search like Ctrl-C."""
-    from hpcnas.cli.main import on_sigterm
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _run_master(

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from hpcnas.core import interrupts
 from hpcnas.core.errors import UsageError
 from hpcnas.core.limits import time_limit
 from hpcnas.evaluator.base import DONE, STOPPED, EvalResult, Evaluator
@@ -157,6 +158,7 @@ class SearchMaster:
         finally:
             bar.close()
 
+    @interrupts.deferred()  # a SIGINT/SIGTERM waits until the batch is written and told
     def _record(self, results: list[EvalResult], write: bool, restore: bool = False) -> None:
         """Record and tell the results not seen yet; ``restore``: they come from an earlier run,
         so the search first rebuilds what ``tell`` does not carry (:meth:`Search.restore`)."""

@@ -51,11 +51,17 @@ def test_module_entry_point_runs_a_search(tmp_path) -> None:
     assert len(rows(tmp_path / "results.csv")) == 5
 
 
+def _default_sigint() -> None:
+    """A test run as a background job of a script inherits SIGINT ignored, and so would the master
+    (it would then finish its search: exit code 0 instead of 130)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(tmp_path, max_evals: int) -> subprocess.Popen:
     return subprocess.Popen(
         [*HPCNAS, "hps", "random", *TOY, "--max-evals", str(max_evals), "--num-workers", "2",
          "--output-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=_default_sigint,
     )
 
 
