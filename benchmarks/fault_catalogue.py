@@ -44,6 +44,10 @@ BALSAM_FAULT_TESTS = ["tests/e2e/test_faults_balsam.py"]
 OTHER_FAULT_TESTS = {
     "kill -9 master (local) + resume": "tests/e2e/test_local_search.py::test_killed_master_resumes_without_rerunning",
     "kill -9 launcher + search job (balsam) + restart": "tests/e2e/test_balsam_resume.py",
+    "SIGINT (6 moments) / SIGTERM (4) from the first imports to mid-run + resume; a leftover thread":
+        "tests/e2e/test_interrupts.py",
+    "pending Balsam job rows deleted (once: created again; twice: a failed row)":
+        "tests/e2e/test_balsam_vanished_jobs.py",
 }
 
 
