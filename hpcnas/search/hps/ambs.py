@@ -10,17 +10,22 @@ Algorithm
    :class:`~hpcnas.search.hps.surrogate.QuantileWarp`), not the raw values: on raw values the
    trees' spread next to a few very bad points dominates ``kappa * std`` and UCB picks
    candidates at random with respect to the objective. There are ``num_candidates``
-   candidates (128 for forests, 512 for GP, at least 4 per asked point): 10 % uniform random,
-   90 % Gaussian perturbations (type-aware,
-   :meth:`~hpcnas.search.hps.encoding.SpaceCodec.mutate`, step about ``radius`` on the
-   normalised scale). Forests perturb a trust-region center: the best point with its float
+   candidates (128 for forests, 512 for GP, at least 4 per asked point) drawn from the
+   generators of :mod:`hpcnas.search.hps.candidates` in the shares of ``portfolio``:
+   mostly trust-region moves, a few draws from the good points' marginals, the rest
+   uniform random. A trust-region move perturbs a center with a Gaussian step of about
+   ``radius`` on the normalised scale for numbers, and changes only about one categorical
+   or ordinal hyper-parameter, so that a move in a categorical (NAS, tabular) space is a
+   neighbour, not a random point. Forests perturb one center: the best point with its float
    hyper-parameters replaced by the weighted mean of the ``recombine_k`` (5) best points
    (intermediate recombination as in CMA-ES), which moves toward an optimum that the trees
    cannot extrapolate to. A GP perturbs the best points themselves (the best with
    probability 0.9, else the next of the ``top_k``), with steps spread over
    ``radius`` x 2^U(-1, 1), and lets its smooth posterior pick the direction. ``radius``
    follows the 1/5th success rule on the results of these local proposals (grow x1.5 on a
-   new best, shrink x1.5^-1/4 otherwise, restart when tiny).
+   new best, shrink x1.5^-1/4 otherwise, restart when tiny). The shares were chosen on the
+   whole benchmark suite (``python -m benchmarks.suite``, docs/benchmark_suite.rst), not
+   on one problem.
 3. Asynchronous asks use a *constant liar*: each point handed out and not yet told is added to
    the surrogate with a lie, so that the next asks go elsewhere; the lie is replaced by the
    real objective when it is told. Strategy names follow DeepHyper/scikit-optimize, which
@@ -55,11 +60,14 @@ import numpy as np
 from hpcnas.core.errors import UsageError
 from hpcnas.search.base import register_search
 from hpcnas.search.hps._base import HpSearch
+from hpcnas.search.hps import candidates
 from hpcnas.search.hps.acquisition import ACQUISITIONS
 from hpcnas.search.hps.encoding import FLOAT
 from hpcnas.search.hps.surrogate import SURROGATES, QuantileWarp, Surrogate, identity
 
 LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean")
+RANDOM, GOOD, LOCAL = 0, 1, 2  # candidate generators
+MAX_N_JOBS = 4096  # processes fitting a forest (joblib refuses more than 1,000,000)
 
 
 @register_search("hps", "ambs")
@@ -78,7 +86,10 @@ class AMBS(HpSearch):
     refit_fraction = 0.2
     radius_init, radius_min, radius_max = 0.1, 0.001, 0.5
     radius_grow = 1.5
-    local_fraction = 0.9
+    #: shares of the candidates from each generator (the rest: uniform random)
+    portfolio = {"local": 0.85, "good": 0.05}
+    #: the good points whose marginals are sampled: this fraction of the successes (3 to 25)
+    good_fraction = 0.15
     #: surrogates that learn normal scores of the objectives (QuantileWarp) instead of raw values
     warp_objectives = {"RF": True, "ET": True, "GP": False}
 
@@ -102,8 +113,10 @@ class AMBS(HpSearch):
             raise UsageError(f"--kappa must be a finite number >= 0, got {kappa}")
         if not (isinstance(xi, (int, float)) and math.isfinite(xi) and xi >= 0):
             raise UsageError(f"--xi must be a finite number >= 0, got {xi}")
-        if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
-            raise UsageError(f"--n-jobs must be a positive number of processes or -1 (all cores), got {n_jobs}")
+        if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1 or n_jobs > MAX_N_JOBS:
+            raise UsageError(
+                f"--n-jobs must be a number of processes from 1 to {MAX_N_JOBS} or -1 (all cores), got {n_jobs}"
+            )
         if not isinstance(n_initial_points, int) or n_initial_points < 0:
             raise UsageError(f"--n-initial-points must be an integer >= 0, got {n_initial_points}")
         super().__init__(problem, random_state, **kwargs)
@@ -118,7 +131,7 @@ class AMBS(HpSearch):
         self._n_fit = 0
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
         self._radius, self._best_seen = self.radius_init, -np.inf
-        self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
+        self._picks: dict[bytes, int] = {}  # pending model proposals: key -> generator
         self._float_columns = np.array([kind == FLOAT for kind in self.codec.kinds], dtype=bool)
 
     @classmethod
@@ -147,7 +160,7 @@ class AMBS(HpSearch):
             return self.codec.sample(n if ok.size < 2 else min(n, random_left))
         if self._model is None or self._refit_due():
             self._refit()
-        cands, local = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * n))
+        cands, source = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * n))
         if len(cands) == 0:
             return self.codec.sample(n)
         feats = self.codec.features(cands)
@@ -173,7 +186,7 @@ class AMBS(HpSearch):
         for j in lied:
             self._model.add(feats[j : j + 1], [lie], sign=-1)
         picked = cands[chosen]
-        self._local_picks.update(k for k, is_local in zip(self.codec.keys(picked), local[chosen]) if is_local)
+        self._picks.update(zip(self.codec.keys(picked), source[chosen].tolist()))
         return picked
 
     def _on_asked(self, vector: np.ndarray) -> None:
@@ -197,9 +210,8 @@ class AMBS(HpSearch):
                 if self._model is not None and lie is not None:
                     self._model.add(lie_feats, self._warp([lie]), sign=-1)
         self._best_seen = max(self._best_seen, float(np.nanmax(objectives, initial=-np.inf)))
-        from_region = np.array([k in self._local_picks for k in keys], dtype=bool)
-        self._local_picks.difference_update(keys)
-        self._adapt_radius(objectives[from_region], best_before)
+        sources = np.array([self._picks.pop(k, -1) for k in keys], dtype=int)
+        self._adapt_radius(objectives[sources == LOCAL], best_before)
         self._features.extend(feats)
         self._vectors.extend(vectors)
         self._y.extend(objectives[:, None])
@@ -238,9 +250,10 @@ class AMBS(HpSearch):
                 self._model.add(entry[0], self._warp([lie]))
 
     def _candidates(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """``local_fraction`` perturbations of the recombined best points (trust region), the
-        rest uniform random; only points not asked or told before."""
-        n_local = int(count * self.local_fraction)
+        """Candidates from the generators of :mod:`~hpcnas.search.hps.candidates` and the
+        generator of each (:data:`RANDOM`, :data:`GOOD`, :data:`LOCAL`); only points not
+        asked or told before."""
+        n_local, n_good = int(round(count * self.portfolio["local"])), int(round(count * self.portfolio["good"]))
         if self.recombine[self.surrogate_model]:
             parents = np.repeat(self._center()[None, :], n_local, axis=0)
             scales = np.full(n_local, self._radius)
@@ -249,11 +262,14 @@ class AMBS(HpSearch):
             top = self._top(self.top_k)
             parents = top[np.minimum(rs.geometric(self.parent_p, size=n_local) - 1, len(top) - 1)]
             scales = self._radius * 2.0 ** rs.uniform(-self.radius_spread, self.radius_spread, size=n_local)
-        local = self.codec.repair(self.codec.mutate(parents, self.codec.dim, scales))
-        cands = np.concatenate([self.codec.sample(count - n_local), local])
-        is_local = np.arange(len(cands)) >= len(cands) - len(local)
+        local = candidates.trust_region(self.codec, parents, scales)
+        n_ok = self._ok().size
+        good = candidates.good_marginals(self.codec, self._top(int(np.clip(np.ceil(self.good_fraction * n_ok), 3, 25))), n_good)
+        uniform = self.codec.sample(count - len(local) - len(good))
+        cands = np.concatenate([uniform, good, local])
+        source = np.repeat([RANDOM, GOOD, LOCAL], [len(uniform), len(good), len(local)])
         fresh = ~self._is_seen(cands)
-        return cands[fresh], is_local[fresh]
+        return cands[fresh], source[fresh]
 
     def _center(self) -> np.ndarray:
         """Trust-region center: the best point, with its float columns replaced by a weighted

@@ -147,8 +147,15 @@ class SpaceCodec:
             "whole space; relax them"
         )
 
-    def mutate(self, parents: np.ndarray, num_changes: np.ndarray | int, scale: np.ndarray | float) -> np.ndarray:
-        """Perturb ``num_changes`` random active columns of each parent row (not repaired).
+    def mutate(
+        self,
+        parents: np.ndarray,
+        num_changes: np.ndarray | int,
+        scale: np.ndarray | float,
+        change: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Perturb ``num_changes`` random active columns of each parent row (not repaired),
+        or exactly the columns where the boolean matrix ``change`` is true.
 
         Numbers move by ``N(0, scale)`` on the normalised scale (reflected into ``[0, 1]``,
         integers snapped to their grid and moved at least one step); ordinals step to a
@@ -160,8 +167,10 @@ class SpaceCodec:
         num_changes = np.broadcast_to(np.asarray(num_changes), (n,))
         scale = np.broadcast_to(np.asarray(scale, dtype=float), (n,))
         mutable = ~np.isnan(parents) & (np.array(self.sizes) != 1)[None, :]
+        if change is not None:
+            change = np.asarray(change, dtype=bool) & mutable
         # choose columns: random priorities, keep the num_changes highest among mutable columns
-        if np.all(num_changes >= self.dim):
+        elif np.all(num_changes >= self.dim):
             change = mutable
         else:
             prio = np.where(mutable, self.rs.random_sample((n, self.dim)), -1.0)
@@ -175,7 +184,7 @@ class SpaceCodec:
                 continue
             v = parents[rows, j]
             if kind in (FLOAT, INT):
-                new = _reflect(v + self.rs.standard_normal(rows.size) * scale[rows])
+                new = reflect(v + self.rs.standard_normal(rows.size) * scale[rows])
                 if kind == INT:
                     step = 1.0 / (size - 1)
                     new = np.round(new / step) * step
@@ -216,7 +225,7 @@ class SpaceCodec:
         return matrix.T[~bad]
 
 
-def _reflect(values: np.ndarray) -> np.ndarray:
+def reflect(values: np.ndarray) -> np.ndarray:
     """Fold values back into ``[0, 1]`` (reflection at both bounds)."""
     values = np.mod(values, 2.0)
     return np.where(values > 1.0, 2.0 - values, values)
