@@ -14,6 +14,7 @@ from tests.unit._hps_support import check_valid, mixed_problem, toy_objective
     "kwargs, match",
     [
         ({"population_size": 0}, "--population-size"),
+        ({"population_size": 10**20}, "--population-size must be an integer from 1 to 2147483647"),
         ({"sample_size": 0}, "--sample-size"),
         ({"population_size": 5, "sample_size": 6}, r"--sample-size \(6\) cannot exceed --population-size \(5\)"),
         ({"mutation_scale": 0.0}, "--mutation-scale"),

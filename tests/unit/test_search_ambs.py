@@ -22,6 +22,7 @@ from tests.unit._hps_support import check_valid, drive, mixed_problem, toy_objec
         ({"acq_func": "LCB"}, "acquisition function 'LCB'"),
         ({"liar_strategy": "cl_median"}, "liar strategy"),
         ({"n_jobs": 0}, "--n-jobs"),
+        ({"n_jobs": 2_000_000}, "--n-jobs must be a number of processes from 1 to 4096"),
         ({"n_initial_points": -1}, "--n-initial-points"),
     ],
 )

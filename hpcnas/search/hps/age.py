@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hpcnas.core.errors import UsageError
+from hpcnas.core.limits import MAX_COUNT
 from hpcnas.search.base import register_search
 from hpcnas.search.hps._base import HpSearch
 
@@ -41,8 +42,8 @@ class AgE(HpSearch):
         mutation_scale: float = 0.1,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(population_size, int) or population_size < 1:
-            raise UsageError(f"--population-size must be an integer >= 1, got {population_size}")
+        if not isinstance(population_size, int) or not 1 <= population_size <= MAX_COUNT:
+            raise UsageError(f"--population-size must be an integer from 1 to {MAX_COUNT}, got {population_size}")
         if not isinstance(sample_size, int) or sample_size < 1:
             raise UsageError(f"--sample-size must be an integer >= 1, got {sample_size}")
         if sample_size > population_size:
