@@ -1,0 +1,104 @@
+"""The search-quality suite: problems, spaces for every method, runs and the report's arithmetic."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.suite import problems as P
+from benchmarks.suite.report import async_cost, mean_ranks, regret_table, target_checks
+from benchmarks.suite.runner import run_one
+
+
+@pytest.mark.parametrize("name", P.PROBLEM_NAMES)
+def test_no_sampled_configuration_beats_the_stated_minimum(name):
+    problem = P.get_problem(name)
+    hp = problem.space.hp_problem()
+    configs = hp.sample(300, rng=0)
+    regrets = np.array([problem.regret(c) for c in configs])
+    assert np.all(np.isfinite(regrets))
+    assert regrets.min() >= -1e-9, (name, regrets.min())
+    assert regrets.max() > 0  # not a constant function
+
+
+@pytest.mark.parametrize("name, optimum", [
+    ("branin-2", {"x0": math.pi, "x1": 2.275}),
+    ("rastrigin-6", {f"x{i}": 0.0 for i in range(6)}),
+    ("rosenbrock-4", {f"x{i}": 1.0 for i in range(4)}),
+    ("styblinski-8", {f"x{i}": -2.903534 for i in range(8)}),
+    ("levy-20", {f"x{i}": 1.0 for i in range(20)}),
+    ("ellipsoid-rot-10", {f"x{i}": 0.3 for i in range(10)}),
+    ("mixed-6", {"optimizer": "adam", "lr": 1e-3, "units": 128, "layers": 4, "dropout": 0.35, "activation": "relu"}),
+    ("conditional-10", {"model": "mlp", "mlp_lr": 10**-3.3, "mlp_width": 128, "mlp_decay": 10**-4.5}),
+])
+def test_known_optima_have_zero_regret(name, optimum):
+    assert abs(P.get_problem(name).regret(optimum)) < 1e-5
+
+
+def test_tabular_minimum_is_a_configuration_of_the_table():
+    problem = P.get_problem("nb201-cifar10")
+    space = problem.space
+    assert [p.size for p in space.params] == [5] * 6
+    best = min((problem.regret(dict(zip([p.name for p in space.params], combo))), combo)
+               for combo in _some_configs(space, 2000))
+    assert best[0] >= 0.0
+
+
+def _some_configs(space, n):
+    rng = np.random.default_rng(0)
+    for _ in range(n):
+        yield [p.choices[rng.integers(p.size)] for p in space.params]
+
+
+def test_every_method_space_gives_configurations_the_loss_accepts():
+    optuna = pytest.importorskip("optuna")
+    problem = P.get_problem("conditional-10")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(30):
+        config = problem.space.optuna_config(study.ask())
+        assert problem.regret(config) >= 0
+        assert ("svm_c" in config) == (config["model"] == "svm")
+    flat = [d.rvs(n_samples=1, random_state=1)[0] for d in problem.space.skopt_dimensions()]
+    config = problem.space.from_flat(flat)
+    assert problem.regret(config) >= 0 and set(config) <= {p.name for p in problem.space.params}
+
+
+@pytest.mark.parametrize("method, problem, workers", [
+    ("ambs", "branin-2", 1), ("ambs", "nb201-cifar10", 8), ("age", "mixed-6", 8),
+    ("random", "conditional-10", 1), ("optuna-tpe", "hpolib-naval", 8), ("skopt-rf", "mixed-6", 1),
+])
+def test_a_run_gives_a_non_increasing_regret_curve(method, problem, workers):
+    run = run_one(problem, method, seed=0, workers=workers, evals=25)
+    assert run.failed == ""
+    assert len(run.regret) == 25 and run.evals == 25
+    assert all(b <= a for a, b in zip(run.regret, run.regret[1:]))
+    assert run.regret[-1] >= 0 and run.cpu_s > 0
+
+
+def test_ambs_beats_random_on_a_nas_table_with_the_same_seeds():
+    ambs = [run_one("nb201-cifar100", "ambs", s, 1, 120).regret[-1] for s in range(3)]
+    rnd = [run_one("nb201-cifar100", "random", s, 1, 120).regret[-1] for s in range(3)]
+    assert np.median(ambs) < np.median(rnd)
+
+
+def _run(problem, method, seed, regret, workers=1):
+    return {"problem": problem, "method": method, "seed": seed, "workers": workers, "evals": len(regret),
+            "regret": regret, "cpu_s": 0.01 * len(regret), "failed": ""}
+
+
+def test_report_ranks_targets_and_async_cost():
+    runs = [
+        _run("p1", "ambs", 0, [3, 2, 1.0]), _run("p1", "random", 0, [3, 3, 3.0]), _run("p1", "optuna-tpe", 0, [3, 1, 0.95]),
+        _run("p2", "ambs", 0, [5, 5, 5.0]), _run("p2", "random", 0, [5, 4, 4.0]), _run("p2", "optuna-tpe", 0, [5, 2, 2.0]),
+        _run("p1", "ambs", 0, [3, 3, 2, 1.5, 1.0, 0.9], workers=8),
+    ]
+    problems, methods, table = regret_table(runs, 3, 1)
+    assert problems == ["p1", "p2"] and methods == ["ambs", "random", "optuna-tpe"]
+    assert table.tolist() == [[1.0, 3.0, 0.95], [5.0, 4.0, 2.0]]
+    assert mean_ranks(methods, table) == {"ambs": 2.5, "random": 2.5, "optuna-tpe": 1.0}
+    checks = target_checks(problems, methods, table)
+    assert checks["worse_than_random"] == ["p2"]
+    assert checks["within_10pct_of_best_peer"] == "1/2"  # 1.0 <= 1.1 * 0.95 on p1
+    # 8 workers reach 1 worker's regret at 3 evaluations (1.0) after 5: 5/3
+    assert async_cost(runs, 3, "ambs") == {"p1": pytest.approx(5 / 3)}
