@@ -8,7 +8,11 @@ the process with one line and exit code 130 or 143 (:mod:`hpcnas.core.interrupts
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # python -m hpcnas.cli.main: handle Ctrl-C from the first import on
+import sys
+
+# the process is the command (python -m hpcnas.cli.main, or the hpcnas script importing this
+# module): handle Ctrl-C and SIGTERM from here on, before any other import (hpcnas.core.interrupts)
+if __name__ == "__main__" or (sys.argv or [""])[0].rsplit("/", 1)[-1] == "hpcnas":
     from hpcnas.core import interrupts as _interrupts
 
     _interrupts.cli_process()
@@ -16,7 +20,6 @@ if __name__ == "__main__":  # python -m hpcnas.cli.main: handle Ctrl-C from the 
 import argparse
 import importlib
 import os
-import sys
 from typing import Callable, NoReturn, Sequence
 
 from hpcnas.core import interrupts

@@ -25,14 +25,23 @@ started (``SIG_IGN``, e.g. ``nohup`` or a background job) stays ignored.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from contextlib import ContextDecorator
-from typing import Any, Callable
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+TYPE_CHECKING = False  # type checkers take this as True; at run time typing (~30 ms) stays unimported
+if TYPE_CHECKING:
+    from typing import Any, Callable, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
+
+try:  # the C module under ``signal``: importing ``signal`` (enum, collections) takes ~20 ms
+    import _signal as _sig
+except ImportError:  # pragma: no cover - not CPython
+    import signal as _sig  # type: ignore[no-redef]
+
+SIGINT, SIGTERM = int(_sig.SIGINT), int(_sig.SIGTERM)
+SIGNALS = (SIGINT, SIGTERM)
 #: exit code and one-line message of each signal
-OUTCOME = {signal.SIGINT: (130, "hpcnas: interrupted"), signal.SIGTERM: (143, "hpcnas: terminated")}
+OUTCOME = {SIGINT: (130, "hpcnas: interrupted"), SIGTERM: (143, "hpcnas: terminated")}
 #: seconds ``finish`` waits for leftover non-daemon threads before it exits without them
 THREAD_GRACE_S = float(os.environ.get("HPCNAS_THREAD_GRACE_S", "2"))
 
@@ -50,7 +59,7 @@ class _State:
     saved: dict[int, Any] = {}  # handlers before cli_process
 
 
-def _handler(signum: int, frame: Any) -> None:
+def _handler(signum: int, frame: object) -> None:
     if _State.mode == "raise":
         if _State.depth:
             _State.pending = _State.pending or signum
@@ -60,7 +69,7 @@ def _handler(signum: int, frame: Any) -> None:
 
 
 def exception_for(signum: int) -> KeyboardInterrupt:
-    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    return Terminated() if signum == SIGTERM else KeyboardInterrupt()
 
 
 def exit_now(signum: int) -> None:
@@ -86,22 +95,21 @@ def report(code: int) -> None:
 
 
 def _install(mode: str) -> dict[int, Any] | None:
-    """Point both signals at :func:`_handler` in ``mode``; the previous handlers, or None when
-    this is not the main thread (signals can only be handled there)."""
+    """Point both signals at :func:`_handler` in ``mode``; the previous handlers (key 0: the
+    previous mode), or None when this is not the main thread (only it can handle signals)."""
     previous: dict[int, Any] = {}
     try:
         for signum in SIGNALS:
-            current = signal.getsignal(signum)
+            current = _sig.getsignal(signum)
             previous[signum] = current
-            if current is not signal.SIG_IGN:
-                signal.signal(signum, _handler)
+            if current != _sig.SIG_IGN:
+                _sig.signal(signum, _handler)
     except ValueError:  # not the main thread
         for signum, handler in previous.items():
-            if handler is not None and signal.getsignal(signum) is _handler:
-                signal.signal(signum, handler)
+            if handler is not None and _sig.getsignal(signum) is _handler:
+                _sig.signal(signum, handler)
         return None
-    previous_mode, _State.mode = _State.mode, mode
-    previous[0] = previous_mode
+    previous[0], _State.mode = _State.mode, mode
     return previous
 
 
@@ -110,8 +118,8 @@ def _restore(previous: dict[int, Any] | None) -> None:
         return
     for signum in SIGNALS:
         handler = previous.get(signum)
-        if handler is not None and signal.getsignal(signum) is _handler and handler is not _handler:
-            signal.signal(signum, handler)
+        if handler is not None and _sig.getsignal(signum) is _handler and handler is not _handler:
+            _sig.signal(signum, handler)
     _State.mode = previous.get(0)
 
 
@@ -131,44 +139,63 @@ def release() -> None:
         _restore({**_State.saved, 0: None})
 
 
-class setup_phase(ContextDecorator):  # noqa: N801 - used like a function
+class _Phase:
+    """A context manager that installs ``mode`` for its block and restores what was there."""
+
+    mode = "raise"
+
+    def __enter__(self) -> "_Phase":
+        self._previous = self._install()
+        return self
+
+    def _install(self) -> dict[int, Any] | None:
+        return _install(self.mode)
+
+    def __exit__(self, *exc: object) -> None:
+        _restore(self._previous)
+
+
+class setup_phase(_Phase):  # noqa: N801 - used like a function
     """Start-up phase for the duration of the block, in a command-line process (else nothing)."""
 
-    def __enter__(self) -> "setup_phase":
-        self._previous = _install("exit") if _State.cli else None
-        return self
+    mode = "exit"
 
-    def __exit__(self, *exc: Any) -> None:
-        _restore(self._previous)
+    def _install(self) -> dict[int, Any] | None:
+        return _install(self.mode) if _State.cli else None
 
 
-class raising(ContextDecorator):  # noqa: N801
+class raising(_Phase):  # noqa: N801
     """Search phase: the signals raise ``KeyboardInterrupt`` / :class:`Terminated` in the block."""
 
-    def __enter__(self) -> "raising":
-        self._previous = _install("raise")
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        _restore(self._previous)
+class deferred:  # noqa: N801
+    """A block a signal must not cut short (recording results): the signal waits for its end.
 
-
-class deferred(ContextDecorator):  # noqa: N801
-    """A block a signal must not cut short (recording results): the signal waits for its end."""
+    ``with deferred(): ...`` or, on a function, ``@deferred()``."""
 
     def __enter__(self) -> "deferred":
         _State.depth += 1
         return self
 
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         _State.depth -= 1
         if _State.depth == 0 and _State.pending is not None:
             signum, _State.pending = _State.pending, None
             if exc_type is None:  # an error already on its way out wins
                 raise exception_for(signum)
 
+    def __call__(self, func: F) -> F:
+        import functools
 
-def finish(code: int, warn: Callable[[str], None] | None = None) -> int:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with deferred():
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+def finish(code: int) -> int:
     """End of a command-line run: exit phase, then exit even if non-daemon threads still run.
 
     Returns ``code`` when the process can end normally; otherwise waits up to
@@ -194,7 +221,7 @@ def finish(code: int, warn: Callable[[str], None] | None = None) -> int:
     names = ", ".join(t.name for t in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
     message = (f"hpcnas: warning: exiting although {len(left)} thread(s) still run ({names}): the problem or "
                "run function started them without daemon=True")
-    (warn or (lambda text: print(text, file=sys.stderr)))(message)
+    print(message, file=sys.stderr)
     import atexit
 
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
