@@ -103,10 +103,15 @@ class SearchMaster:
             return pd.read_csv(self.store.path)
         except (FileNotFoundError, pd.errors.EmptyDataError):
             return pd.DataFrame()
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:  # edited while the search ran
+            log.warning("%s has lines pandas cannot read (%s): they are left out of the returned table",
+                        self.store.path, str(err).strip().splitlines()[0] if str(err) else type(err).__name__)
+            return pd.read_csv(self.store.path, on_bad_lines="skip", encoding_errors="replace")
 
     # ----------------------------------------------------------------- steps
     def _resume(self) -> None:
         previous = self.store.load()
+        self.store.check_writable()  # before anything is evaluated or recovered
         if previous:
             log.info("resuming from %s: %d evaluations recorded", self.store.path, len(previous))
             self._record(previous, write=False, restore=True)

@@ -1,18 +1,24 @@
-"""``results.csv`` and ``search.json`` of a search output directory: append, fsync, read back.
+"""``results.csv`` and ``search.json`` of a search output directory: check, repair, append, read back.
 
 ``results.csv`` holds one row per finished evaluation: a ``p:<name>`` column per
-hyper-parameter (problem order), then :data:`~hpcnas.evaluator.base.RESULT_COLUMNS`. Rows
-are appended as results arrive and each batch is flushed and ``fsync``-ed, so a crash or an
-allocation's end loses at most the batch being written. (``sync_interval`` > 0 spaces the
-``fsync`` calls, which cost ~10 ms each on some disks, at least that many seconds apart: a
-killed master still loses nothing, since every batch is flushed to the OS, and a power loss
-loses at most the last ``sync_interval`` seconds.) Lists and dicts in a configuration
-(architecture sequences) are stored as JSON text; an inactive conditional hyper-parameter is
-an empty cell.
+hyper-parameter (problem order), then :data:`~hpcnas.evaluator.base.RESULT_COLUMNS` (cells:
+:mod:`hpcnas.search.results_csv`). Rows are appended as results arrive and each batch is
+flushed and ``fsync``-ed, so a crash or an allocation's end loses at most the batch being
+written. (``sync_interval`` > 0 spaces the ``fsync`` calls, which cost ~10 ms each on some
+disks, at least that many seconds apart: a killed master still loses nothing, since every
+batch is flushed to the OS, and a power loss loses at most the last ``sync_interval`` seconds.)
 
-On reopening, a last line cut short (power loss mid-write) is dropped with a warning and cut
-from the file, and cells are turned back into the problem's types, so the configurations told
-to the search on resume equal the ones first evaluated.
+Nothing recorded is ever dropped. On reopening (:meth:`ResultsStore.load`):
+
+* a line that is not a row -- cut short by a power loss, unbalanced quotes, bytes that are not
+  text, the wrong number of cells -- is **moved** to ``results.csv.damaged`` (appended, as it
+  was) with a one-line warning naming the lines, and ``results.csv`` is rewritten without it
+  atomically (temporary file, ``fsync``, ``os.replace``), so later rows start on a clean line;
+* a complete last row without its line break is kept (the line break is added);
+* a row whose values do not fit -- a number column holding text, a choice the problem does not
+  have, a repeated header line, a configuration outside the space -- is left where it is and the
+  search is refused with one line naming the line and the column: that is an edit, not a crash,
+  and only its author knows the right value. So is a header that does not match the problem.
 
 ``search.json`` records the problem's fingerprint and JSON, the search and its options: an
 output directory that holds the results of a *different* problem is refused.
@@ -23,32 +29,43 @@ import csv
 import io
 import json
 import logging
-import math
 import os
 import time
 from typing import Any, Iterable
 
-import numpy as np
-
 from hpcnas.core.errors import HpcnasError
 from hpcnas.evaluator.base import PARAM_PREFIX, RESULT_COLUMNS, EvalResult
+from hpcnas.search import output_dir
+from hpcnas.search.output_dir import FIX
+from hpcnas.search.results_csv import LINE_END, encode, encode_text, scan
+from hpcnas.search.results_reader import Reading, RowReader
 
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.csv"
 SEARCH_FILE = "search.json"
+DAMAGED_FILE = RESULTS_FILE + ".damaged"
 
 
-def recorded_count(output_dir: str) -> int:
-    """Number of complete rows in ``output_dir``'s ``results.csv`` (0 when there is none)."""
-    path = os.path.join(output_dir, RESULTS_FILE)
+def read_bytes(path: str) -> bytes | None:
+    """The content of ``path`` (``None`` when it does not exist); one line when it cannot be read."""
     try:
+        if not os.path.isfile(path) and os.path.lexists(path):
+            output_dir.check_file(path)
         with open(path, "rb") as fh:
-            data = fh.read()
+            return fh.read()
     except FileNotFoundError:
-        return 0
-    with io.StringIO(data[: data.rfind(b"\n") + 1].decode("utf-8", "replace"), newline="") as text:
-        return max(0, sum(1 for _ in csv.reader(text)) - 1)
+        return None
+    except OSError as err:
+        raise HpcnasError(f"cannot read {path}: {output_dir.os_error(err)}: make it readable or {FIX}") from None
+
+
+def recorded_count(output_dir_: str) -> int:
+    """Number of rows in ``output_dir_``'s ``results.csv`` (0 when there is none); one line when
+    the output directory cannot be used (:func:`~hpcnas.search.output_dir.check_usable`)."""
+    output_dir.check_usable(output_dir_, (RESULTS_FILE, SEARCH_FILE))
+    raw = read_bytes(os.path.join(output_dir_, RESULTS_FILE))
+    return len(scan(raw).records) if raw else 0
 
 
 def problem_fingerprint(problem: Any) -> str:
@@ -66,67 +83,57 @@ def parameter_names(problem: Any) -> list[str] | None:
 
 
 class ResultsStore:
-    """Reads and appends ``results.csv`` in ``output_dir`` for ``problem``."""
+    """Reads, repairs and appends ``results.csv`` in ``output_dir`` for ``problem``."""
 
     def __init__(self, output_dir: str, problem: Any, sync_interval: float = 0.0) -> None:
         self.sync_interval = sync_interval
         self._last_sync = float("-inf")
         self.output_dir = os.path.abspath(output_dir)
         self.path = os.path.join(self.output_dir, RESULTS_FILE)
+        self.damaged_path = os.path.join(self.output_dir, DAMAGED_FILE)
         self.problem = problem
-        self._columns: list[str] | None = None
         names = parameter_names(problem)
-        if names is not None:
-            self._columns = [PARAM_PREFIX + n for n in names] + list(RESULT_COLUMNS)
+        self._params = [PARAM_PREFIX + n for n in names] if names is not None else None
+        self._columns: list[str] | None = self._params + list(RESULT_COLUMNS) if self._params is not None else None
+        self._reader = RowReader(self.path, problem, self._params)
+        self._cache: tuple[tuple[int, int, int], Reading] | None = None
         self._file: io.TextIOWrapper | None = None
         self._writer: csv.DictWriter | None = None
 
     # ----------------------------------------------------------------- search.json
     def check_compatible(self) -> None:
-        """Refuse an output directory that holds the results of another problem (reads only)."""
+        """Refuse an output directory this search cannot use: not writable, the results of another
+        problem, a results.csv whose header or values were edited (reads only)."""
+        output_dir.check_usable(self.output_dir, (RESULTS_FILE, SEARCH_FILE))
         meta_path = os.path.join(self.output_dir, SEARCH_FILE)
         fingerprint = problem_fingerprint(self.problem)
         if os.path.exists(meta_path):
             try:
                 with open(meta_path, encoding="utf-8") as fh:
                     old = json.load(fh)
-            except (OSError, json.JSONDecodeError) as err:
+            except (OSError, ValueError) as err:
                 raise HpcnasError(f"cannot read {meta_path} ({err}): remove it or use another --output-dir") from err
-            if old.get("problem_fingerprint") != fingerprint:
+            found = old.get("problem_fingerprint") if isinstance(old, dict) else None
+            if found != fingerprint:
                 raise HpcnasError(
                     f"output dir {self.output_dir} holds results of a different problem "
-                    f"(fingerprint {old.get('problem_fingerprint')} != {fingerprint}): "
-                    "use another --output-dir or remove that one"
+                    f"(fingerprint {found} != {fingerprint}): use another --output-dir or remove that one"
                 )
-        elif os.path.exists(self.path) and self._columns is not None:
-            with open(self.path, encoding="utf-8", newline="") as fh:
-                header = next(csv.reader(fh), [])
-            if header and header != self._columns:
-                raise HpcnasError(
-                    f"output dir {self.output_dir} holds a results.csv with other columns ({', '.join(header[:6])}...): "
-                    "use another --output-dir or remove that one"
-                )
+            self._reader.same_problem = True
+        self._read()
 
     def check_and_write_metadata(self, metadata: dict[str, Any]) -> None:
         """:meth:`check_compatible`, then (re)write ``search.json`` atomically."""
         self.check_compatible()
-        os.makedirs(self.output_dir, exist_ok=True)
+        output_dir.make(self.output_dir)
         meta_path = os.path.join(self.output_dir, SEARCH_FILE)
         data = dict(metadata, problem_fingerprint=problem_fingerprint(self.problem))
         if hasattr(self.problem, "to_dict"):
             data["problem"] = self.problem.to_dict()
-        tmp = meta_path + ".tmp"
+        text = json.dumps(data, indent=1, sort_keys=True, default=str)
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1, sort_keys=True, default=str)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, meta_path)
+            output_dir.write_atomically(meta_path, text.encode("utf-8"))
         except OSError as err:  # disk full, quota, read-only: one line, the old search.json stays
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
             raise HpcnasError(
                 f"cannot write {meta_path}: {err.strerror or err}: free space in {self.output_dir} "
                 "or use another --output-dir"
@@ -134,77 +141,65 @@ class ResultsStore:
 
     # ----------------------------------------------------------------- reading
     def load(self) -> list[EvalResult]:
-        """Results recorded earlier (empty when there is no ``results.csv``)."""
-        if not os.path.exists(self.path):
+        """Results recorded earlier (empty when there is no ``results.csv``); damaged lines are
+        moved to ``results.csv.damaged`` and the file rewritten without them (module docstring)."""
+        reading = self._read()
+        if reading is None:
             return []
-        with open(self.path, "rb") as fh:
-            raw = fh.read()
-        complete = raw.rsplit(b"\n", 1)[0] + b"\n" if b"\n" in raw else b""
-        if len(complete) != len(raw):
-            log.warning("dropping a truncated last line of %s (%d bytes)", self.path, len(raw) - len(complete))
-            with open(self.path, "r+b") as fh:
-                fh.truncate(len(complete))
-                fh.flush()
-                os.fsync(fh.fileno())
-        reader = csv.reader(io.StringIO(complete.decode("utf-8", "replace"), newline=""))
-        header = next(reader, None)
-        if not header:
-            return []
-        self._columns = header  # appends must follow the file's own header
-        results = []
-        for lineno, cells in enumerate(reader, start=2):
-            if len(cells) != len(header):
-                log.warning("skipping malformed line %d of %s", lineno, self.path)
-                continue
-            results.append(self._parse_row(dict(zip(header, cells))))
-        return results
+        if reading.rewrite:
+            self._repair(reading)
+        if reading.kept:
+            self._columns = reading.scan.header  # appends must follow the file's own header
+        return reading.results
 
-    def _parse_row(self, row: dict[str, str]) -> EvalResult:
-        config = {}
-        for key, text in row.items():
-            if key.startswith(PARAM_PREFIX) and text != "":
-                name = key[len(PARAM_PREFIX) :]
-                config[name] = self._parse_value(name, text)
-        validate = getattr(self.problem, "validate_config", None)
-        if validate is not None:  # canonical form (NAS: adds the problem reference back)
-            try:
-                config = validate(config, what="recorded configuration")
-            except HpcnasError:
-                pass
-        return EvalResult(
-            job_id=row.get("job_id", ""),
-            config=config,
-            objective=_float(row.get("objective")),
-            status=row.get("status") or "DONE",
-            error=row.get("error") or None,
-            submit_time=_float(row.get("submit_time")),
-            start_time=_float(row.get("start_time")),
-            end_time=_float(row.get("end_time")),
-            worker=row.get("worker") or None,
-            reports=_reports(row.get("reports")),
-        )
+    def _read(self) -> Reading | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            st = None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
+        if key is not None and self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        raw = read_bytes(self.path)
+        if not raw:
+            self._cache = None
+            return None
+        reading = self._reader.read(raw)
+        if key is not None:
+            self._cache = (key, reading)
+        return reading
 
-    def _parse_value(self, name: str, text: str) -> Any:
-        space = getattr(self.problem, "space", None)
-        hp = None
-        if space is not None:
-            try:
-                hp = space[name]
-            except (KeyError, TypeError):
-                hp = None
-        choices = getattr(hp, "choices", None) or getattr(hp, "sequence", None)
-        if choices is not None:
-            for choice in choices:
-                if _cell(choice) == text:
-                    return choice.item() if hasattr(choice, "item") else choice
-        kind = type(hp).__name__ if hp is not None else ""
-        if "Integer" in kind:
-            return int(float(text))
-        if "Float" in kind:
-            return float(text)
-        return _guess(text)
+    def _repair(self, reading: Reading) -> None:
+        """Move the damaged lines to results.csv.damaged, then rewrite results.csv without them."""
+        damaged = b"".join(_terminated(d.raw) for d in reading.damaged)
+        kept = [_terminated(line) for line in reading.kept]
+        try:
+            if damaged:
+                output_dir.append_durably(self.damaged_path, damaged)
+            output_dir.write_atomically(self.path, b"".join(kept), like=self.path)
+        except OSError as err:
+            raise HpcnasError(f"cannot repair {self.path}: {output_dir.os_error(err)}: free space in "
+                              f"{self.output_dir} or {FIX}") from None
+        self._cache = None
+        if reading.damaged:
+            shown = "; ".join(f"line {d.number}: {d.reason}" for d in reading.damaged[:3])
+            more = f"; and {len(reading.damaged) - 3} more" if len(reading.damaged) > 3 else ""
+            log.warning("%s: moved %d line(s) that are not rows (%s%s) to %s; %d row(s) kept",
+                        self.path, len(reading.damaged), shown, more, self.damaged_path, len(reading.results))
+        else:
+            log.info("%s: added the line break missing after its last row", self.path)
 
     # ----------------------------------------------------------------- writing
+    def check_writable(self) -> None:
+        """Open an existing results.csv for appending (and close it): one line if that fails."""
+        if not os.path.exists(self.path):
+            return
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND))
+        except OSError as err:
+            raise HpcnasError(f"cannot write {self.path}: {output_dir.os_error(err)}: make it writable "
+                              f"(chmod u+w) or {FIX}") from None
+
     def append(self, results: Iterable[EvalResult]) -> None:
         """Append rows, flush them to the OS and ``fsync`` (see ``sync_interval``) before returning."""
         rows = [r.to_row() for r in results]
@@ -216,7 +211,8 @@ class ResultsStore:
         size = os.fstat(self._file.fileno()).st_size  # every earlier batch is flushed
         try:
             for row in rows:
-                self._writer.writerow({k: _cell(v) for k, v in row.items()})
+                self._writer.writerow({k: encode(v) if k.startswith(PARAM_PREFIX) else encode_text(v)
+                                       for k, v in row.items()})
             self._file.flush()
             now = time.monotonic()
             if now - self._last_sync >= self.sync_interval:
@@ -247,14 +243,21 @@ class ResultsStore:
         self._writer = None
 
     def _open(self, first_row: dict[str, Any]) -> None:
-        os.makedirs(self.output_dir, exist_ok=True)
+        output_dir.make(self.output_dir)
         if self._columns is None:
             self._columns = [k for k in first_row if k.startswith(PARAM_PREFIX)] + list(RESULT_COLUMNS)
-        new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            size = 0
         self._file = open(self.path, "a", encoding="utf-8", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=self._columns, extrasaction="ignore")
-        if new:
+        if size == 0:
             self._writer.writeheader()
+        else:  # never glue a row to a line left open
+            last = _last_byte(self.path)
+            if last != b"\n":
+                self._file.write("\n" if last == b"\r" else LINE_END)
 
     def close(self) -> None:
         if self._file is not None:
@@ -265,55 +268,12 @@ class ResultsStore:
             self._writer = None
 
 
-def _reports(text: str | None) -> list[tuple[float, float]]:
-    """The ``reports`` cell back as ``[(step, objective), ...]`` (empty when blank or unreadable)."""
-    if not text:
-        return []
-    try:
-        return [(float(step), float(y)) for step, y in json.loads(text)]
-    except (ValueError, TypeError):
-        return []
+def _terminated(line: bytes) -> bytes:
+    """``line`` ending with a line break (a bare ``\\r`` left by a cut completed to ``\\r\\n``)."""
+    return line if line.endswith(b"\n") else line.rstrip(b"\r") + LINE_END.encode()
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, np.generic):  # np.float64 is a float whose repr is 'np.float64(...)'
-        value = value.item()
-    if isinstance(value, (list, tuple, dict)):
-        return json.dumps(value, default=_json_default)
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    return str(value)
-
-
-def _float(text: str | None) -> float | None:
-    if text in (None, ""):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _guess(text: str) -> Any:
-    if text[:1] in "[{":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            return text
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    if text in ("True", "False"):
-        return text == "True"
-    return text
+def _last_byte(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1)

@@ -8,7 +8,8 @@
   line, exit 2, every row written so far complete and readable; the same command resumes once
   there is room again.
 * results.csv cut mid-line (power loss): the resumed search says so on stderr, keeps every
-  complete row, drops the partial one and ends with exactly ``max-evals`` distinct rows.
+  complete row, moves the partial one to results.csv.damaged and ends with exactly
+  ``max-evals`` distinct rows.
 
 (SIGKILL of the master + resume with the local evaluator is ``tests/e2e/test_local_search.py``.)
 """
@@ -247,7 +248,7 @@ def test_disk_full_is_one_line_and_rows_written_so_far_stay_readable(small_disk)
 
 
 # --------------------------------------------------------------------- power loss
-def test_truncated_results_csv_resume_drops_the_partial_row_and_says_so(tmp_path) -> None:
+def test_truncated_results_csv_resume_moves_the_partial_row_aside_and_says_so(tmp_path) -> None:
     out = str(tmp_path / "run")
     first = _search(out, 10)
     assert first.returncode == 0, first.stderr
@@ -262,7 +263,8 @@ def test_truncated_results_csv_resume_drops_the_partial_row_and_says_so(tmp_path
 
     resumed = _search(out, 15)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"dropping a truncated last line of {path} ({cut - last_start} bytes)" in resumed.stderr
+    assert f"{path}: moved 1 line(s) that are not rows (line 11: cut short" in resumed.stderr
+    assert open(path + ".damaged", "rb").read() == raw[last_start:cut] + b"\r\n"  # kept, as it was
     assert "9 evaluations recorded" in resumed.stderr
     after = rows(path)
     assert len(after) == 15 and len({r["job_id"] for r in after}) == 15

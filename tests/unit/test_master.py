@@ -114,14 +114,14 @@ def test_resume_with_budget_reached_runs_nothing(tmp_path) -> None:
     assert len(read_rows(tmp_path / "results.csv")) == 5
 
 
-def test_truncated_last_line_is_dropped_with_a_warning(tmp_path, caplog) -> None:
+def test_truncated_last_line_is_moved_aside_with_a_warning(tmp_path, caplog) -> None:
     run_master(tmp_path, 5)
     path = tmp_path / "results.csv"
     data = path.read_bytes()
     path.write_bytes(data[:-25])  # power loss in the middle of the last row
     with caplog.at_level(logging.WARNING, logger="hpcnas"):
         master = run_master(tmp_path, 8)
-    assert any("truncated" in m for m in caplog.messages)
+    assert any("moved 1 line(s) that are not rows (line 6: cut short" in m for m in caplog.messages)
     rows = read_rows(path)
     assert len(rows) == 8 and master.num_resumed == 4
     assert all(r["status"] == DONE and r["objective"] for r in rows)

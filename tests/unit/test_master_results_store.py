@@ -1,4 +1,7 @@
-"""results.csv round trips: types, conditional (inactive) hyper-parameters, JSON cells, truncation."""
+"""results.csv round trips: types, conditional (inactive) hyper-parameters, JSON cells, truncation.
+
+(Damage and edits: tests/unit/test_results_damage.py.)
+"""
 from __future__ import annotations
 
 import json
@@ -62,16 +65,19 @@ def test_json_cells_for_lists_and_problems_without_names(tmp_path) -> None:
     assert header.startswith("p:arch_seq,p:lr,p:name,job_id")
 
 
-@pytest.mark.parametrize("cut", [1, 7, 30])
-def test_truncated_tail_is_cut_from_the_file_and_appends_continue(tmp_path, cut) -> None:
+@pytest.mark.parametrize("cut", [7, 30])
+def test_truncated_tail_is_moved_aside_and_appends_continue(tmp_path, cut) -> None:
     problem = conditional_problem()
     store = ResultsStore(str(tmp_path), problem)
     store.append([EvalResult(f"j{i}", c, 1.0) for i, c in enumerate(problem.sample(3, 1))])
     store.close()
     path = tmp_path / "results.csv"
-    path.write_bytes(path.read_bytes()[:-cut])
+    data = path.read_bytes()
+    path.write_bytes(data[:-cut])
     store = ResultsStore(str(tmp_path), problem)
     assert [r.job_id for r in store.load()] == ["j0", "j1"]
+    last = data.rstrip(b"\r\n").rfind(b"\n") + 1
+    assert (tmp_path / "results.csv.damaged").read_bytes() == data[last:-cut] + b"\r\n"
     store.append([EvalResult("j9", problem.sample(1, 2)[0], 2.0)])
     store.close()
     assert [r.job_id for r in ResultsStore(str(tmp_path), problem).load()] == ["j0", "j1", "j9"]
