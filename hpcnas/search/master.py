@@ -14,6 +14,11 @@ evaluations are told to the search (not run again) and count towards ``max_evals
 ``evaluator.recover()`` adds what the backend finished meanwhile (deduplicated by job id) and
 adopts what it still runs. ``search.json`` guards against mixing problems.
 
+One master per output directory: :meth:`SearchMaster.run` holds ``search.lock``
+(:mod:`hpcnas.search.output_lock`) while it runs, and everything that could stop it -- an
+output directory it cannot write, a results.csv edited by hand -- is refused before the first
+evaluation (:meth:`~hpcnas.search.results_store.ResultsStore.check_compatible`).
+
 The master does not own the evaluator: the caller closes it (``with evaluator: ...``).
 """
 from __future__ import annotations
@@ -29,7 +34,9 @@ from hpcnas.core import interrupts
 from hpcnas.core.errors import UsageError
 from hpcnas.core.limits import time_limit
 from hpcnas.evaluator.base import DONE, STOPPED, EvalResult, Evaluator
+from hpcnas.search import output_dir as output_dirs
 from hpcnas.search.base import Search
+from hpcnas.search.output_lock import OutputLock
 from hpcnas.search.results_store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -61,6 +68,7 @@ class SearchMaster:
         self.store = ResultsStore(output_dir, problem, sync_interval=sync_interval)
         self.store.check_compatible()  # fail before anything starts
         self.output_dir = self.store.output_dir
+        self.lock = OutputLock(self.output_dir)
         self.max_evals = max_evals
         self.timeout = timeout
         self.progress = progress
@@ -81,21 +89,26 @@ class SearchMaster:
 
     def run(self) -> pd.DataFrame:
         """Run the search; return every result recorded in ``results.csv`` as a DataFrame."""
-        self.store.check_and_write_metadata(
-            {
-                "search": getattr(self.search, "name", type(self.search).__name__),
-                "evaluator": getattr(self.evaluator, "name", type(self.evaluator).__name__),
-                "num_workers": self.evaluator.num_workers,
-                "max_evals": self.max_evals,
-                "timeout": self.timeout,
-                **self.metadata,
-            }
-        )
+        output_dirs.make(self.output_dir)
         try:
-            self._resume()
-            self._loop()
+            self.lock.acquire()  # one master per output directory, until this one ends
+            self.store.check_and_write_metadata(
+                {
+                    "search": getattr(self.search, "name", type(self.search).__name__),
+                    "evaluator": getattr(self.evaluator, "name", type(self.evaluator).__name__),
+                    "num_workers": self.evaluator.num_workers,
+                    "max_evals": self.max_evals,
+                    "timeout": self.timeout,
+                    **self.metadata,
+                }
+            )
+            try:
+                self._resume()
+                self._loop()
+            finally:
+                self.store.close()
         finally:
-            self.store.close()
+            self.lock.release()
         return self.dataframe()
 
     def dataframe(self) -> pd.DataFrame:
@@ -174,6 +187,7 @@ class SearchMaster:
             self.search.restore(fresh)
         if write:
             self.store.append(fresh)
+            self.lock.touch()
         self._known.update(r.job_id for r in fresh)
         self._seen.update(_key(r.config) for r in fresh)
         self.search.tell([(r.config, _told_objective(r)) for r in fresh])
