@@ -81,6 +81,7 @@ class SearchMaster:
         self.stopped_by: str | None = None
         self._known: set[str] = set()
         self._seen: set[str] = set()  # configurations already evaluated (JSON keys)
+        self._resumed_keys: set[str] = set()  # ... of them, those recorded before this run
         self._warned_repeat = False
 
     @property
@@ -129,6 +130,7 @@ class SearchMaster:
             log.info("resuming from %s: %d evaluations recorded", self.store.path, len(previous))
             self._record(previous, write=False, restore=True)
             self.num_resumed = len(previous)
+            self._resumed_keys = set(self._seen)
         recovered = self.evaluator.recover()
         if recovered:
             self._record(recovered, write=True, restore=True)
@@ -203,13 +205,21 @@ class SearchMaster:
     def _check_repeats(self, configs: list[dict[str, Any]]) -> None:
         if self._warned_repeat or not self._seen:
             return
-        repeats = sum(_key(c) in self._seen for c in configs)
-        if repeats:
-            self._warned_repeat = True
+        keys = [_key(c) for c in configs if _key(c) in self._seen]
+        if not keys:
+            return
+        self._warned_repeat = True
+        if all(k in self._resumed_keys for k in keys):
             log.warning(
-                "the search proposed %d configuration(s) that were already evaluated (a resumed search "
-                "seeded as before?); they are evaluated again. Give the search another random_state.",
-                repeats,
+                "the search proposed %d configuration(s) already evaluated before this run resumed "
+                "(a resumed search seeded as before?); they are evaluated again. Give the search another "
+                "random_state.", len(keys),
+            )
+        else:
+            log.warning(
+                "the search proposed %d configuration(s) already evaluated in this run (a space with "
+                "few distinct configurations?); they are evaluated again. Lower --max-evals or widen the "
+                "space.", len(keys),
             )
 
     # ----------------------------------------------------------------- report

@@ -14,6 +14,7 @@ from hpcnas.core.errors import HpcnasError
 from hpcnas.evaluator import create_evaluator
 from hpcnas.evaluator.base import DONE, FAILED, RESULT_COLUMNS, EvalResult
 from hpcnas.evaluator.simulated import SimulatedEvaluator
+from hpcnas.problem import HpProblem
 from hpcnas.search.master import SearchMaster
 from hpcnas.search.results_store import ResultsStore
 from tests.support.toy import OtherProblem, Problem, ToyRandomSearch
@@ -233,7 +234,19 @@ def test_resumed_search_repeating_recorded_configurations_is_warned(tmp_path, ca
     run_master(tmp_path, 4, seed=5)
     with caplog.at_level(logging.WARNING, logger="hpcnas"):
         run_master(tmp_path, 6, seed=5)  # same seed: the toy search proposes the same points again
-    assert sum("already evaluated" in m for m in caplog.messages) == 1
+    warned = [m for m in caplog.messages if "already evaluated" in m]
+    assert len(warned) == 1 and "before this run resumed (a resumed search seeded as before?)" in warned[0]
+
+
+def test_a_fresh_search_on_a_tiny_space_is_not_told_it_was_resumed(tmp_path, caplog) -> None:
+    tiny = HpProblem()
+    tiny.add_hyperparameter(["a", "b"], "letter")
+    with caplog.at_level(logging.WARNING, logger="hpcnas"):
+        master = run_master(tmp_path, 6, CountingSimulated("tests.support.toy.run", num_workers=1), problem=tiny)
+    warned = [m for m in caplog.messages if "already evaluated" in m]
+    assert master.num_resumed == 0 and len(warned) == 1
+    assert "already evaluated in this run (a space with few distinct configurations?)" in warned[0]
+    assert "resumed" not in warned[0]
 
 
 def test_progress_bar_on_a_terminal_shows_count_and_best(tmp_path, monkeypatch) -> None:
