@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,16 +63,46 @@ def empty_runs() -> pd.DataFrame:
     return pd.DataFrame({"job_id": [], "start": [], "end": [], "weight": []})
 
 
+def _kind(path: str) -> str:
+    """``"file"``, ``"dir"``, ``"missing"`` or ``"other"``; one line when ``path`` cannot be looked at."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as err:
+        raise HpcnasError(f"cannot read '{path}': {err.strerror or type(err).__name__} (a directory above it "
+                          "cannot be searched?): make it readable or give another path") from None
+    return "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
+
+
+def _damage(path: str) -> str | None:
+    """The lines of a results.csv that are not rows (see hpcnas.search.results_csv), in words."""
+    from hpcnas.search.results_csv import scan
+
+    with open(path, "rb") as fh:
+        found = scan(fh.read())
+    if not found.damaged:
+        return None
+    shown = "; ".join(f"line {d.number}: {d.reason}" for d in found.damaged[:3])
+    more = f"; and {len(found.damaged) - 3} more" if len(found.damaged) > 3 else ""
+    return (f"'{path}' has {len(found.damaged)} line(s) that are not rows ({shown}{more}): resuming the search "
+            "once moves them to results.csv.damaged; or correct them")
+
+
 def read_results_csv(path: str) -> pd.DataFrame:
     """Read and validate a results.csv; objectives of failed evaluations become NaN."""
-    if not os.path.isfile(path):
+    if _kind(path) != "file":
         raise HpcnasError(f"results file '{path}' does not exist: give a results.csv or the "
                           "search's output directory")
     try:
         df = pd.read_csv(path, low_memory=False)
+    except OSError as err:
+        raise HpcnasError(f"cannot read results file '{path}': {err.strerror or type(err).__name__}: make it "
+                          "readable or give another results.csv") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise HpcnasError(f"'{path}' is not a readable CSV ({first}): give the results.csv an "
+        damage = None if isinstance(err, pd.errors.EmptyDataError) else _damage(path)
+        raise HpcnasError(damage or f"'{path}' is not a readable CSV ({first}): give the results.csv an "
                           "hpcnas search wrote") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
@@ -83,6 +114,16 @@ def read_results_csv(path: str) -> pd.DataFrame:
             f"{', '.join(missing)}; give the results.csv an hpcnas search wrote (columns "
             f"p:<hyper-parameter>, {', '.join(REQUIRED_COLUMNS)}, ...)"
         )
+    try:
+        _check_values(path, df)
+    except HpcnasError as err:  # a row cut short shifts or empties cells: say so rather than what it shows
+        raise HpcnasError(_damage(path) or str(err)) from None
+    df.loc[df["status"] != DONE, "objective"] = np.nan
+    return df
+
+
+def _check_values(path: str, df: pd.DataFrame) -> None:
+    """Number columns as floats and known statuses, or one line naming the first bad cell."""
     for col in ("objective", "submit_time", "start_time", "end_time"):
         values = pd.to_numeric(df[col], errors="coerce")
         suspect = np.flatnonzero((values.isna() & df[col].notna()).to_numpy())
@@ -93,13 +134,11 @@ def read_results_csv(path: str) -> pd.DataFrame:
                               f"{df[col].iloc[row - 2]!r}, not a number; "
                               "give the results.csv an hpcnas search wrote")
         df[col] = values.astype(float)
-    df["status"] = df["status"].astype(str)
+    df["status"] = df["status"].fillna("").astype(str)
     unknown = sorted(set(df["status"]) - set(_STATUS_KIND))
     if unknown:
-        raise HpcnasError(f"'{path}': unknown status value(s) {', '.join(unknown[:5])}; "
+        raise HpcnasError(f"'{path}': unknown status value(s) {', '.join(repr(u) for u in unknown[:5])}; "
                           f"an hpcnas results.csv uses {', '.join(_STATUS_KIND)}")
-    df.loc[df["status"] != DONE, "objective"] = np.nan
-    return df
 
 
 def param_columns(df: pd.DataFrame) -> list[str]:
@@ -135,9 +174,9 @@ def experiment_from_results(path: str, label: str | None = None,
     Each evaluation occupies one worker; ``nodes`` (workers available) comes from the
     argument, else ``num_workers`` in search.json, else the peak of concurrent evaluations.
     """
-    if os.path.isdir(path):
+    if _kind(path) == "dir":
         directory, csv_path = path, os.path.join(path, "results.csv")
-        if not os.path.isfile(csv_path):
+        if _kind(csv_path) != "file":
             raise HpcnasError(f"directory '{path}' has no results.csv: give the search's output "
                               "directory (where results.csv is) or the file itself")
     else:
@@ -198,7 +237,7 @@ def load_experiment(spec: str, db: str | None = None, nodes: float | None = None
             exp.results = experiment_from_results(results).results
             exp.source = exp.source.split(" and '")[0] + f" and '{results}'"
         return exp
-    if not os.path.exists(source):
+    if _kind(source) == "missing":
         raise HpcnasError(f"experiment '{source}' does not exist: give an output directory, a "
                           "results.csv, or balsam:WORKFLOW for a workflow of the Balsam DB")
     return experiment_from_results(source, label=label, nodes=nodes)

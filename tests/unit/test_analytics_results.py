@@ -227,3 +227,20 @@ def test_console_script_exit_code_and_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hpcnas: error: ")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["search", "topk"])
+def test_a_short_row_is_named_in_one_line(outdir, tmp_path, command, capsys):
+    with open(outdir / "results.csv", "a") as fh:
+        fh.write("3,adam,j9\n")  # a row cut short: pandas fills the missing cells with NaN
+    assert main([command, str(outdir), "-o", str(tmp_path / "o")]) == 2
+    err = _err(capsys)
+    assert err.endswith("has 1 line(s) that are not rows (line 8: 3 cells, the header has 12): resuming the "
+                        "search once moves them to results.csv.damaged; or correct them"), err
+
+
+def test_a_utf8_byte_order_mark_is_accepted(outdir, tmp_path, capsys):
+    path = outdir / "results.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert main(["topk", str(outdir), "-o", str(tmp_path / "o")]) == 0
+    assert "j5" in capsys.readouterr().out
