@@ -70,6 +70,9 @@ class Case:
     message: str
     env: dict[str, str] = field(default_factory=dict)
     setup: Callable[[str], None] | None = None
+    #: run as an ordinary user (``nobody`` under root, where chmod denies nothing) in a directory
+    #: every user can enter (tests/support/unprivileged.py); ``proc`` cases only
+    unprivileged: bool = False
 
 
 def _other_problem_dir(tmp: str) -> None:
@@ -117,6 +120,119 @@ def _exit_file(tmp: str) -> None:
 
 def hps(search: str, *argv: str) -> list[str]:
     return ["hps", search, *argv, "--output-dir", "{tmp}/out"]
+
+
+# ---------------------------------------------------------------- output directory and results.csv (issue 12)
+def _toy_results(tmp: str, edit: Callable[[list[bytes]], list[bytes]] | None = None, mode: int | None = None) -> str:
+    """``{tmp}/out/results.csv`` with three rows of the toy problem, its lines passed through ``edit``."""
+    from hpcnas.evaluator.base import EvalResult
+    from hpcnas.search.results_store import ResultsStore
+    from tests.support.toy import Problem
+
+    out = os.path.join(tmp, "out")
+    store = ResultsStore(out, Problem)
+    store.append([EvalResult(f"j{i}", c, float(i), submit_time=1.0, start_time=1.0, end_time=2.0, worker="w")
+                  for i, c in enumerate(Problem.sample(3, 1))])
+    store.close()
+    path = os.path.join(out, "results.csv")
+    if edit is not None:
+        with open(path, "rb") as fh:
+            lines = fh.read().splitlines(keepends=True)
+        with open(path, "wb") as fh:
+            fh.write(b"".join(edit(lines)))
+    os.chmod(out, 0o777)  # the unprivileged cases write the lock file there
+    if mode is not None:
+        os.chmod(path, mode)
+    return path
+
+
+def _cell_to_text(lines: list[bytes]) -> list[bytes]:
+    cells = lines[2].split(b",")
+    cells[3] = b"abc"  # p:x, a float
+    return lines[:2] + [b",".join(cells)] + lines[3:]
+
+
+def _parent_read_only(tmp: str) -> None:
+    os.makedirs(os.path.join(tmp, "ro"), mode=0o555)
+    os.chmod(os.path.join(tmp, "ro"), 0o555)
+
+
+def _busy(tmp: str) -> None:
+    """A lock file naming a live search on this host (this process)."""
+    from hpcnas.search.output_lock import LOCK_FILE, this_owner
+
+    os.makedirs(os.path.join(tmp, "out"))
+    with open(os.path.join(tmp, "out", LOCK_FILE), "w") as fh:
+        json.dump(this_owner(), fh)
+
+
+def _short_row(tmp: str) -> None:
+    path = _toy_results(tmp)
+    with open(path, "ab") as fh:
+        fh.write(b"rms,0.1,3,1.5,abc\r\n")
+
+
+def _file_in_the_way(tmp: str) -> None:
+    with open(os.path.join(tmp, "file"), "w") as fh:
+        fh.write("a regular file\n")
+
+
+NOBODY_ENV = {"HOME": "{tmp}", "MPLCONFIGDIR": "{tmp}"}
+SEARCH = [PY, "-m", "hpcnas.cli.main", *hps("random", *TOY, *SIM)]
+EDITED = r"\(edited by hand\?\): correct or delete that line \(keep a copy\), or use another --output-dir"
+
+OUTPUT_DIR_CASES: dict[str, Case] = {
+    "output dir under a regular file": Case("hpcnas", ["hps", "random", *TOY, *SIM, "--output-dir", "{tmp}/file/out"],
+        r"--output-dir .*/file/out: .*/file is a file, not a directory: give a directory path", setup=_file_in_the_way),
+    "output dir name too long": Case("hpcnas", ["hps", "random", *TOY, *SIM, "--output-dir", "{tmp}/" + "x" * 300],
+        r"--output-dir .*\.\.\.x+ \(\d+ characters\): the path is too long for the file system \(File name too "
+        r"long\): give a shorter path"),
+    "results.csv is a directory": Case("hpcnas", hps("random", *TOY, *SIM),
+        r".*/out/results\.csv is a directory, not a file: move it away or use another --output-dir",
+        setup=lambda tmp: os.makedirs(os.path.join(tmp, "out", "results.csv"))),
+    "results.csv read-only": Case("proc", SEARCH,
+        r".*/out/results\.csv is read-only \(permission denied\): make it writable \(chmod u\+w\) so the search can "
+        r"record results, or use another --output-dir",
+        env=NOBODY_ENV, setup=lambda tmp: _toy_results(tmp, mode=0o444), unprivileged=True),
+    "results.csv unreadable": Case("proc", SEARCH,
+        r"cannot read .*/out/results\.csv \(permission denied\): make it readable \(chmod u\+r\) or use another "
+        r"--output-dir", env=NOBODY_ENV, setup=lambda tmp: _toy_results(tmp, mode=0o200), unprivileged=True),
+    "output dir in a read-only directory": Case("proc",
+        [PY, "-m", "hpcnas.cli.main", "hps", "random", *TOY, *SIM, "--output-dir", "{tmp}/ro/out"],
+        r"cannot create --output-dir .*/ro/out: no permission to write in .*/ro: use another --output-dir",
+        env=NOBODY_ENV, setup=_parent_read_only, unprivileged=True),
+    "output dir in use by another search": Case("hpcnas", hps("random", *TOY, *SIM),
+        r"output dir .*/out is in use by another search \(pid \d+ on host \S+ since [-\d]+ [:\d]+\): wait for it to "
+        r"end or use another --output-dir", setup=_busy),
+    "results.csv float cell edited to text": Case("hpcnas", hps("random", *TOY, *SIM),
+        r"line 3 of .*/out/results\.csv: column 'p:x' holds 'abc', not a number " + EDITED,
+        setup=lambda tmp: _toy_results(tmp, _cell_to_text)),
+    "results.csv with a repeated header line": Case("hpcnas", hps("random", *TOY, *SIM),
+        r"line 3 of .*/out/results\.csv repeats the header \(two files joined, or two searches wrote to it\?\): "
+        r"delete that line \(keep a copy\), or use another --output-dir",
+        setup=lambda tmp: _toy_results(tmp, lambda lines: lines[:2] + lines[:1] + lines[2:])),
+    "results.csv with an extra column": Case("hpcnas", hps("random", *TOY, *SIM),
+        r"the header of .*/out/results\.csv has the column\(s\) note that hpcnas does not write \(added by hand\?\): "
+        r"remove them \(keep a copy\), or use another --output-dir",
+        setup=lambda tmp: _toy_results(tmp, lambda lines: [line.rstrip(b"\r\n") + b",x\r\n" if i else
+                                                           line.rstrip(b"\r\n") + b",note\r\n"
+                                                           for i, line in enumerate(lines)])),
+    "results.csv with its header deleted": Case("hpcnas", hps("random", *TOY, *SIM),
+        r".*/out/results\.csv has no header line: its first line is a row of results \(was the header deleted\?\): "
+        r"put the header line back \(p:optimizer,p:scale,p:units,p:x,job_id,objective,.*\.\.\.\), or use another "
+        r"--output-dir", setup=lambda tmp: _toy_results(tmp, lambda lines: lines[1:])),
+    "results.csv header names a column twice": Case("hpcnas", hps("random", *TOY, *SIM),
+        r"the header of .*/out/results\.csv names the column\(s\) p:x more than once \(edited, or two headers "
+        r"joined\?\): remove the repeated column\(s\), or use another --output-dir",
+        setup=lambda tmp: _toy_results(tmp, lambda lines: [lines[0].replace(b"p:units", b"p:x")] + lines[1:])),
+    "analytics on a results.csv with a short row": Case("analytics", ["topk", "{tmp}/out/results.csv"],
+        r"'.*/out/results\.csv' has 1 line\(s\) that are not rows \(line 5: 5 cells, the header has 14\): resuming "
+        r"the search once moves them to results\.csv\.damaged; or correct them", setup=_short_row),
+    "analytics on an unreadable results.csv": Case("proc", [PY, "-m", "hpcnas.analytics.cli", "topk",
+                                                            "{tmp}/out/results.csv"],
+        r"cannot read results file '.*/out/results\.csv': Permission denied: make it readable or give another "
+        r"results\.csv", env=NOBODY_ENV, setup=lambda tmp: _toy_results(tmp, mode=0o000), unprivileged=True),
+}
 
 
 CASES: dict[str, Case] = {
@@ -275,6 +391,7 @@ CASES: dict[str, Case] = {
         r"cannot read .*/out/search\.json \(.*\): remove it or use another --output-dir", setup=_corrupt_search_json),
     "output dir is a file": Case("hpcnas", hps("random", *TOY, *SIM),
         r"--output-dir .*/out exists and is not a directory: give a directory", setup=_output_is_file),
+    **OUTPUT_DIR_CASES,
     # ---------------------------------------------------------------- backends (real subprocesses)
     "--evaluator balsam without an active DB": Case("proc",
         [PY, "-m", "hpcnas.cli.main", *hps("random", *TOY, "--evaluator", "balsam")],
@@ -378,10 +495,20 @@ def test_the_catalogue_has_at_least_30_cases() -> None:
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_one_exact_line_and_exit_2(name, modules, tmp_path, capsys, monkeypatch) -> None:
     case = CASES[name]
-    argv, env = prepare(case, str(tmp_path))
-    if case.kind == "proc":
+    if case.unprivileged:
+        from tests.support.unprivileged import as_ordinary_user, shared_dir
+
+        prefix = as_ordinary_user()
+        if prefix is None:
+            pytest.skip("running as root without setpriv or runuser: cannot test as an ordinary user")
+        with shared_dir("hpcnas-bad-") as tmp:
+            argv, env = prepare(case, tmp)
+            code, stderr = run_subprocess(prefix + argv, env, modules, tmp)
+    elif case.kind == "proc":
+        argv, env = prepare(case, str(tmp_path))
         code, stderr = run_subprocess(argv, env, modules, str(tmp_path))
     else:
+        argv, env = prepare(case, str(tmp_path))
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("HPCNAS_DEBUG", raising=False)
