@@ -43,7 +43,8 @@ SIGNALS = (SIGINT, SIGTERM)
 #: exit code and one-line message of each signal
 OUTCOME = {SIGINT: (130, "hpcnas: interrupted"), SIGTERM: (143, "hpcnas: terminated")}
 #: seconds ``finish`` waits for leftover non-daemon threads before it exits without them
-THREAD_GRACE_S = float(os.environ.get("HPCNAS_THREAD_GRACE_S", "2"))
+#: (``HPCNAS_THREAD_GRACE_S`` overrides it)
+THREAD_GRACE_S = 2.0
 
 
 class Terminated(KeyboardInterrupt):
@@ -212,7 +213,11 @@ def finish(code: int) -> int:
         return [t for t in threading.enumerate()
                 if t is not threading.main_thread() and not t.daemon and t.is_alive()]
 
-    deadline = time.monotonic() + THREAD_GRACE_S
+    try:
+        grace = max(0.0, float(os.environ.get("HPCNAS_THREAD_GRACE_S", THREAD_GRACE_S)))
+    except ValueError:
+        grace = THREAD_GRACE_S
+    deadline = time.monotonic() + grace
     for thread in leftovers():
         thread.join(max(0.0, deadline - time.monotonic()))
     left = leftovers()
