@@ -25,12 +25,18 @@ class Method:
     def __init__(self, space: Space, seed: int) -> None:
         self.space, self.seed = space, seed
         self._tokens = itertools.count()
+        self._pending: dict[int, Any] = {}  # token -> what the method needs back at tell time
 
     def ask(self) -> tuple[int, dict[str, Any]]:
         raise NotImplementedError
 
     def tell(self, token: int, objective: float) -> None:
         raise NotImplementedError
+
+    def _hand_out(self, handle: Any, config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        token = next(self._tokens)
+        self._pending[token] = handle
+        return token, config
 
 
 class HpcnasMethod(Method):
@@ -39,13 +45,10 @@ class HpcnasMethod(Method):
         from hpcnas.search import get_search_class
 
         self.search = get_search_class("hps", search)(space.hp_problem(), random_state=seed, **options)
-        self._pending: dict[int, dict[str, Any]] = {}
 
     def ask(self) -> tuple[int, dict[str, Any]]:
         config = self.search.ask(1)[0]
-        token = next(self._tokens)
-        self._pending[token] = config
-        return token, config
+        return self._hand_out(config, config)
 
     def tell(self, token: int, objective: float) -> None:
         self.search.tell([(self._pending.pop(token), objective)])
@@ -60,16 +63,13 @@ class OptunaMethod(Method):
         made = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
                 "gp": lambda: optuna.samplers.GPSampler(seed=seed)}[sampler]()
         self.study = optuna.create_study(direction="maximize", sampler=made)
-        self._trials: dict[int, Any] = {}
 
     def ask(self) -> tuple[int, dict[str, Any]]:
         trial = self.study.ask()
-        token = next(self._tokens)
-        self._trials[token] = trial
-        return token, self.space.optuna_config(trial)
+        return self._hand_out(trial, self.space.optuna_config(trial))
 
     def tell(self, token: int, objective: float) -> None:
-        self.study.tell(self._trials.pop(token), objective)
+        self.study.tell(self._pending.pop(token), objective)
 
 
 class SkoptMethod(Method):
@@ -80,13 +80,10 @@ class SkoptMethod(Method):
         from skopt import Optimizer
 
         self.opt = Optimizer(space.skopt_dimensions(), base_estimator=estimator, random_state=seed)
-        self._pending: dict[int, list[Any]] = {}
 
     def ask(self) -> tuple[int, dict[str, Any]]:
         x = self.opt.ask()
-        token = next(self._tokens)
-        self._pending[token] = x
-        return token, self.space.from_flat(x)
+        return self._hand_out(x, self.space.from_flat(x))
 
     def tell(self, token: int, objective: float) -> None:
         self.opt.tell(self._pending.pop(token), -objective)  # skopt minimises
@@ -106,14 +103,10 @@ class DeepHyperMethod(Method):
         problem = HpProblem(config_space=space.hp_problem().space)
         self._dir = tempfile.TemporaryDirectory()
         self.search = CBO(problem, random_state=seed, log_dir=self._dir.name, checkpoint_history_to_csv=False)
-        self._pending: dict[int, dict[str, Any]] = {}
 
     def ask(self) -> tuple[int, dict[str, Any]]:
         config = self.search.ask(1)[0]
-        token = next(self._tokens)
-        self._pending[token] = config
-        clean = {k: v for k, v in config.items() if not (isinstance(v, float) and v != v)}
-        return token, clean
+        return self._hand_out(config, {k: v for k, v in config.items() if not (isinstance(v, float) and v != v)})
 
     def tell(self, token: int, objective: float) -> None:
         self.search.tell([(self._pending.pop(token), objective)])
