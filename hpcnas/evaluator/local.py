@@ -43,7 +43,10 @@ from typing import Any, Callable
 
 from hpcnas.core.errors import UsageError
 from hpcnas.evaluator.base import FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.evaluator.local_resources import check_open_files, gpu_slices, visible_gpus
 from hpcnas.evaluator.reaper import Reaper
+
+__all__ = ["LocalEvaluator", "gpu_slices", "visible_gpus"]
 
 #: bytes of a worker's output kept for the error text of a crash or timeout
 DEFAULT_OUTPUT_TAIL = 2000
@@ -51,8 +54,6 @@ DEFAULT_OUTPUT_TAIL = 2000
 STARTUP_GRACE = 60.0
 #: longest single wait on the workers' pipes (poll() overflows past ~24.8 days); longer waits loop
 MAX_WAIT = 3600.0
-#: file descriptors the master holds per worker (message pipe, output pipe) and spares for starts
-FDS_PER_WORKER, FDS_SPARE = 2, 16
 
 
 class _OutputTail:
@@ -106,7 +107,7 @@ class _Worker:
         env = dict(os.environ, HPCNAS_WORKER=self.name, PYTHONUNBUFFERED="1")
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
-        code = "import sys; from hpcnas.evaluator.local import _worker_main; _worker_main(int(sys.argv[1]))"
+        code = "import sys; from hpcnas.evaluator.local_worker import worker_main; worker_main(int(sys.argv[1]))"
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", code, str(child_conn.fileno())],
@@ -191,7 +192,7 @@ class LocalEvaluator(Evaluator):
         gpus_per_worker: int = 0,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
-        _check_open_files(self.num_workers)
+        check_open_files(self.num_workers)
         if output_tail < 0:
             raise UsageError(f"--output-tail must be >= 0 bytes, got {output_tail}")
         if evals_per_worker is not None and evals_per_worker < 1:
@@ -389,67 +390,6 @@ class LocalEvaluator(Evaluator):
         )
 
 
-def visible_gpus() -> list[str]:
-    """GPU ids this process may use: ``CUDA_VISIBLE_DEVICES`` when set, else those ``nvidia-smi -L`` lists."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
-
-
-def gpu_slices(gpus: list[str], num_workers: int, per_worker: int) -> list[list[str]]:
-    """Disjoint ``per_worker`` GPUs for each worker slot, or a one-line error with the numbers."""
-    if per_worker < 0:
-        raise UsageError(f"--gpus-per-worker must be >= 0, got {per_worker}")
-    needed = num_workers * per_worker
-    if needed > len(gpus):
-        raise UsageError(
-            f"--num-workers {num_workers} x --gpus-per-worker {per_worker} needs {needed} GPUs but "
-            f"{len(gpus)} are visible ({','.join(gpus) or 'none'}): lower one of them"
-        )
-    return [gpus[i * per_worker : (i + 1) * per_worker] for i in range(num_workers)]
-
-
-def _open_file_limit(needed: int) -> int:
-    """The soft open-file limit (``ulimit -n``), first raised towards the hard one when below ``needed``."""
-    try:
-        import resource
-    except ImportError:  # not POSIX
-        return needed
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        return needed if soft == resource.RLIM_INFINITY else soft
-    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        return target
-    except (ValueError, OSError):
-        return soft
-
-
-def _open_fds() -> int:
-    """File descriptors this process has open now (a guess of 32 where /proc is missing)."""
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return 32
-
-
-def _check_open_files(num_workers: int) -> None:
-    """Refuse a worker count whose pipes would exceed the open-file limit (EMFILE mid-search)."""
-    needed = _open_fds() + FDS_SPARE + FDS_PER_WORKER * num_workers
-    limit = _open_file_limit(needed)
-    if needed > limit:
-        raise UsageError(
-            f"--num-workers {num_workers} needs about {needed} open files but this process may open "
-            f"{limit} (ulimit -n): lower --num-workers or raise ulimit -n"
-        )
-
-
 def _portable(run_function: str | Callable[..., Any]) -> str | Callable[..., Any]:
     """A reference the worker processes can import.
 
@@ -479,52 +419,3 @@ def _describe_exit(code: int | None) -> str:
             name = f"signal {-code}"
         return f"was killed by {name} (exit code {code})"
     return f"exited with code {code}"
-
-
-# --------------------------------------------------------------------- worker side
-def _set_parent_death_signal() -> None:
-    """Linux: die with the master, so a killed master leaves no orphan workers behind."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _worker_main(fd: int) -> None:
-    """Worker process loop: ``init`` once, then ``run`` messages until ``stop`` or EOF."""
-    _set_parent_death_signal()
-    import faulthandler
-
-    faulthandler.enable()  # a segfault leaves its Python traceback in the output tail
-    from hpcnas.evaluator.runner import Outcome, run_config
-
-    conn = Connection(fd)
-    try:
-        _, path, cwd, run_function = pickle.loads(conn.recv_bytes())
-    except EOFError:
-        return
-    sys.path[:] = path + [p for p in sys.path if p not in path]
-    os.chdir(cwd)
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if message[0] != "run":
-            return
-        _, job_id, config = message
-        conn.send(("start", job_id, time.time()))
-        outcome = run_config(run_function, config)
-        try:
-            conn.send(("done", job_id, outcome))
-        except (pickle.PicklingError, TypeError, AttributeError) as err:
-            outcome = Outcome(
-                outcome.objective, outcome.status, outcome.error, outcome.start_time, outcome.end_time,
-                {"metadata_dropped": f"not picklable: {err}"}, list(getattr(outcome, "reports", [])),
-            )
-            conn.send(("done", job_id, outcome))
-        sys.stdout.flush()
-        sys.stderr.flush()

@@ -75,9 +75,9 @@ def test_worker_count_bound_in_the_api() -> None:
 
 
 def test_local_worker_bound_follows_the_open_file_limit(monkeypatch) -> None:
-    import hpcnas.evaluator.local as local
+    import hpcnas.evaluator.local_resources as resources
 
-    monkeypatch.setattr(local, "_open_file_limit", lambda needed: 100)
+    monkeypatch.setattr(resources, "open_file_limit", lambda needed: 100)
     with pytest.raises(UsageError, match=r"--num-workers 60 needs about \d+ open files but this process may open "
                                          r"100 \(ulimit -n\): lower --num-workers or raise ulimit -n"):
         LocalEvaluator("tests.support.toy.run", num_workers=60)

@@ -1,0 +1,63 @@
+"""The worker side of the local evaluator: one long-lived process per worker slot.
+
+Started by :class:`~hpcnas.evaluator.local.LocalEvaluator` as a fresh interpreter that imports
+only this module; it receives the master's ``sys.path``, working directory and run function
+once, then evaluates configurations one at a time with
+:func:`hpcnas.evaluator.runner.run_config`, one pickled message each way.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import time
+from multiprocessing.connection import Connection
+
+
+def _set_parent_death_signal() -> None:
+    """Linux: die with the master, so a killed master leaves no orphan workers behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def worker_main(fd: int) -> None:
+    """Worker process loop: ``init`` once, then ``run`` messages until ``stop`` or EOF."""
+    _set_parent_death_signal()
+    import faulthandler
+
+    faulthandler.enable()  # a segfault leaves its Python traceback in the output tail
+    from hpcnas.evaluator.runner import Outcome, run_config
+
+    conn = Connection(fd)
+    try:
+        _, path, cwd, run_function = pickle.loads(conn.recv_bytes())
+    except EOFError:
+        return
+    sys.path[:] = path + [p for p in sys.path if p not in path]
+    os.chdir(cwd)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] != "run":
+            return
+        _, job_id, config = message
+        conn.send(("start", job_id, time.time()))
+        outcome = run_config(run_function, config)
+        try:
+            conn.send(("done", job_id, outcome))
+        except (pickle.PicklingError, TypeError, AttributeError) as err:
+            outcome = Outcome(
+                outcome.objective, outcome.status, outcome.error, outcome.start_time, outcome.end_time,
+                {"metadata_dropped": f"not picklable: {err}"}, list(getattr(outcome, "reports", [])),
+            )
+            conn.send(("done", job_id, outcome))
+        sys.stdout.flush()
+        sys.stderr.flush()
