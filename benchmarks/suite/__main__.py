@@ -15,11 +15,13 @@ run's regret curve and CPU time. See :mod:`benchmarks.suite.report` for what is 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 from benchmarks.suite.methods import METHODS, available
 from benchmarks.suite.problems import PROBLEM_NAMES
@@ -44,6 +46,10 @@ def _tasks(args: argparse.Namespace, methods: list[str]) -> list[tuple[str, str,
     return sorted(tasks, key=lambda t: -t[4] * (3 if METHODS[t[1]][1] == "costly" else 1))
 
 
+def _open(path: str) -> Any:
+    return gzip.open(path, "rt") if path.endswith(".gz") else open(path)
+
+
 def _sequential(method: str) -> bool:
     return method in ("skopt-gp", "skopt-rf", "deephyper-cbo")
 
@@ -64,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="every run as one JSON line, appended as runs end (default: suite.jsonl)")
     parser.add_argument("--markdown", help="also write the tables as markdown to this file")
     parser.add_argument("--report", nargs="+", metavar="JSONL",
-                        help="print the tables of saved runs (several files are merged) and exit")
+                        help="print the tables of saved runs (several files, plain or .gz, are merged) and exit")
     args = parser.parse_args(argv)
     if args.report:
-        runs = [json.loads(line) for path in args.report for line in open(path) if line.strip()]
+        runs = [json.loads(line) for path in args.report for line in _open(path) if line.strip()]
     else:
         methods = []
         for m in args.methods:
