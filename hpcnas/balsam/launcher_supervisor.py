@@ -149,9 +149,19 @@ class LauncherSupervisor:
         self._signal = signum
 
     def run(self) -> int:
+        """Supervise until the launcher ends or a signal stops it; the caller's SIGTERM/SIGINT
+        handlers are back in place when this returns."""
+        previous = {}
         if threading.current_thread() is threading.main_thread():  # (tests drive it from a thread)
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, self._on_signal)
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            return self._supervise()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _supervise(self) -> int:
         self.start_child()
         outage_since: float | None = None
         while True:

@@ -81,8 +81,11 @@ def test_ends_with_the_launchers_exit_code_and_no_restart_without_outage(tmp_pat
     record = tmp_path / "starts.jsonl"
     sup = LauncherSupervisor([], probe=lambda: True, release=lambda: pytest.fail("nothing to release"),
                              probe_interval=0.1, launcher=[sys.executable, "-c", FAKE, str(record)])
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     assert sup.run() == 3
     assert len(starts(record)) == 1 and sup.restarts == 0
+    # the caller's handlers are back (they leaked into the test process and broke later tests)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 def test_a_launcher_that_dies_during_the_outage_is_restarted_after_it(tmp_path, monkeypatch):
