@@ -259,10 +259,23 @@ def resume_seed(seed: int | None, output_dir: str) -> int | None:
     return int(np.random.SeedSequence([seed, recorded]).generate_state(1)[0] >> 1)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is *now*: a command run in-process (a notebook, a test
+    capturing output) after another must not write to the first one's closed stream."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _setup_logging() -> None:
     logger = logging.getLogger("hpcnas")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("hpcnas: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

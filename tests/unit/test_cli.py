@@ -164,3 +164,24 @@ def test_resume_derives_a_new_seed_so_proposals_differ(tmp_path) -> None:
     args[-1] = str(other)
     assert main([*args, "--max-evals", "3"]) == 0 and main([*args, "--max-evals", "6"]) == 0
     assert [tuple(v for k, v in r.items() if k.startswith("p:")) for r in rows(other / "results.csv")] == configs
+
+
+def test_warnings_go_to_the_current_stderr_after_an_earlier_stream_closed(monkeypatch) -> None:
+    """A command run in-process after another (a notebook, a capturing test) must not log into the
+    first one's closed stream ("--- Logging error --- ValueError: I/O operation on closed file")."""
+    import io
+    import logging
+
+    from hpcnas.cli.search_cmd import _setup_logging
+
+    logger = logging.getLogger("hpcnas")
+    monkeypatch.setattr(logger, "handlers", [])
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    _setup_logging()
+    logger.warning("one")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logger.warning("two")
+    assert second.getvalue() == "hpcnas: WARNING: two\n"
