@@ -46,6 +46,17 @@ def exact_text(config: dict[str, Any]) -> float:
     return float(NASTY.index(text))
 
 
+def recorded_texts(results_csv: str) -> list[tuple[str, float]]:
+    """(text, objective) of each row of ``results_csv``, cells decoded as hpcnas reads them back
+    (strings that start with a quote or hold a line break are written as JSON text)."""
+    from hpcnas.search.results_csv import decode
+
+    with open(results_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    hp = SecProblem.space["text"]
+    return sorted((decode(r["p:text"], hp), float(r["objective"])) for r in rows)
+
+
 def markers_under(*folders: str) -> list[str]:
     found = []
     for folder in folders:
@@ -72,7 +83,7 @@ def test_nasty_values_reach_run_exactly_and_execute_nothing_local(tmp_path) -> N
     assert len(rows) == len(NASTY)
     assert all(r["status"] == "DONE" for r in rows), [(r["p:text"], r["error"]) for r in rows]
     # each value arrived exactly (objective = its index) and is recorded exactly in results.csv
-    assert sorted((r["p:text"], float(r["objective"])) for r in rows) == sorted((t, float(i)) for i, t in enumerate(NASTY))
+    assert recorded_texts(str(out / "results.csv")) == sorted((t, float(i)) for i, t in enumerate(NASTY))
     assert (home / "canary.txt").read_text() == "still here\n"
     assert markers_under(str(tmp_path)) == []
 
