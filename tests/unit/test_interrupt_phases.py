@@ -13,6 +13,15 @@ from hpcnas.core import interrupts
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.fixture(autouse=True)
+def _python_default_sigint():
+    """Each test starts from Python's own SIGINT handler, whatever an earlier test in this
+    process left installed (a full run with the e2e tests did), and gets the previous one back."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _signal_self(signum: int) -> None:
     os.kill(os.getpid(), signum)  # Python runs the handler at the next bytecode of this thread
 
