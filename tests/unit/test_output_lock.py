@@ -104,12 +104,18 @@ def test_an_unreadable_record_is_refused(tmp_path) -> None:
         OutputLock(str(tmp_path)).acquire()
 
 
+def _default_sigint() -> None:
+    # a pytest started as a background job ignores SIGINT, and hpcnas keeps an inherited "ignore"
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _master(out, max_evals: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "hpcnas.cli.main", "hps", "random", "--problem", "tests.support.toy.Problem",
          "--run", f"{HERE}.wait_for_go", "--max-evals", str(max_evals), "--num-workers", "2", "--seed", "4",
          "--no-progress", "--output-dir", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=out.parent,
+        preexec_fn=_default_sigint,
     )
 
 
