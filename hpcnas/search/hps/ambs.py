@@ -66,7 +66,6 @@ from hpcnas.search.hps.encoding import FLOAT
 from hpcnas.search.hps.surrogate import SURROGATES, QuantileWarp, Surrogate, identity
 
 LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean")
-RANDOM, GOOD, LOCAL = 0, 1, 2  # candidate generators
 MAX_N_JOBS = 4096  # processes fitting a forest (joblib refuses more than 1,000,000)
 
 
@@ -131,7 +130,7 @@ class AMBS(HpSearch):
         self._n_fit = 0
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
         self._radius, self._best_seen = self.radius_init, -np.inf
-        self._picks: dict[bytes, int] = {}  # pending model proposals: key -> generator
+        self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
         self._float_columns = np.array([kind == FLOAT for kind in self.codec.kinds], dtype=bool)
 
     @classmethod
@@ -160,7 +159,7 @@ class AMBS(HpSearch):
             return self.codec.sample(n if ok.size < 2 else min(n, random_left))
         if self._model is None or self._refit_due():
             self._refit()
-        cands, source = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * n))
+        cands, local = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * n))
         if len(cands) == 0:
             return self.codec.sample(n)
         feats = self.codec.features(cands)
@@ -186,7 +185,7 @@ class AMBS(HpSearch):
         for j in lied:
             self._model.add(feats[j : j + 1], [lie], sign=-1)
         picked = cands[chosen]
-        self._picks.update(zip(self.codec.keys(picked), source[chosen].tolist()))
+        self._local_picks.update(k for k, is_local in zip(self.codec.keys(picked), local[chosen]) if is_local)
         return picked
 
     def _on_asked(self, vector: np.ndarray) -> None:
@@ -210,8 +209,9 @@ class AMBS(HpSearch):
                 if self._model is not None and lie is not None:
                     self._model.add(lie_feats, self._warp([lie]), sign=-1)
         self._best_seen = max(self._best_seen, float(np.nanmax(objectives, initial=-np.inf)))
-        sources = np.array([self._picks.pop(k, -1) for k in keys], dtype=int)
-        self._adapt_radius(objectives[sources == LOCAL], best_before)
+        from_region = np.array([k in self._local_picks for k in keys], dtype=bool)
+        self._local_picks.difference_update(keys)
+        self._adapt_radius(objectives[from_region], best_before)
         self._features.extend(feats)
         self._vectors.extend(vectors)
         self._y.extend(objectives[:, None])
@@ -251,8 +251,8 @@ class AMBS(HpSearch):
 
     def _candidates(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Candidates from the generators of :mod:`~hpcnas.search.hps.candidates` and the
-        generator of each (:data:`RANDOM`, :data:`GOOD`, :data:`LOCAL`); only points not
-        asked or told before."""
+        mask of the trust-region moves among them (their results drive the radius); only
+        points not asked or told before."""
         n_local, n_good = int(round(count * self.portfolio["local"])), int(round(count * self.portfolio["good"]))
         if self.recombine[self.surrogate_model]:
             parents = np.repeat(self._center()[None, :], n_local, axis=0)
@@ -267,9 +267,9 @@ class AMBS(HpSearch):
         good = candidates.good_marginals(self.codec, self._top(int(np.clip(np.ceil(self.good_fraction * n_ok), 3, 25))), n_good)
         uniform = self.codec.sample(count - len(local) - len(good))
         cands = np.concatenate([uniform, good, local])
-        source = np.repeat([RANDOM, GOOD, LOCAL], [len(uniform), len(good), len(local)])
+        is_local = np.arange(len(cands)) >= len(cands) - len(local)
         fresh = ~self._is_seen(cands)
-        return cands[fresh], source[fresh]
+        return cands[fresh], is_local[fresh]
 
     def _center(self) -> np.ndarray:
         """Trust-region center: the best point, with its float columns replaced by a weighted
