@@ -79,8 +79,7 @@ def good_marginals(codec: SpaceCodec, good: np.ndarray, n: int, refresh: float =
                 width = max(width, 0.5 / max(size - 1, 1))
             new = reflect(v[rows] + rs.standard_normal(rows.size) * width)
             if kind == INT:
-                step = 1.0 / (size - 1)
-                new = np.clip(np.round(new / step) * step, 0.0, 1.0)
+                new = codec.snap(j, new)
             out[rows, j] = new
         elif kind == ORD:
             moved = rs.random_sample(rows.size) < refresh

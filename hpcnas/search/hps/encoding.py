@@ -11,7 +11,8 @@ On top of that it offers, all vectorised over rows of a matrix:
 
 * :meth:`SpaceCodec.sample`  -- valid random vectors (conditions and forbidden clauses applied),
 * :meth:`SpaceCodec.mutate`  -- type-aware perturbation of some active columns of each row
-  (Gaussian on the normalised / log scale for numbers, snapped to the integer grid; a
+  (Gaussian on the normalised / log scale for numbers, snapped to the integer grid
+  (:meth:`SpaceCodec.snap`); a
   neighbour index for ordinals; another choice for categoricals),
 * :meth:`SpaceCodec.repair`  -- make perturbed rows valid again (newly active children get a
   random value, newly inactive ones become ``NaN``, forbidden rows are dropped),
@@ -185,14 +186,12 @@ class SpaceCodec:
             v = parents[rows, j]
             if kind in (FLOAT, INT):
                 new = reflect(v + self.rs.standard_normal(rows.size) * scale[rows])
-                if kind == INT:
-                    step = 1.0 / (size - 1)
-                    new = np.round(new / step) * step
-                    same = np.isclose(new, v)
-                    direction = np.where(self.rs.random_sample(rows.size) < 0.5, -step, step)
-                    direction = np.where(v + direction < -1e-9, step, np.where(v + direction > 1 + 1e-9, -step, direction))
-                    new = np.where(same, v + direction, new)
-                    new = np.clip(np.round(new / step) * step, 0.0, 1.0)
+                if kind == INT:  # on the integer grid, at least one step away
+                    hp = self.hps[j]
+                    old, moved = hp.to_value(v), hp.to_value(new)
+                    step = np.where(self.rs.random_sample(rows.size) < 0.5, -1, 1)
+                    step = np.where(old + step < hp.lower, 1, np.where(old + step > hp.upper, -1, step))
+                    new = hp.to_vector(np.where(moved == old, old + step, moved))
                 children[rows, j] = new
             elif kind == ORD:
                 step = np.where(self.rs.random_sample(rows.size) < 0.5, -1.0, 1.0)
@@ -202,6 +201,13 @@ class SpaceCodec:
                 shift = self.rs.randint(1, size, size=rows.size)
                 children[rows, j] = (v + shift) % size
         return children
+
+    def snap(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Normalised values of integer column ``j`` moved onto its grid, by ConfigSpace's own
+        rounding (a log-scale grid is not even): a snapped vector survives the round trip
+        through its configuration unchanged, so it is recognised when it is told."""
+        hp = self.hps[j]
+        return hp.to_vector(hp.to_value(np.clip(values, 0.0, 1.0)))
 
     def repair(self, vectors: np.ndarray) -> np.ndarray:
         """Valid rows of ``vectors``: activate / deactivate children, drop forbidden rows."""
