@@ -244,3 +244,21 @@ def test_a_utf8_byte_order_mark_is_accepted(outdir, tmp_path, capsys):
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert main(["topk", str(outdir), "-o", str(tmp_path / "o")]) == 0
     assert "j5" in capsys.readouterr().out
+
+
+def test_output_into_a_closed_pipe_exits_quietly(outdir, tmp_path):
+    """``hpcnas-analytics topk DIR | head -1``: the reader is gone before the table is written."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write gets EPIPE, as after head -1 has exited
+    try:
+        proc = subprocess.run([sys.executable, "-m", "hpcnas.analytics.cli", "topk", str(outdir),
+                               "-o", str(tmp_path / "o")], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.stderr == "", proc.stderr
+    assert proc.returncode == 141  # what a shell reports for a writer killed by SIGPIPE
