@@ -77,7 +77,8 @@ def test_report_renders_with_every_image_loaded(report, tmp_path):
     assert pixels.std() > 10  # a blank page has std 0
     assert (pixels < 128).mean() > 0.005  # text and plot lines, not an empty white page
     loaded, total = loaded_images(str(report))
-    assert total == 3 and loaded == 3
+    # search, importance, parallel coordinates, objective vs parameter, utilization, throughput
+    assert total == 6 and loaded == 6
 
 
 def test_broken_image_is_detected(tmp_path):

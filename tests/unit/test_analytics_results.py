@@ -138,7 +138,12 @@ def test_report_embeds_every_figure(outdir, tmp_path):
     out = tmp_path / "rep"
     assert main(["report", str(outdir), "-o", str(out)]) == 0
     page = (out / "report.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 3
+    # search, parallel coordinates, objective vs parameter, utilization, throughput; 4 successful
+    # evaluations are too few for an importance: a note instead of its figure
+    assert page.count('src="data:image/png;base64,') == 5
+    assert "parameter importance needs at least 10 successful evaluations; this experiment has 4" in page
+    assert page.index("<h2>Search</h2>") < page.index("<h2>Parameters</h2>") < page.index(
+        "<h2>Node utilization</h2>") < page.index("<h2>Throughput</h2>")
     assert "http://" not in page and "https://" not in page
     assert "Top 4 configurations" in page
     assert "<th>num_workers</th><td>2</td>" in page and "<th>search</th><td>random</td>" in page
