@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "hpcnas.analytics.params",
     "hpcnas.analytics.compare",
     "hpcnas.analytics.report",
+    "hpcnas.analytics.serve",
 )
 
 
