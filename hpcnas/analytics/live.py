@@ -113,19 +113,47 @@ class LiveState:
         return time.strftime("%H:%M:%S", time.localtime(self._read_at)) if self._read_at else "?"
 
     def _render(self, exp: Experiment | None, version: int) -> Snapshot:
-        from hpcnas.analytics.search import write_search
-        from hpcnas.analytics.topk import write_topk
         from hpcnas.analytics.utilization import write_utilization
 
         process = search_process(self.directory)
         head = (f'<p class="muted">Read {html.escape(self._read_at_text())} (v{version})'
                 + (f"; {html.escape(process)}" if process else "") + ".</p><!--state-->")
         results = exp.results if exp is not None else None
-        if results is None or not len(results):
-            waiting = ("no results.csv yet" if exp is None else "results.csv has no row yet")
-            return Snapshot(version, head + '<p id="finished" data-finished="0">Waiting for the first '
-                            f"evaluation to finish ({waiting}).</p>")
-        parts = [head]
+        has_runs = exp is not None and not exp.runs.empty
+        if (results is None or not len(results)) and not has_runs:
+            waiting = ("no results.csv yet" if exp is None else "no row yet")
+            return Snapshot(version, head + '<p id="finished" data-finished="0" data-failed="0">Waiting for '
+                            f"the first evaluation to finish ({waiting}).</p>")
+        parts, images, finished = [head], [], 0
+        if results is None:  # a Balsam workflow without the search's results.csv
+            parts.append('<p class="note">no objectives: give the search\'s output directory too (DIR '
+                         "--workflow WF) for the search curve and the best configurations</p>")
+        elif len(results):
+            finished = self._search_part(exp, version, parts, images)
+        if has_runs:
+            try:
+                u = write_utilization(exp, self.out)
+            except HpcnasError as err:
+                parts.append(f'<h2>Utilization</h2><p class="note">{html.escape(str(err))}</p>')
+            else:
+                unit = "nodes" if "Balsam DB" in exp.source else "workers"
+                parts.append(
+                    f"<h2>Utilization</h2><p id=\"utilization\">{u['utilization_percent']:.1f}% of "
+                    f"{u['nodes']:g} {unit} busy over {u['wall_seconds']:.1f} s "
+                    f"({html.escape(_fmt(u['nodes_source']))}, {u['num_runs']} runs); evaluations count once "
+                    "they finished.</p>"
+                    f'<img alt="utilization" src="utilization.png?v={version}">')
+                images.append("utilization.png")
+        data = {}
+        for name in images:
+            with open(os.path.join(self.out, name), "rb") as fh:
+                data[name] = fh.read()
+        return Snapshot(version, "\n".join(parts), data, finished)
+
+    def _search_part(self, exp: Experiment, version: int, parts: list[str], images: list[str]) -> int:
+        from hpcnas.analytics.search import write_search
+        from hpcnas.analytics.topk import write_topk
+
         s = write_search(exp, self.out, maximize=self.maximize)
         rate = (60.0 * s["num_evaluations"] / s["wall_seconds"]) if s["wall_seconds"] > 0 else None
         best = (f"best objective <b>{s['best_objective']:.6g}</b> (evaluation {s['best_at_evaluation']}, "
@@ -134,28 +162,11 @@ class LiveState:
         parts.append(f'<p id="finished" data-finished="{s["num_evaluations"]}" data-failed="{s["num_failed"]}">'
                      f"<b>{s['num_evaluations']}</b> evaluations finished, {s['num_failed']} failed; {best}"
                      + (f"; {rate:.3g} per minute" if rate else "") + ".</p>")
-        parts.append('<h2>Search</h2><img alt="search curve" src="search.png?v=%d">' % version)
-        images = ["search.png"]
+        parts.append(f'<h2>Search</h2><img alt="search curve" src="search.png?v={version}">')
+        images.append("search.png")
         if s["best_objective"] is not None:
             table = write_topk(exp, self.out, self.k, maximize=self.maximize)
             parts.append(f"<h2>Best {len(table)} configurations</h2>"
                          + table.to_html(index=False, na_rep="", table_id="best",
                                          float_format=lambda x: f"{x:.6g}"))
-        if not exp.runs.empty:
-            try:
-                u = write_utilization(exp, self.out)
-            except HpcnasError as err:
-                parts.append(f'<h2>Utilization</h2><p class="note">{html.escape(str(err))}</p>')
-            else:
-                parts.append(
-                    f"<h2>Utilization</h2><p>{u['utilization_percent']:.1f}% of {u['nodes']:g} "
-                    f"{'workers' if exp.info.get('num_workers') else 'nodes'} busy over "
-                    f"{u['wall_seconds']:.1f} s ({html.escape(_fmt(u['nodes_source']))}); "
-                    "evaluations count once finished.</p>"
-                    f'<img alt="utilization" src="utilization.png?v={version}">')
-                images.append("utilization.png")
-        data = {}
-        for name in images:
-            with open(os.path.join(self.out, name), "rb") as fh:
-                data[name] = fh.read()
-        return Snapshot(version, "\n".join(parts), data, int(s["num_evaluations"]))
+        return int(s["num_evaluations"])
