@@ -3,11 +3,11 @@
 A standard-library HTTP server on ``127.0.0.1`` (``--port``, 0 = a free port; the URL is printed
 as one line on stdout) serves:
 
-``/``            the page: status line, search curve, utilization, best configurations; a small
-                 script fetches ``/state.json`` every ``--interval`` seconds and swaps the content
-                 in when it changed (no reload, no external resource);
-``/state.json``  ``{"version", "finished", "html"}`` of the latest :class:`~.live.Snapshot`;
-``/<figure>.png`` the snapshot's figures.
+* ``/``: the page (status line, search curve, utilization, best configurations); a small script
+  fetches ``/state.json`` every ``--interval`` seconds and swaps the content in when it changed
+  (no reload, no external resource);
+* ``/state.json``: ``{"version", "finished", "html"}`` of the latest :class:`~.live.Snapshot`;
+* ``/search.png``, ``/utilization.png``: the snapshot's figures.
 
 The state comes from :class:`~hpcnas.analytics.live.LiveState`: the search's results.csv
 (re-read when it changed, complete lines only) or a Balsam workflow (``--workflow`` /
