@@ -149,7 +149,7 @@ def parameter_table(results: pd.DataFrame, info: dict[str, Any] | None = None
             constant.append(name)
             continue
         params.append(p)
-    notes = []
+    notes = [] if param_columns(results) else ["the results have no hyper-parameter column (p:<name>)"]
     if constant:
         notes.append(f"left out, one value only: {', '.join(constant)}")
     if many:

@@ -33,6 +33,8 @@ def _goodness(objective: np.ndarray, maximize: bool) -> np.ndarray:
 
 
 def plot_importance(imp: Any, path: str, title: str) -> str:
+    """Horizontal bars of an :class:`~.params.Importance`, most important at the top, with the
+    spread over folds and shuffles as error bars."""
     table = imp.table.iloc[::-1]  # matplotlib draws the first bar at the bottom
     fig, axes = output.figure(1, 1, width=7.5, height=0.9 + 0.35 * len(table))
     ax = axes[0][0]
