@@ -10,8 +10,9 @@ as one line on stdout) serves:
 * ``/search.png``, ``/utilization.png``: the snapshot's figures.
 
 The state comes from :class:`~hpcnas.analytics.live.LiveState`: the search's results.csv
-(re-read when it changed, complete lines only) or a Balsam workflow (``--workflow`` /
-``balsam:WF``, re-read every interval). Nothing is locked: the search goes on appending.
+(re-read when it changed, complete lines only) or a Balsam DB (a DB directory as DIR_OR_DB,
+``--db``, or the active one; one workflow with ``--workflow`` / ``balsam:WF``, else all of
+them; re-read every interval). Nothing is locked: the search goes on appending.
 Figures are written into ``--output-dir`` when given, else into a temporary directory removed
 when the server stops (Ctrl-C, SIGTERM).
 """
@@ -88,8 +89,8 @@ class Handler(BaseHTTPRequestHandler):
                 snap = state.current()
                 body = json.dumps({"version": snap.version, "finished": snap.finished, "html": snap.html})
                 self._send(200, "application/json", body.encode("utf-8"))
-            elif path.lstrip("/") in FIGURES and path.lstrip("/") in state.current().images:
-                self._send(200, "image/png", state.current().images[path.lstrip("/")])
+            elif path.lstrip("/") in FIGURES and path.lstrip("/") in (images := state.current().images):
+                self._send(200, "image/png", images[path.lstrip("/")])  # one snapshot's figure
             else:
                 self._send(404, "text/plain; charset=utf-8", b"not found\n")
         except (BrokenPipeError, ConnectionResetError):
@@ -126,13 +127,17 @@ class LiveServer(ThreadingHTTPServer):
 
 
 def state_from_args(args: argparse.Namespace, out: str) -> LiveState:
-    """A :class:`LiveState` for a results.csv / output directory, or a Balsam workflow."""
+    """A :class:`LiveState` for a results.csv / output directory, or a Balsam DB (directory) or workflow."""
     from hpcnas.analytics.cli import experiment_from_args
     from hpcnas.analytics.experiment import experiment_from_results, parse_spec
 
     spec = args.experiment
     common = dict(out=out, interval=args.interval, k=args.k, maximize=not args.minimize)
     label, source = parse_spec(spec) if spec else (None, "")
+    if source and os.path.isfile(os.path.join(source, "server-info")) and \
+            not os.path.exists(os.path.join(source, "results.csv")):  # a Balsam DB directory
+        args = argparse.Namespace(**{**vars(args), "db": source, "experiment": None})
+        spec, source = None, ""
     if spec is None or source.startswith("balsam:") or args.workflow is not None:
         exp = experiment_from_args(args)  # fails now, in one line, when the DB or workflow is wrong
         directory = source if source and os.path.isdir(source) else None

@@ -139,13 +139,13 @@ def test_report_from_db_and_results(balsam_env, four_nodes, tmp_path):
 
 
 def test_live_state_of_a_workflow_is_read_again(balsam_env, four_nodes, tmp_path):
-    """``serve --workflow``: the DB is read every interval, so jobs that ran since show up."""
+    """``serve DB_DIR --workflow WF``: the DB is read every interval, so jobs that ran since show up."""
     import time
 
     from hpcnas.analytics.cli import build_parser
     from hpcnas.analytics.serve import state_from_args
 
-    args = build_parser().parse_args(["serve", "--db", balsam_env.db_path, "--workflow", four_nodes,
+    args = build_parser().parse_args(["serve", balsam_env.db_path, "--workflow", four_nodes,
                                       "--nodes", "4", "--interval", "0.05"])
     state = state_from_args(args, str(tmp_path / "live"))
     first = state.current()
