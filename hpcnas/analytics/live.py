@@ -1,8 +1,9 @@
 """The state of a running search, for ``hpcnas-analytics serve``: what the live page shows.
 
-:class:`LiveState` reads the source again when it changed -- a results.csv when its size or
-modification time moved (only complete lines: a row being appended is read on the next
-refresh), a Balsam workflow every ``interval`` seconds -- and at most once per ``interval``.
+:class:`LiveState` reads the source again when it changed: a results.csv when its size or
+modification time moved (checked at each request, a ``stat``; only complete lines are read, a
+row being appended is read on the next refresh), a Balsam DB at most once per ``interval``
+seconds.
 It renders a :class:`Snapshot`: an HTML fragment (status line, search curve, utilization, best
 configurations) and the PNG figures in memory, numbered by ``version``. Reading is plain
 ``open``/``read`` and SQL ``COPY``: no lock that could block the search.
@@ -82,12 +83,15 @@ class LiveState:
     def current(self) -> Snapshot:
         with self._lock:
             now = time.monotonic()
-            if now - self._checked >= self.interval:
-                self._checked = now
-                key = self.changed() if self.changed else now
-                if key != self._key:
-                    self._key = key
-                    self._refresh()
+            if self.changed is not None:  # a stat per request: cheap, and never a stale page
+                key = self.changed()
+            elif now - self._checked >= self.interval:
+                self._checked = key = now
+            else:
+                key = self._key
+            if key != self._key:
+                self._key = key
+                self._refresh()
             return self._snapshot
 
     # ----------------------------------------------------------------- rendering
