@@ -139,9 +139,20 @@ def state_from_args(args: argparse.Namespace, out: str) -> LiveState:
         args = argparse.Namespace(**{**vars(args), "db": source, "experiment": None})
         spec, source = None, ""
     if spec is None or source.startswith("balsam:") or args.workflow is not None:
-        exp = experiment_from_args(args)  # fails now, in one line, when the DB or workflow is wrong
+        from hpcnas.analytics.balsam_db import resolve_db_path
+
+        db_path = resolve_db_path(args.db)  # no DB, or not a DB directory: one line, exit 2
+        workflow = source[len("balsam:"):] if source.startswith("balsam:") else args.workflow
+        name = label or workflow or os.path.basename(db_path)
+        try:
+            name = label or experiment_from_args(args).label
+        except UsageError:
+            raise
+        except HpcnasError as err:  # may pass (the DB starts, the workflow's jobs run): the page retries
+            print(f"hpcnas-analytics: warning: {err}; the page says so until it can be read",
+                  file=sys.stderr, flush=True)
         directory = source if source and os.path.isdir(source) else None
-        return LiveState(lambda: experiment_from_args(args), None, label=exp.label, directory=directory,
+        return LiveState(lambda: experiment_from_args(args), None, label=name, directory=directory,
                          **common)
     if os.path.isdir(source):
         directory, csv_path = source, os.path.join(source, "results.csv")

@@ -160,6 +160,28 @@ def test_live_state_of_a_workflow_is_read_again(balsam_env, four_nodes, tmp_path
     assert "85.0% of 4 nodes busy over 200.0 s (--nodes, 5 runs)" in state.current().html
 
 
+def test_live_state_waits_for_a_workflow_to_appear(balsam_env, balsam_workflow, tmp_path, capsys):
+    """Started before the search created its jobs: a warning, the page says why, then shows them."""
+    import time
+
+    from hpcnas.analytics.cli import build_parser
+    from hpcnas.analytics.serve import state_from_args
+
+    args = build_parser().parse_args(["serve", f"balsam:{balsam_workflow}", "--db", balsam_env.db_path,
+                                      "--nodes", "4", "--interval", "0.05"])
+    state = state_from_args(args, str(tmp_path / "live"))
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith(f"hpcnas-analytics: warning: unknown workflow '{balsam_workflow}'")
+    assert len(warning.splitlines()) == 1
+    assert state.label == balsam_workflow and "unknown workflow" in state.current().html
+    make_jobs(balsam_env, balsam_workflow, FOUR_NODES)
+    deadline = time.monotonic() + 60
+    while "busy over" not in state.current().html and time.monotonic() < deadline:
+        time.sleep(0.05)
+    html = state.current().html
+    assert "70.0% of 4 nodes busy over 100.0 s" in html and "unknown workflow" not in html
+
+
 # ------------------------------------------------------------------ bad input
 
 

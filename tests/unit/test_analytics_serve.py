@@ -103,7 +103,12 @@ def _err(capsys) -> str:
     return err
 
 
-def test_bad_input_is_one_line(tmp_path, capsys):
+def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("BALSAM_DB_PATH", raising=False)
+    assert main(["serve", "--workflow", "wf"]) == 2
+    assert "no Balsam DB given: pass --db PATH" in _err(capsys)
+    assert main(["serve", "--db", str(tmp_path), "--workflow", "wf"]) == 2
+    assert "is not a Balsam DB directory (no server-info file)" in _err(capsys)
     assert main(["serve", str(tmp_path / "nope")]) == 2
     assert "is neither a directory nor a results.csv" in _err(capsys)
     assert main(["serve", str(tmp_path), "--port", "70000"]) == 2
