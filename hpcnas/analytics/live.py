@@ -108,7 +108,6 @@ class LiveState:
                 old = self._snapshot
                 self._snapshot = Snapshot(version, note + old.html.split("<!--state-->", 1)[-1],
                                           old.images, old.finished)
-                self._key = object()  # try again next time
             return
         self._read_at = time.time()
         self._snapshot = self._render(exp, version)
