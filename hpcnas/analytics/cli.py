@@ -28,8 +28,10 @@ COMMAND_MODULES = (
     "hpcnas.analytics.throughput",
     "hpcnas.analytics.search",
     "hpcnas.analytics.topk",
+    "hpcnas.analytics.params",
     "hpcnas.analytics.compare",
     "hpcnas.analytics.report",
+    "hpcnas.analytics.serve",
 )
 
 
@@ -98,10 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exit code of a command whose reader went away (``... | head -1``), as a shell reports SIGPIPE
+BROKEN_PIPE_EXIT = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from hpcnas.cli.main import dispatch
 
-    return dispatch(build_parser(), sys.argv[1:] if argv is None else argv)
+    if argv is not None:
+        return dispatch(build_parser(), argv)
+    try:
+        code = dispatch(build_parser(), sys.argv[1:])
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader closed the pipe: stop quietly, and keep Python's exit-time flush of the
+        # same stdout from printing another error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE_EXIT
+    return code
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,6 +15,7 @@ An experiment holds uniform tables so that commands never care where data came f
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -75,12 +76,14 @@ def _kind(path: str) -> str:
     return "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
 
 
-def _damage(path: str) -> str | None:
+def _damage(path: str, data: bytes | None = None) -> str | None:
     """The lines of a results.csv that are not rows (see hpcnas.search.results_csv), in words."""
     from hpcnas.search.results_csv import scan
 
-    with open(path, "rb") as fh:
-        found = scan(fh.read())
+    if data is None:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    found = scan(data)
     if not found.damaged:
         return None
     shown = "; ".join(f"line {d.number}: {d.reason}" for d in found.damaged[:3])
@@ -89,19 +92,30 @@ def _damage(path: str) -> str | None:
             "once moves them to results.csv.damaged; or correct them")
 
 
-def read_results_csv(path: str) -> pd.DataFrame:
-    """Read and validate a results.csv; objectives of failed evaluations become NaN."""
-    if _kind(path) != "file":
+def complete_lines(path: str) -> bytes:
+    """What ``path`` holds up to its last line end: a row being appended is not read half-written."""
+    try:
+        with open(path, "rb") as fh:  # a plain read: no lock, the search appending goes on
+            data = fh.read()
+    except OSError as err:
+        raise HpcnasError(f"cannot read results file '{path}': {err.strerror or type(err).__name__}: make it "
+                          "readable or give another results.csv") from None
+    return data[: data.rfind(b"\n") + 1]
+
+
+def read_results_csv(path: str, data: bytes | None = None) -> pd.DataFrame:
+    """Read and validate a results.csv (or ``data``, its bytes); objectives of failed evaluations become NaN."""
+    if data is None and _kind(path) != "file":
         raise HpcnasError(f"results file '{path}' does not exist: give a results.csv or the "
                           "search's output directory")
     try:
-        df = pd.read_csv(path, low_memory=False)
+        df = pd.read_csv(path if data is None else io.BytesIO(data), low_memory=False)
     except OSError as err:
         raise HpcnasError(f"cannot read results file '{path}': {err.strerror or type(err).__name__}: make it "
                           "readable or give another results.csv") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        damage = None if isinstance(err, pd.errors.EmptyDataError) else _damage(path)
+        damage = None if isinstance(err, pd.errors.EmptyDataError) else _damage(path, data)
         raise HpcnasError(damage or f"'{path}' is not a readable CSV ({first}): give the results.csv an "
                           "hpcnas search wrote") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -117,13 +131,18 @@ def read_results_csv(path: str) -> pd.DataFrame:
     try:
         _check_values(path, df)
     except HpcnasError as err:  # a row cut short shifts or empties cells: say so rather than what it shows
-        raise HpcnasError(_damage(path) or str(err)) from None
+        raise HpcnasError(_damage(path, data) or str(err)) from None
     df.loc[df["status"] != DONE, "objective"] = np.nan
     return df
 
 
 def _check_values(path: str, df: pd.DataFrame) -> None:
     """Number columns as floats and known statuses, or one line naming the first bad cell."""
+    # DeepHyper marks the objective of a failed evaluation "F" or "F_<reason>": a failure here too
+    marked = df["objective"].notna() & df["objective"].astype(str).str.fullmatch(r"F(_.*)?")
+    if marked.any():
+        df.loc[marked, "objective"] = np.nan
+        df.loc[marked & (df["status"] == DONE), "status"] = FAILED
     for col in ("objective", "submit_time", "start_time", "end_time"):
         values = pd.to_numeric(df[col], errors="coerce")
         suspect = np.flatnonzero((values.isna() & df[col].notna()).to_numpy())
@@ -168,11 +187,12 @@ def _find_num_workers(info: dict[str, Any]) -> float | None:
 
 
 def experiment_from_results(path: str, label: str | None = None,
-                            nodes: float | None = None) -> Experiment:
+                            nodes: float | None = None, snapshot: bool = False) -> Experiment:
     """Build an experiment from an output directory or a results.csv file.
 
     Each evaluation occupies one worker; ``nodes`` (workers available) comes from the
     argument, else ``num_workers`` in search.json, else the peak of concurrent evaluations.
+    ``snapshot``: read the complete lines only (a search is appending to the file).
     """
     if _kind(path) == "dir":
         directory, csv_path = path, os.path.join(path, "results.csv")
@@ -181,7 +201,7 @@ def experiment_from_results(path: str, label: str | None = None,
                               "directory (where results.csv is) or the file itself")
     else:
         directory, csv_path = os.path.dirname(os.path.abspath(path)), path
-    df = read_results_csv(csv_path)
+    df = read_results_csv(csv_path, complete_lines(csv_path) if snapshot else None)
     info = _read_search_json(directory)
     nodes_source = "--nodes"
     if nodes is None:

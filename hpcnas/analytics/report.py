@@ -1,7 +1,8 @@
 """``hpcnas-analytics report``: one self-contained HTML page summarising an experiment.
 
-Runs every command the experiment has data for (utilization and throughput need start/end
-times; search and top-k need objectives), writes their files into the output directory,
+Runs every command the experiment has data for, in this order: search curve and top-k, then
+parameter importance and plots (these need objectives), then utilization and throughput (these
+need start/end times); writes their files into the output directory,
 and writes ``report.html`` with the figures embedded as base64 ``data:`` URIs and no
 external resource, so it opens offline. A small inline script writes the number of
 images that loaded (``naturalWidth > 0``) into ``#images-loaded`` once the page loaded.
@@ -19,6 +20,7 @@ import pandas as pd
 
 from hpcnas.analytics import output
 from hpcnas.analytics.experiment import Experiment
+from hpcnas.analytics.params import write_params
 from hpcnas.analytics.search import write_search
 from hpcnas.analytics.throughput import write_throughput
 from hpcnas.analytics.topk import write_topk
@@ -31,6 +33,7 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 td, th { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 th { background: #eee; } img { max-width: 100%; display: block; margin: 0.5em 0; }
 .figures td { text-align: left; } .muted { color: #777; font-size: 0.85em; }
+.note { background: #fff6d5; border-left: 3px solid #e0b000; padding: 2px 8px; }
 """
 
 _SCRIPT = """
@@ -72,6 +75,25 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+def _params_section(exp: Experiment, out: str, maximize: bool) -> str:
+    s = write_params(exp, out, maximize=maximize)
+    parts = ["<h2>Parameters</h2>"]
+    if s["importance"] is None:
+        parts.append(f'<p class="note">{html.escape(s["importance_note"])}.</p>')
+    else:
+        table = pd.DataFrame(s["importance"])[["parameter", "importance", "std", "kind", "log"]]
+        parts.append(f'<p class="muted">Permutation importance of a random forest fitted to the '
+                     f'{s["rows_fitted"]} successful evaluations, on held-out folds (cross-validated '
+                     f'R² {s["r2"]:.2f}): the squared error the forest adds when the parameter is '
+                     "shuffled, 1 = the objective's variance.</p>")
+        parts.append(table.to_html(index=False, float_format=lambda x: f"{x:.3g}"))
+    parts += [f'<p class="note">{html.escape(n)}.</p>' for n in s["notes"]]
+    alts = {"importance.png": "parameter importance", "parallel.png": "parallel coordinates",
+            "params.png": "objective vs each parameter"}
+    parts += [_img(os.path.join(out, f), alts[f]) for f in s["figures"]]
+    return "\n".join(parts)
+
+
 def build_report(exp: Experiment, out: str, k: int = 10, maximize: bool = True) -> str:
     """Write all figures and ``report.html`` into ``out``; return the HTML path."""
     output.output_dir(out)
@@ -79,6 +101,19 @@ def build_report(exp: Experiment, out: str, k: int = 10, maximize: bool = True) 
     settings = {k: exp.info[k] for k in _SETTINGS if isinstance(exp.info.get(k), (str, int, float))}
     if settings:
         sections.append("<h2>Experiment</h2>" + _kv_table(settings))
+    if exp.results is not None and len(exp.results):
+        s = write_search(exp, out, maximize=maximize)
+        sections.append("<h2>Search</h2>" + _kv_table({
+            "evaluations": s["num_evaluations"], "failed": s["num_failed"],
+            "best objective": s["best_objective"],
+            "best at evaluation": s.get("best_at_evaluation"),
+            "best after (s)": s.get("best_at_elapsed_s"),
+        }) + _img(os.path.join(out, "search.png"), "search curve"))
+        if s["best_objective"] is not None:
+            table = write_topk(exp, out, k, maximize=maximize)
+            sections.append(f"<h2>Top {len(table)} configurations</h2>"
+                            + table.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.6g}"))
+        sections.append(_params_section(exp, out, maximize))
     if not exp.runs.empty:
         u = write_utilization(exp, out)
         sections.append("<h2>Node utilization</h2>" + _kv_table({
@@ -99,18 +134,6 @@ def build_report(exp: Experiment, out: str, k: int = 10, maximize: bool = True) 
         sections.append("<h2>Throughput</h2>" + _kv_table({
             "finished": t["totals"], "done per minute": t["done_per_minute"],
         }) + _img(os.path.join(out, "throughput.png"), "throughput"))
-    if exp.results is not None and len(exp.results):
-        s = write_search(exp, out, maximize=maximize)
-        sections.append("<h2>Search</h2>" + _kv_table({
-            "evaluations": s["num_evaluations"], "failed": s["num_failed"],
-            "best objective": s["best_objective"],
-            "best at evaluation": s.get("best_at_evaluation"),
-            "best after (s)": s.get("best_at_elapsed_s"),
-        }) + _img(os.path.join(out, "search.png"), "search curve"))
-        if s["best_objective"] is not None:
-            table = write_topk(exp, out, k, maximize=maximize)
-            sections.append(f"<h2>Top {len(table)} configurations</h2>"
-                            + table.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.6g}"))
     if not sections:
         sections.append("<p>This experiment holds no finished evaluation yet.</p>")
     title = f"hpcnas report: {exp.label}"

@@ -130,10 +130,56 @@ def test_report_from_db_and_results(balsam_env, four_nodes, tmp_path):
     assert main(["report", str(tmp_path), "--db", balsam_env.db_path, "--workflow", four_nodes,
                  "--nodes", "4", "-o", str(out)]) == 0
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3
+    # search, parallel coordinates, objective vs parameter, utilization, throughput (2 evaluations:
+    # a note instead of the importance)
+    assert page.count("data:image/png;base64,") == 5
     assert json.loads((out / "search_summary.json").read_text())["best_objective"] == 0.7
     assert json.loads((out / "utilization.json").read_text())["utilization_percent"] == \
         pytest.approx(70.0)
+
+
+def test_live_state_of_a_workflow_is_read_again(balsam_env, four_nodes, tmp_path):
+    """``serve DB_DIR --workflow WF``: the DB is read every interval, so jobs that ran since show up."""
+    import time
+
+    from hpcnas.analytics.cli import build_parser
+    from hpcnas.analytics.serve import state_from_args
+
+    args = build_parser().parse_args(["serve", balsam_env.db_path, "--workflow", four_nodes,
+                                      "--nodes", "4", "--interval", "0.05"])
+    state = state_from_args(args, str(tmp_path / "live"))
+    first = state.current()
+    assert "70.0% of 4 nodes busy over 100.0 s (--nodes, 4 runs)" in first.html
+    assert "no objectives" in first.html and set(first.images) == {"utilization.png"}
+    make_jobs(balsam_env, four_nodes, [{"name": "E", "num_nodes": 4, "history": h(
+        (100, "CREATED"), (100, "RUNNING"), (200, "RUN_DONE"))}])
+    deadline = time.monotonic() + 60
+    while "5 runs" not in state.current().html and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # busy 280 node-seconds on [0, 100) and 400 on [100, 200): 680 of 800
+    assert "85.0% of 4 nodes busy over 200.0 s (--nodes, 5 runs)" in state.current().html
+
+
+def test_live_state_waits_for_a_workflow_to_appear(balsam_env, balsam_workflow, tmp_path, capsys):
+    """Started before the search created its jobs: a warning, the page says why, then shows them."""
+    import time
+
+    from hpcnas.analytics.cli import build_parser
+    from hpcnas.analytics.serve import state_from_args
+
+    args = build_parser().parse_args(["serve", f"balsam:{balsam_workflow}", "--db", balsam_env.db_path,
+                                      "--nodes", "4", "--interval", "0.05"])
+    state = state_from_args(args, str(tmp_path / "live"))
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith(f"hpcnas-analytics: warning: unknown workflow '{balsam_workflow}'")
+    assert len(warning.splitlines()) == 1
+    assert state.label == balsam_workflow and "unknown workflow" in state.current().html
+    make_jobs(balsam_env, balsam_workflow, FOUR_NODES)
+    deadline = time.monotonic() + 60
+    while "busy over" not in state.current().html and time.monotonic() < deadline:
+        time.sleep(0.05)
+    html = state.current().html
+    assert "70.0% of 4 nodes busy over 100.0 s" in html and "unknown workflow" not in html
 
 
 # ------------------------------------------------------------------ bad input

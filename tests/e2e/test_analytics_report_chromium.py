@@ -1,11 +1,7 @@
 """The HTML report opened in headless Chromium: a non-blank page with every figure loaded."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 
 import numpy as np
 import pandas as pd
@@ -13,30 +9,11 @@ import pytest
 
 from hpcnas.analytics.cli import main
 from hpcnas.analytics.report import _SCRIPT
-from tests.support.components import require
+from tests.support.chromium import browse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chromium]
 
 T0 = 1_767_225_600.0
-
-
-def chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which(
-        "google-chrome")
-    require("chromium", exe is not None, "apt-get install chromium")
-    return exe
-
-
-def browse(html_path: str, *args: str) -> subprocess.CompletedProcess:
-    profile = tempfile.mkdtemp(prefix="hpcnas-chromium-")
-    try:
-        cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-               "--disable-background-networking", "--disable-component-update",
-               "--no-first-run", f"--user-data-dir={profile}", *args,
-               "file://" + os.path.abspath(html_path)]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def loaded_images(html_path: str) -> tuple[int, int]:
@@ -77,7 +54,8 @@ def test_report_renders_with_every_image_loaded(report, tmp_path):
     assert pixels.std() > 10  # a blank page has std 0
     assert (pixels < 128).mean() > 0.005  # text and plot lines, not an empty white page
     loaded, total = loaded_images(str(report))
-    assert total == 3 and loaded == 3
+    # search, importance, parallel coordinates, objective vs parameter, utilization, throughput
+    assert total == 6 and loaded == 6
 
 
 def test_broken_image_is_detected(tmp_path):

@@ -138,7 +138,12 @@ def test_report_embeds_every_figure(outdir, tmp_path):
     out = tmp_path / "rep"
     assert main(["report", str(outdir), "-o", str(out)]) == 0
     page = (out / "report.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 3
+    # search, parallel coordinates, objective vs parameter, utilization, throughput; 4 successful
+    # evaluations are too few for an importance: a note instead of its figure
+    assert page.count('src="data:image/png;base64,') == 5
+    assert "parameter importance needs at least 10 successful evaluations; this experiment has 4" in page
+    assert page.index("<h2>Search</h2>") < page.index("<h2>Parameters</h2>") < page.index(
+        "<h2>Node utilization</h2>") < page.index("<h2>Throughput</h2>")
     assert "http://" not in page and "https://" not in page
     assert "Top 4 configurations" in page
     assert "<th>num_workers</th><td>2</td>" in page and "<th>search</th><td>random</td>" in page
@@ -244,3 +249,21 @@ def test_a_utf8_byte_order_mark_is_accepted(outdir, tmp_path, capsys):
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert main(["topk", str(outdir), "-o", str(tmp_path / "o")]) == 0
     assert "j5" in capsys.readouterr().out
+
+
+def test_output_into_a_closed_pipe_exits_quietly(outdir, tmp_path):
+    """``hpcnas-analytics topk DIR | head -1``: the reader is gone before the table is written."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write gets EPIPE, as after head -1 has exited
+    try:
+        proc = subprocess.run([sys.executable, "-m", "hpcnas.analytics.cli", "topk", str(outdir),
+                               "-o", str(tmp_path / "o")], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.stderr == "", proc.stderr
+    assert proc.returncode == 141  # what a shell reports for a writer killed by SIGPIPE
