@@ -24,7 +24,9 @@ the last ``output_tail`` bytes of the running evaluation (attached to the error 
 timeout). A run function printing gigabytes costs the master no memory.
 
 Workers see the master's ``sys.path`` and working directory, so a run function importable in
-the master is importable in the workers without setting ``PYTHONPATH``. With
+the master is importable in the workers without setting ``PYTHONPATH``. A run function that is
+not importable by name (defined in the script being run, in a notebook, a lambda or closure)
+is sent by value with ``cloudpickle`` (:func:`_portable`). With
 ``gpus_per_worker`` G, worker slot ``i`` sees only GPUs ``i*G .. i*G+G-1`` of those visible to
 the master (``CUDA_VISIBLE_DEVICES``).
 """
@@ -199,15 +201,8 @@ class LocalEvaluator(Evaluator):
             raise UsageError(f"--evals-per-worker must be at least 1, got {evals_per_worker}")
         self._evals_per_worker = evals_per_worker
         self._gpus = gpu_slices(visible_gpus(), self.num_workers, gpus_per_worker) if gpus_per_worker else None
-        run_function = _portable(run_function)
-        try:
-            payload = pickle.dumps(("init", list(sys.path), os.getcwd(), run_function))
-        except Exception as err:  # noqa: BLE001 - lambdas, closures, local functions
-            raise UsageError(
-                f"the local evaluator cannot send run function {run_function!r} to its workers ({err}): "
-                "give it as a dotted path 'package.module.run' to a module-level function"
-            ) from None
-        self._init_message = payload
+        reference, by_value = _portable(run_function)
+        self._init_message = pickle.dumps(("init", list(sys.path), os.getcwd(), reference, by_value))
         self._output_tail = max(1, output_tail)
         self._workers: list[_Worker | None] = [None] * self.num_workers
         self._queue: deque[tuple[str, Config, float]] = deque()
@@ -390,23 +385,44 @@ class LocalEvaluator(Evaluator):
         )
 
 
-def _portable(run_function: str | Callable[..., Any]) -> str | Callable[..., Any]:
-    """A reference the worker processes can import.
+def _portable(run_function: str | Callable[..., Any]) -> tuple[str | Callable[..., Any] | None, bytes | None]:
+    """How the worker processes get the run function: ``(reference, None)`` or ``(None, by_value)``.
 
-    A function defined in the script being run (module ``__main__``) is referred to as
-    ``/path/script.py:name``: workers load that file under another module name, so its
-    ``if __name__ == "__main__":`` block does not run again there.
+    * a dotted path, or a module-level function of an importable module: by reference (the
+      workers import it);
+    * anything else -- a function of the script being run (module ``__main__``), of a notebook,
+      a lambda, a closure -- by value, pickled with ``cloudpickle`` along with the globals it
+      uses: the workers never import the script, so its top-level code (a search without an
+      ``if __name__ == "__main__":`` guard) does not run again there;
+    * a function of the script that ``cloudpickle`` cannot pickle (it uses a lock, an open
+      connection ...): as ``/path/script.py:name``, loaded from the file under another module
+      name by the workers (its ``__main__`` block does not run; a search at its top level is
+      refused there, :func:`hpcnas.evaluator.runner.importing_run_function`).
     """
-    if isinstance(run_function, str) or getattr(run_function, "__module__", None) != "__main__":
-        return run_function
+    if isinstance(run_function, str):
+        return run_function, None
+    module = getattr(run_function, "__module__", None)
+    name = getattr(run_function, "__qualname__", "") or repr(run_function)
+    if module not in (None, "__main__"):
+        try:
+            pickle.dumps(run_function)
+            return run_function, None
+        except Exception:  # noqa: BLE001 - lambdas, closures, local functions: by value
+            pass
+    import cloudpickle
+
+    try:
+        return None, cloudpickle.dumps(run_function)
+    except Exception as err:  # noqa: BLE001 - unpicklable globals
+        reason = f"{type(err).__name__}: {err}"
     main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    name = getattr(run_function, "__qualname__", "")
-    if not main_file or not name.isidentifier():
-        raise UsageError(
-            f"the local evaluator cannot send run function {name or run_function!r} defined interactively "
-            "to its worker processes: define it in a module and give it as 'package.module.run'"
-        )
-    return f"{os.path.abspath(main_file)}:{name}"
+    if module == "__main__" and main_file and name.isidentifier():
+        return f"{os.path.abspath(main_file)}:{name}", None
+    raise UsageError(
+        f"the local evaluator cannot send run function {name!r} to its worker processes ({reason}): "
+        "define it at module level in a module and give it as 'package.module.run', or keep what it "
+        "cannot pickle out of its globals"
+    )
 
 
 def _describe_exit(code: int | None) -> str:

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from multiprocessing.connection import Connection
+from typing import Any
 
 
 def _set_parent_death_signal() -> None:
@@ -26,6 +27,24 @@ def _set_parent_death_signal() -> None:
         pass
 
 
+def _unpickle(by_value: bytes) -> Any:
+    """The run function sent by value; one that cannot be rebuilt here fails every evaluation with
+    one line (a module it needs is missing in the worker, ...)."""
+    try:
+        import cloudpickle
+
+        return cloudpickle.loads(by_value)
+    except Exception as err:  # noqa: BLE001 - reported per evaluation
+        message = f"the worker cannot rebuild the run function sent by value ({type(err).__name__}: {err})"
+
+        def unloadable(config: dict[str, Any]) -> float:
+            from hpcnas.core.errors import HpcnasError
+
+            raise HpcnasError(message)
+
+        return unloadable
+
+
 def worker_main(fd: int) -> None:
     """Worker process loop: ``init`` once, then ``run`` messages until ``stop`` or EOF."""
     _set_parent_death_signal()
@@ -36,11 +55,13 @@ def worker_main(fd: int) -> None:
 
     conn = Connection(fd)
     try:
-        _, path, cwd, run_function = pickle.loads(conn.recv_bytes())
+        _, path, cwd, run_function, by_value = pickle.loads(conn.recv_bytes())
     except EOFError:
         return
     sys.path[:] = path + [p for p in sys.path if p not in path]
     os.chdir(cwd)
+    if by_value is not None:
+        run_function = _unpickle(by_value)
     while True:
         try:
             message = conn.recv()

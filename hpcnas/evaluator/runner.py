@@ -13,10 +13,12 @@ A run function returns a number (maximised), or a dict with an ``"objective"`` k
 from __future__ import annotations
 
 import math
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from hpcnas.core.loading import load_attribute
 from hpcnas.evaluator.base import DONE, FAILED
@@ -36,9 +38,35 @@ class Outcome:
     reports: list[tuple[float, float]] = field(default_factory=list)
 
 
+_importing = threading.local()
+
+
+@contextmanager
+def _importing_run_function() -> Iterator[None]:
+    depth = getattr(_importing, "depth", 0)
+    _importing.depth = depth + 1
+    try:
+        yield
+    finally:
+        _importing.depth = depth
+
+
+def importing_run_function() -> bool:
+    """Whether this thread is importing a run function's module or script right now.
+
+    A search started then is the module's own top-level code (a script without an
+    ``if __name__ == "__main__":`` guard, imported again by a worker): the search master refuses
+    it, so a worker never runs a second search (:class:`~hpcnas.search.master.SearchMaster`)."""
+    return getattr(_importing, "depth", 0) > 0
+
+
 def resolve_run_function(run_function: str | RunFunction) -> RunFunction:
     """Import a dotted-path run function (or pass a callable through) and check it is callable."""
-    func = load_attribute(run_function, "run function") if isinstance(run_function, str) else run_function
+    if isinstance(run_function, str):
+        with _importing_run_function():
+            func = load_attribute(run_function, "run function")
+    else:
+        func = run_function
     if not callable(func):
         from hpcnas.core.errors import HpcnasError
 

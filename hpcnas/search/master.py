@@ -57,6 +57,15 @@ class SearchMaster:
         metadata: dict[str, Any] | None = None,
         sync_interval: float = 0.0,
     ) -> None:
+        from hpcnas.evaluator.runner import importing_run_function
+
+        if importing_run_function():
+            raise UsageError(
+                "a search was started while its run function was being imported (the script or module "
+                "of the run function starts a search at import time, so every worker would run it "
+                "again): put the search under if __name__ == '__main__': or move the run function "
+                "to a module of its own"
+            )
         if not isinstance(max_evals, int) or isinstance(max_evals, bool) or max_evals < 1:
             raise UsageError(f"--max-evals must be a positive integer, got {max_evals!r}")
         timeout = time_limit(timeout, "--timeout")  # None: no limit (also for inf)

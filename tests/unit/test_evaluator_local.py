@@ -141,11 +141,6 @@ def test_callable_run_function_is_sent_by_reference(make_evaluator) -> None:
     assert gather_n(evaluator, 1, 60)[0].objective == -4.0
 
 
-def test_unpicklable_run_function_is_a_usage_error() -> None:
-    with pytest.raises(HpcnasError, match="dotted path"):
-        create_evaluator("local", lambda config: 1.0)
-
-
 def test_bad_options_are_usage_errors() -> None:
     with pytest.raises(HpcnasError, match="num-workers"):
         create_evaluator("local", RF + "echo", num_workers=0)
