@@ -19,9 +19,13 @@ function starts (a training subprocess, ``mpirun``) are in the worker's process 
 watchdog process (:class:`~hpcnas.evaluator.reaper.Reaper`) kills when the master is gone,
 even after ``kill -9`` of the master.
 
-Output: a worker's stdout and stderr go to a pipe that a master thread drains, keeping only
-the last ``output_tail`` bytes of the running evaluation (attached to the error of a crash or
-timeout). A run function printing gigabytes costs the master no memory.
+Output: while the search master has set ``log_dir`` (a search does: ``<output dir>/logs``), an
+evaluation's stdout and stderr -- its prints, C code's, child processes', the full traceback of
+an exception -- go to ``log_dir/<job_id>.log`` (its path in the result's ``log``). Outside
+evaluations, or without ``log_dir``, a worker's output goes to a pipe that a master thread drains.
+The last ``output_tail`` bytes of the running evaluation's output are attached to the error of a
+crash or timeout. A run function printing gigabytes costs the master no memory (but fills the
+log file).
 
 Workers see the master's ``sys.path`` and working directory, so a run function importable in
 the master is importable in the workers without setting ``PYTHONPATH``. A run function that is
@@ -133,20 +137,22 @@ class _Worker:
         self.started: float | None = None  # epoch time the worker reported the start
         self.eval_timeout: float | None = None
         self.deadline: float | None = None  # monotonic deadline of the running job
+        self.log_path: str | None = None  # the running job's output file
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def start(self, job: tuple[str, Config, float], eval_timeout: float | None) -> None:
+    def start(self, job: tuple[str, Config, float], eval_timeout: float | None, log_path: str | None = None) -> None:
         self.output.reset()
+        self.log_path = log_path
         self.job = job
         self.started = None
         # until the worker reports the start (a fresh interpreter may take a while to boot under
         # load), allow a grace period; then the timeout runs from the reported start
         self.eval_timeout = eval_timeout
         self.deadline = None if eval_timeout is None else time.monotonic() + eval_timeout + STARTUP_GRACE
-        self.conn.send(("run", job[0], job[1]))
+        self.conn.send(("run", job[0], job[1], self.log_path))
 
     def mark_started(self, started: float) -> None:
         self.started = started
@@ -183,6 +189,8 @@ class _Worker:
 @register_evaluator("local")
 class LocalEvaluator(Evaluator):
     """Run evaluations in ``num_workers`` worker processes on this machine (see module docstring)."""
+
+    keeps_logs = True
 
     def __init__(
         self,
@@ -305,7 +313,7 @@ class LocalEvaluator(Evaluator):
                 worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, self._reaper, gpus)
             job = self._queue.popleft()
             try:
-                worker.start(job, self.eval_timeout)
+                worker.start(job, self.eval_timeout, self.log_path(job[0]))
             except OSError:  # died between the liveness check and the send
                 worker.kill()
                 self._workers[slot] = None
@@ -367,7 +375,7 @@ class LocalEvaluator(Evaluator):
         start = worker.started if worker.started is not None else submit_time
         pid = worker.proc.pid
         worker.kill()
-        tail = worker.output.text(settle=0.5).strip()
+        tail = (_file_tail(worker.log_path, self._output_tail) or worker.output.text(settle=0.5)).strip()
         error = reason + (f"; output tail: {tail[-400:]}" if tail else "")
         worker.job = None
         self._workers[worker.slot] = None
@@ -423,6 +431,19 @@ def _portable(run_function: str | Callable[..., Any]) -> tuple[str | Callable[..
         "define it at module level in a module and give it as 'package.module.run', or keep what it "
         "cannot pickle out of its globals"
     )
+
+
+def _file_tail(path: str | None, limit: int) -> str:
+    """The last ``limit`` bytes of the file ``path`` as text ('' when there is none)."""
+    if path is None:
+        return ""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _describe_exit(code: int | None) -> str:

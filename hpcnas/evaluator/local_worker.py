@@ -69,9 +69,9 @@ def worker_main(fd: int) -> None:
             return
         if message[0] != "run":
             return
-        _, job_id, config = message
+        _, job_id, config, log_path = message
         conn.send(("start", job_id, time.time()))
-        outcome = run_config(run_function, config)
+        outcome = run_config(run_function, config, log_path)
         try:
             conn.send(("done", job_id, outcome))
         except (pickle.PicklingError, TypeError, AttributeError) as err:

@@ -13,6 +13,8 @@ A run function returns a number (maximised), or a dict with an ``"objective"`` k
 from __future__ import annotations
 
 import math
+import os
+import sys
 import threading
 import time
 import traceback
@@ -116,21 +118,68 @@ def judge(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
     return objective, None, metadata
 
 
-def run_config(run_function: str | RunFunction, config: dict[str, Any]) -> Outcome:
+def run_config(run_function: str | RunFunction, config: dict[str, Any], log_path: str | None = None) -> Outcome:
     """Evaluate ``config`` in this process; never raises for faults of the run function.
 
     The evaluation gets a multi-fidelity report channel (:mod:`hpcnas.multifidelity.reporting`):
     ``Outcome.reports`` holds its ``report(step, objective)`` calls, and an evaluation stopped by
     the scheduler has status ``STOPPED`` with its last reported objective.
+
+    ``log_path``: the evaluation's stdout and stderr (file descriptors 1 and 2, so the output of C
+    code and of child processes too, and the full traceback of an exception) are appended to
+    that file while it runs (:func:`output_to`).
     """
     from hpcnas.multifidelity.reporting import open_channel
 
-    with open_channel(config) as channel:
-        outcome = _run_config(run_function, config)
+    with open_channel(config) as channel, output_to(log_path) as logging_to:
+        outcome = _run_config(run_function, config, traceback_to_stderr=logging_to)
     return channel.finish(outcome)
 
 
-def _run_config(run_function: str | RunFunction, config: dict[str, Any]) -> Outcome:
+def _flush_all() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:  # C stdio buffers (printf in an extension module)
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
+@contextmanager
+def output_to(path: str | None) -> Iterator[bool]:
+    """Send file descriptors 1 and 2 to ``path`` (appended) until the block ends; yields whether
+    they go there (``False``: no ``path``, or a file that cannot be opened here -- a Ray node
+    that does not see the output directory -- and the output goes where it went before)."""
+    if path is None:
+        yield False
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        yield False
+        return
+    _flush_all()
+    saved = os.dup(1), os.dup(2)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        yield True
+    finally:
+        _flush_all()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _run_config(run_function: str | RunFunction, config: dict[str, Any], traceback_to_stderr: bool = False) -> Outcome:
     start = time.time()
     try:
         func = resolve_run_function(run_function)
@@ -138,6 +187,8 @@ def _run_config(run_function: str | RunFunction, config: dict[str, Any]) -> Outc
     except BaseException as err:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from user code too
         if isinstance(err, KeyboardInterrupt):
             raise
+        if traceback_to_stderr:  # the whole traceback, in the evaluation's own output file
+            traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
         tail = "".join(traceback.format_exception(type(err), err, err.__traceback__)[-3:])
         return Outcome(None, FAILED, f"{type(err).__name__}: {err} ({tail.strip()[-400:]})", start, time.time())
     objective, error, metadata = judge(value)
