@@ -145,7 +145,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     opt.add_argument(
         "--max-failure-ratio", type=float, default=DEFAULT_MAX_FAILURE_RATIO, metavar="R",
-        help=f"stop (exit code 1) once more than R of the evaluations finished in this run failed, "
+        help=f"stop (exit code 3) once more than R of the evaluations finished in this run failed, "
         f"counted from {MIN_EVALS_FOR_RATIO} finished evaluations (and at least --num-workers) on "
         f"(default {DEFAULT_MAX_FAILURE_RATIO:g}; 1: never stop)",
     )

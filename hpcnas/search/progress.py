@@ -5,9 +5,10 @@
 * ``bar``: a ``tqdm`` bar on stderr (the default when stderr is a terminal);
 * ``lines``: one line on stdout per finished evaluation -- job id, status, objective (or the
   first line of its error), best objective so far and its job, rate, failures -- the default
-  without a terminal (batch jobs, pipes, notebooks). Lines come at most one per ``interval``
-  seconds: evaluations finishing faster are counted into one line (``+N evaluations in S s``),
-  so a huge search writes a line every few seconds, not one per evaluation;
+  without a terminal (batch jobs, pipes, notebooks). Lines come at most once per ``interval``
+  seconds (up to :data:`BURST` lines for evaluations finishing together): evaluations finishing
+  faster are counted into one line (``+N evaluations in S s``), so a huge search writes a line
+  every few seconds, not one per evaluation;
 * ``off``: nothing (``--quiet``, ``--no-progress``).
 
 ``log_format="json"`` writes each line as one JSON object (``{"event": "evaluation", ...}`` or
@@ -29,6 +30,8 @@ MODES = ("auto", "bar", "lines", "off")
 LOG_FORMATS = ("text", "json")
 #: seconds between two lines at most once evaluations finish faster than that
 DEFAULT_INTERVAL = 5.0
+#: at most this many lines at once, for evaluations finishing together
+BURST = 10
 ERROR_WIDTH = 160
 
 
@@ -107,8 +110,14 @@ class Progress:
             if state.get("best") is not None:
                 self._bar.set_postfix(best=f"{state['best']:.6g}", failed=state["failed"], refresh=False)
             return
+        now = self._wall()
+        if results and not self._held and now >= self._last_line + self.interval and len(results) <= BURST:
+            for i, result in enumerate(results):  # a batch that is not throttled: a line each
+                self._write(self._event([result], 0.0, dict(state, finished=state["finished"] - len(results) + i + 1)))
+            self._last_line = now
+            return
         if results and not self._held:
-            self._held_since = self._wall()
+            self._held_since = now
         self._held.extend(results)
         self.tick(state)
 

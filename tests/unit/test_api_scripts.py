@@ -60,6 +60,30 @@ def test_script_without_main_guard_writes_exactly_max_evals_rows(tmp_path) -> No
     assert proc.stdout.count("ROWS") == 1
 
 
+def test_one_call_api_in_a_script_without_main_guard(tmp_path) -> None:
+    """The issue's case with hpcnas.search: exactly max_evals rows, the run function's prints in the logs."""
+    proc = _run_script(tmp_path, """
+        import hpcnas
+        from hpcnas.problem import HpProblem
+
+        Problem = HpProblem()
+        Problem.add_hyperparameter((0.0, 1.0), "x")
+
+        def run(config):
+            print("evaluating", config["x"])
+            return -config["x"] ** 2
+
+        df = hpcnas.search(Problem, run, search="random", max_evals=6, num_workers=2, output_dir="out",
+                           log_interval=0)
+        print("ROWS", len(df), sorted(set(df.status)))
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("ROWS") == 1 and "ROWS 6 ['DONE']" in proc.stdout
+    assert len(_rows(tmp_path)) == 6
+    assert sum(" DONE objective " in line for line in proc.stdout.splitlines()) == 6  # no terminal: a line each
+    assert all(open(r["log"]).read().startswith("evaluating ") for r in _rows(tmp_path))
+
+
 def test_a_search_started_while_a_run_function_is_imported_is_one_line(tmp_path) -> None:
     """A dotted-path run function whose module starts a search at import: every evaluation fails
     with one line naming the fix, and no nested search writes a row."""

@@ -64,14 +64,18 @@ def test_one_line_per_evaluation_then_one_counting_line_when_they_come_fast() ->
 
 def test_json_lines_are_one_object_each() -> None:
     out, clock = io.StringIO(), Clock()
-    progress = Progress("toy", 10, mode="auto", log_format="json", interval=0.0, stream=out, wall=clock)
+    progress = Progress("toy", 10, mode="auto", log_format="json", interval=5.0, stream=out, wall=clock)
     assert progress.mode == "lines"
-    progress.update([_result("a", 2.0), _result("b", None)], _state(2, 1))
-    progress.update([_result("c", None)], _state(3, 2))
+    progress.update([_result("a", 2.0), _result("c", None)], _state(2, 1))  # together, not throttled: a line each
+    clock.now += 1
+    progress.update([_result("d", 2.0), _result("e", None)], _state(4, 2))  # throttled: held ...
+    clock.now += 5
+    progress.tick(_state(4, 2))  # ... and counted into one line
     events = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [e["event"] for e in events] == ["progress", "evaluation"]
-    assert events[0]["new"] == 2 and events[0]["new_failed"] == 1
-    assert events[1]["job_id"] == "c" and events[1]["error"] == "ValueError: boom" and events[1]["failed"] == 2
+    assert [e["event"] for e in events] == ["evaluation", "evaluation", "progress"]
+    assert [e["finished"] for e in events] == [1, 2, 4]
+    assert events[1]["job_id"] == "c" and events[1]["error"] == "ValueError: boom" and events[1]["status"] == FAILED
+    assert events[2]["new"] == 2 and events[2]["new_failed"] == 1 and events[2]["failed"] == 2
 
 
 def test_first_line_and_rate_text() -> None:
@@ -130,11 +134,11 @@ def test_cli_quiet_and_json(tmp_path, capsys) -> None:
     assert events[-1]["finished"] == 3 and events[-1]["error"] is None and events[-1]["best"] is not None
 
 
-def test_cli_exit_code_1_and_one_line_when_no_evaluation_succeeded(tmp_path, capsys) -> None:
+def test_cli_exit_code_3_and_one_line_when_no_evaluation_succeeded(tmp_path, capsys) -> None:
     code = main(["hps", "toyrandom", "--problem", "tests.support.toy.Problem", "--run", RF + "raise_error", *SIM,
                  "--max-evals", "4", "--output-dir", str(tmp_path)])
     captured = capsys.readouterr()
-    assert code == 1
+    assert code == 3
     assert captured.err.count("\n") == 1 and captured.err.startswith(
         "hpcnas: error: no evaluation succeeded (4 failed); first error: ValueError: boom from the run function")
     assert captured.out.splitlines()[-1].startswith("hpcnas: 4 evaluations, 4 failed")
@@ -143,9 +147,9 @@ def test_cli_exit_code_1_and_one_line_when_no_evaluation_succeeded(tmp_path, cap
 def test_cli_max_failure_ratio(tmp_path, capsys) -> None:
     args = ["hps", "toyrandom", "--problem", "tests.support.toy.Problem", "--run", RF + "raise_error", *SIM,
             "--max-evals", "40", "--quiet"]
-    assert main([*args, "--output-dir", str(tmp_path / "a")]) == 1
+    assert main([*args, "--output-dir", str(tmp_path / "a")]) == 3
     assert "stopped after 10 evaluations" in capsys.readouterr().err
-    assert main([*args, "--max-failure-ratio", "1", "--output-dir", str(tmp_path / "b")]) == 1
+    assert main([*args, "--max-failure-ratio", "1", "--output-dir", str(tmp_path / "b")]) == 3
     assert "no evaluation succeeded (40 failed)" in capsys.readouterr().err
     assert main([*args, "--max-failure-ratio", "1.5", "--output-dir", str(tmp_path / "c")]) == 2
     assert "--max-failure-ratio must be between 0 and 1" in capsys.readouterr().err
