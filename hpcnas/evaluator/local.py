@@ -24,8 +24,8 @@ evaluation's stdout and stderr -- its prints, C code's, child processes', the fu
 an exception -- go to ``log_dir/<job_id>.log`` (its path in the result's ``log``). Outside
 evaluations, or without ``log_dir``, a worker's output goes to a pipe that a master thread drains.
 The last ``output_tail`` bytes of the running evaluation's output are attached to the error of a
-crash or timeout. A run function printing gigabytes costs the master no memory (but fills the
-log file).
+crash or timeout. A run function printing gigabytes costs the master no memory, and its log
+file keeps the first and last ``log_limit / 2`` bytes (64 MiB in all by default).
 
 Workers see the master's ``sys.path`` and working directory, so a run function importable in
 the master is importable in the workers without setting ``PYTHONPATH``. A run function that is
@@ -51,6 +51,7 @@ from hpcnas.core.errors import UsageError
 from hpcnas.evaluator.base import FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.local_resources import check_open_files, gpu_slices, visible_gpus
 from hpcnas.evaluator.reaper import Reaper
+from hpcnas.evaluator.runner import DEFAULT_LOG_LIMIT, trim_log
 
 __all__ = ["LocalEvaluator", "gpu_slices", "visible_gpus"]
 
@@ -200,8 +201,12 @@ class LocalEvaluator(Evaluator):
         output_tail: int = DEFAULT_OUTPUT_TAIL,
         evals_per_worker: int | None = None,
         gpus_per_worker: int = 0,
+        log_limit: int = DEFAULT_LOG_LIMIT,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
+        if log_limit < 0:
+            raise UsageError(f"--log-limit must be >= 0 bytes, got {log_limit}")
+        self._log_limit = log_limit
         check_open_files(self.num_workers)
         if output_tail < 0:
             raise UsageError(f"--output-tail must be >= 0 bytes, got {output_tail}")
@@ -225,6 +230,14 @@ class LocalEvaluator(Evaluator):
             metavar="BYTES",
             help="bytes of a worker's output kept for the error of a crashed or timed-out evaluation "
             f"(default {DEFAULT_OUTPUT_TAIL}; the rest of the output is discarded)",
+        )
+        parser.add_argument(
+            "--log-limit",
+            type=int,
+            default=DEFAULT_LOG_LIMIT,
+            metavar="BYTES",
+            help="an evaluation's log file larger than this keeps its first and last halves "
+            f"(default {DEFAULT_LOG_LIMIT}; 0: no limit)",
         )
         parser.add_argument(
             "--gpus-per-worker",
@@ -332,6 +345,7 @@ class LocalEvaluator(Evaluator):
                     job_id, config, submit_time = worker.job
                     worker.job = None
                     worker.evals += 1
+                    trim_log(worker.log_path, self._log_limit)
                     if self._evals_per_worker is not None and worker.evals >= self._evals_per_worker:
                         worker.stop()
                         self._workers[worker.slot] = None
@@ -376,6 +390,7 @@ class LocalEvaluator(Evaluator):
         pid = worker.proc.pid
         worker.kill()
         tail = (_file_tail(worker.log_path, self._output_tail) or worker.output.text(settle=0.5)).strip()
+        trim_log(worker.log_path, self._log_limit)
         error = reason + (f"; output tail: {tail[-400:]}" if tail else "")
         worker.job = None
         self._workers[worker.slot] = None

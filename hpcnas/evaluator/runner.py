@@ -179,6 +179,42 @@ def output_to(path: str | None) -> Iterator[bool]:
         os.close(saved[1])
 
 
+#: a log file larger than this keeps its first and last halves (:func:`trim_log`)
+DEFAULT_LOG_LIMIT = 64 * 2**20
+
+
+def trim_log(path: str | None, limit: int = DEFAULT_LOG_LIMIT) -> None:
+    """Cut the log file ``path`` to its first and last ``limit / 2`` bytes, with a line saying how
+    much was left out between them, when it is larger than ``limit`` (``0``: no limit).
+
+    Copies in chunks (the memory used stays small) to a temporary file replacing ``path``."""
+    if not path or limit <= 0:
+        return
+    try:
+        size = os.path.getsize(path)
+        if size <= limit:
+            return
+        half = limit // 2
+        tmp = f"{path}.trim"
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            _copy(src, dst, half)
+            dst.write(f"\n[hpcnas: {size - 2 * half} bytes of output left out here]\n".encode())
+            src.seek(size - half)
+            _copy(src, dst, half)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _copy(src: Any, dst: Any, length: int) -> None:
+    while length > 0:
+        chunk = src.read(min(length, 1 << 20))
+        if not chunk:
+            return
+        dst.write(chunk)
+        length -= len(chunk)
+
+
 def _run_config(run_function: str | RunFunction, config: dict[str, Any], traceback_to_stderr: bool = False) -> Outcome:
     start = time.time()
     try:

@@ -225,7 +225,9 @@ class SearchMaster:
         }
 
     def _too_many_failures(self) -> bool:
-        if self.max_failure_ratio is None or self.run_finished < max(MIN_EVALS_FOR_RATIO, self.evaluator.num_workers):
+        """Whether failures stop the search (not when it has finished anyway)."""
+        if self.max_failure_ratio is None or self.num_finished >= self.max_evals or \
+                self.run_finished < max(MIN_EVALS_FOR_RATIO, self.evaluator.num_workers):
             return False
         return self.run_failed > self.max_failure_ratio * self.run_finished
 

@@ -287,3 +287,14 @@ def test_without_log_dir_no_log_is_kept(make_evaluator) -> None:
     evaluator = make_evaluator(RF + "chatty", num_workers=1)
     evaluator.submit([{"tag": "x"}])
     assert gather_n(evaluator, 1, 60)[0].log is None
+
+
+def test_a_log_larger_than_the_limit_keeps_its_first_and_last_halves(make_evaluator, tmp_path) -> None:
+    evaluator = make_evaluator(RF + "print_a_lot", num_workers=1, log_limit=2**20)
+    evaluator.log_dir = str(tmp_path)
+    evaluator.submit([{"megabytes": 3}])
+    (result,) = gather_n(evaluator, 1, 60)
+    text = open(result.log).read()
+    assert result.status == DONE and 2**20 <= len(text) < 2**20 + 100
+    assert f"[hpcnas: {3 * 2**20 - 2**20} bytes of output left out here]" in text
+    assert text.startswith("x" * 1023 + "\n") and text.endswith("x" * 1023 + "\n")

@@ -108,6 +108,11 @@ def test_ratio_one_never_stops_and_no_success_is_a_failure(tmp_path) -> None:
     assert master.failure().startswith("no evaluation succeeded (12 failed); first error: ValueError: boom")
 
 
+def test_the_ratio_does_not_stop_a_search_that_has_finished(tmp_path) -> None:
+    master = _master(tmp_path, RF + "raise_error", 10)
+    assert master.stopped_by == "max_evals" and master.failure().startswith("no evaluation succeeded (10 failed)")
+
+
 def test_a_search_with_successes_is_no_failure(tmp_path) -> None:
     master = _master(tmp_path, "tests.support.toy.run", 12)
     assert master.failure() is None and master.stopped_by == "max_evals"
