@@ -179,6 +179,7 @@ class SearchMaster:
     def _loop(self) -> None:
         evaluator = self.evaluator
         start = evaluator.clock()
+        realtime = type(evaluator).clock is Evaluator.clock
         progress = Progress(getattr(self.search, "name", "search"), self.max_evals, initial=self.num_finished,
                             mode=self.progress, log_format=self.log_format, interval=self.log_interval)
         try:
@@ -200,7 +201,9 @@ class SearchMaster:
                     self.stopped_by = "exhausted"
                     log.warning("the search proposed no configuration and nothing is running: stopping")
                     break
-                due = progress.due_in()  # held progress lines are written on time
+                # held progress lines are written on time (on a real clock; a virtual one writes them
+                # with the next results)
+                due = progress.due_in() if realtime else None
                 wait = remaining if due is None else due if remaining is None else min(due, remaining)
                 fresh = self._record(evaluator.gather(timeout=wait), write=True)
                 self.run_finished += len(fresh)

@@ -158,3 +158,23 @@ def test_cli_max_failure_ratio(tmp_path, capsys) -> None:
     assert "no evaluation succeeded (40 failed)" in capsys.readouterr().err
     assert main([*args, "--max-failure-ratio", "1.5", "--output-dir", str(tmp_path / "c")]) == 2
     assert "--max-failure-ratio must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_held_lines_do_not_slice_a_virtual_clock(tmp_path, capsys) -> None:
+    """Lines held by the throttle wait for the next results on the simulated evaluator's clock, rather
+    than cutting its hour-long evaluations into wall-clock-sized waits."""
+
+    class CountingGathers(SimulatedEvaluator):
+        gathers = 0
+
+        def _gather(self, timeout):
+            type(self).gathers += 1
+            return super()._gather(timeout)
+
+    evaluator = CountingGathers("tests.support.toy.run", num_workers=2, default_duration=3600.0, origin=0.0)
+    master = SearchMaster(Problem, ToyRandomSearch(Problem, random_state=0), evaluator, str(tmp_path), 20,
+                          progress="lines", log_interval=60.0)
+    master.run()
+    assert master.num_finished == 20 and CountingGathers.gathers <= 25
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("hpcnas: [ 1/20] job ") and lines[-1].startswith("hpcnas: [20/20] +")
