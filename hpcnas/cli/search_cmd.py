@@ -140,8 +140,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     opt.add_argument(
         "--log-interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
-        help="at most one progress line per SECONDS: evaluations finishing faster are counted into one "
-        f"line (default {DEFAULT_INTERVAL:g})",
+        help="ration progress lines: 10 at once, then one per SECONDS, counting the evaluations finished "
+        f"meanwhile (default {DEFAULT_INTERVAL:g}; 0: a line for every evaluation)",
     )
     opt.add_argument(
         "--max-failure-ratio", type=float, default=DEFAULT_MAX_FAILURE_RATIO, metavar="R",

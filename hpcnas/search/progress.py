@@ -5,10 +5,10 @@
 * ``bar``: a ``tqdm`` bar on stderr (the default when stderr is a terminal);
 * ``lines``: one line on stdout per finished evaluation -- job id, status, objective (or the
   first line of its error), best objective so far and its job, rate, failures -- the default
-  without a terminal (batch jobs, pipes, notebooks). Lines come at most once per ``interval``
-  seconds (up to :data:`BURST` lines for evaluations finishing together): evaluations finishing
-  faster are counted into one line (``+N evaluations in S s``), so a huge search writes a line
-  every few seconds, not one per evaluation;
+  without a terminal (batch jobs, pipes, notebooks). Lines are rationed: a budget of
+  :data:`BURST` lines, refilled at one line per ``interval`` seconds; evaluations finishing when
+  the budget is spent are counted into one line once a line is due (``+N evaluations in S s``).
+  A slow search shows every evaluation, a huge one a line every few seconds;
 * ``off``: nothing (``--quiet``, ``--no-progress``).
 
 ``log_format="json"`` writes each line as one JSON object (``{"event": "evaluation", ...}`` or
@@ -30,7 +30,7 @@ MODES = ("auto", "bar", "lines", "off")
 LOG_FORMATS = ("text", "json")
 #: seconds between two lines at most once evaluations finish faster than that
 DEFAULT_INTERVAL = 5.0
-#: at most this many lines at once, for evaluations finishing together
+#: lines that may come at once (then one per interval)
 BURST = 10
 ERROR_WIDTH = 160
 
@@ -75,6 +75,7 @@ class Progress:
         interval: float = DEFAULT_INTERVAL,
         stream: TextIO | None = None,
         wall: Callable[[], float] = time.monotonic,
+        burst: int = BURST,
     ) -> None:
         check_options(mode, log_format, interval)
         if mode == "auto":
@@ -87,7 +88,9 @@ class Progress:
         self.max_evals = max_evals
         self._stream = stream
         self._wall = wall
-        self._last_line = -math.inf
+        self.burst = max(1, burst)
+        self._tokens = float(self.burst)  # lines that may be written now (module docstring)
+        self._refilled = wall()
         self._held: list[EvalResult] = []
         self._held_since: float | None = None
         self._bar: Any = None
@@ -110,31 +113,49 @@ class Progress:
             if state.get("best") is not None:
                 self._bar.set_postfix(best=f"{state['best']:.6g}", failed=state["failed"], refresh=False)
             return
-        now = self._wall()
-        if results and not self._held and now >= self._last_line + self.interval and len(results) <= BURST:
-            for i, result in enumerate(results):  # a batch that is not throttled: a line each
-                self._write(self._event([result], 0.0, dict(state, finished=state["finished"] - len(results) + i + 1)))
-            self._last_line = now
-            return
-        if results and not self._held:
-            self._held_since = now
-        self._held.extend(results)
+        finished = state["finished"] - len(results)
+        for i, result in enumerate(results):
+            if self._held or not self._take():
+                if not self._held:
+                    self._held_since = self._wall()
+                self._held.extend(results[i:])
+                break
+            finished += 1
+            self._write(self._event([result], 0.0, dict(state, finished=finished)))
         self.tick(state)
+
+    def _refill(self) -> None:
+        now = self._wall()
+        if self.interval > 0:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._refilled) / self.interval)
+        self._refilled = now
+
+    def _take(self) -> bool:
+        """Spend one line of the budget, if there is one (``interval`` 0: always)."""
+        if self.interval <= 0:
+            return True
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
 
     def due_in(self) -> float | None:
         """Seconds until held evaluations are due to be shown (``None``: nothing held)."""
         if not self._held:
             return None
-        return max(0.0, self._last_line + self.interval - self._wall())
+        if self.interval <= 0:
+            return 0.0
+        self._refill()
+        return max(0.0, (1.0 - self._tokens) * self.interval)
 
     def tick(self, state: dict[str, Any], force: bool = False) -> None:
         """Write the held evaluations when their line is due (or ``force``)."""
-        if not self._held or (not force and self._wall() < self._last_line + self.interval):
+        if not self._held or not (self._take() or force):
             return
         held, self._held = self._held, []
         now = self._wall()
         since = now - (self._held_since if self._held_since is not None else now)
-        self._last_line = now
         self._write(self._event(held, since, state))
 
     def close(self, state: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ def _state(finished: int, failed: int = 0) -> dict:
 
 def test_one_line_per_evaluation_then_one_counting_line_when_they_come_fast() -> None:
     out, clock = io.StringIO(), Clock()
-    progress = Progress("toy", 100, mode="lines", interval=5.0, stream=out, wall=clock)
+    progress = Progress("toy", 100, mode="lines", interval=5.0, stream=out, wall=clock, burst=1)
     progress.update([_result("a", 2.0)], _state(1))
     clock.now += 6
     progress.update([_result("b", None)], _state(2, 1))
@@ -64,11 +64,11 @@ def test_one_line_per_evaluation_then_one_counting_line_when_they_come_fast() ->
 
 def test_json_lines_are_one_object_each() -> None:
     out, clock = io.StringIO(), Clock()
-    progress = Progress("toy", 10, mode="auto", log_format="json", interval=5.0, stream=out, wall=clock)
+    progress = Progress("toy", 10, mode="auto", log_format="json", interval=5.0, stream=out, wall=clock, burst=2)
     assert progress.mode == "lines"
-    progress.update([_result("a", 2.0), _result("c", None)], _state(2, 1))  # together, not throttled: a line each
+    progress.update([_result("a", 2.0), _result("c", None)], _state(2, 1))  # within the budget: a line each
     clock.now += 1
-    progress.update([_result("d", 2.0), _result("e", None)], _state(4, 2))  # throttled: held ...
+    progress.update([_result("d", 2.0), _result("e", None)], _state(4, 2))  # budget spent: held ...
     clock.now += 5
     progress.tick(_state(4, 2))  # ... and counted into one line
     events = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -76,6 +76,20 @@ def test_json_lines_are_one_object_each() -> None:
     assert [e["finished"] for e in events] == [1, 2, 4]
     assert events[1]["job_id"] == "c" and events[1]["error"] == "ValueError: boom" and events[1]["status"] == FAILED
     assert events[2]["new"] == 2 and events[2]["new_failed"] == 1 and events[2]["failed"] == 2
+
+
+def test_the_budget_of_lines_refills_at_one_per_interval() -> None:
+    out, clock = io.StringIO(), Clock()
+    progress = Progress("toy", 1000, mode="lines", interval=5.0, stream=out, wall=clock, burst=10)
+    for n in range(1, 61):  # 60 evaluations, 0.25 s apart: 15 s
+        progress.update([_result(f"j{n}", 1.0)], _state(n))
+        clock.now += 0.25
+    progress.close(_state(60))
+    lines = out.getvalue().splitlines()
+    assert [line.split(" DONE")[0] for line in lines[:10]] == [f"hpcnas: [{n:>4}/1000] job j{n}" for n in range(1, 11)]
+    assert 10 + 2 <= len(lines) <= 10 + 15 / 5 + 1  # then one line per 5 s (and the last one at the end)
+    counted = [int(line.split("] +")[1].split()[0]) if "] +" in line else 1 for line in lines]
+    assert sum(counted) == 60 and lines[-1].startswith("hpcnas: [  60/1000]")
 
 
 def test_first_line_and_rate_text() -> None:
