@@ -30,7 +30,8 @@ file keeps the first and last ``log_limit / 2`` bytes (64 MiB in all by default)
 Workers see the master's ``sys.path`` and working directory, so a run function importable in
 the master is importable in the workers without setting ``PYTHONPATH``. A run function that is
 not importable by name (defined in the script being run, in a notebook, a lambda or closure)
-is sent by value with ``cloudpickle`` (:func:`_portable`). With
+is sent by value with ``cloudpickle``
+(:func:`~hpcnas.evaluator.local_worker.pack_run_function`). With
 ``gpus_per_worker`` G, worker slot ``i`` sees only GPUs ``i*G .. i*G+G-1`` of those visible to
 the master (``CUDA_VISIBLE_DEVICES``).
 """
@@ -50,8 +51,9 @@ from typing import Any, Callable
 from hpcnas.core.errors import UsageError
 from hpcnas.evaluator.base import FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.local_resources import check_open_files, gpu_slices, visible_gpus
+from hpcnas.evaluator.local_worker import pack_run_function
 from hpcnas.evaluator.reaper import Reaper
-from hpcnas.evaluator.runner import DEFAULT_LOG_LIMIT, trim_log
+from hpcnas.evaluator.runner import DEFAULT_LOG_LIMIT, file_tail, trim_log
 
 __all__ = ["LocalEvaluator", "gpu_slices", "visible_gpus"]
 
@@ -214,7 +216,7 @@ class LocalEvaluator(Evaluator):
             raise UsageError(f"--evals-per-worker must be at least 1, got {evals_per_worker}")
         self._evals_per_worker = evals_per_worker
         self._gpus = gpu_slices(visible_gpus(), self.num_workers, gpus_per_worker) if gpus_per_worker else None
-        reference, by_value = _portable(run_function)
+        reference, by_value = pack_run_function(run_function)
         self._init_message = pickle.dumps(("init", list(sys.path), os.getcwd(), reference, by_value))
         self._output_tail = max(1, output_tail)
         self._workers: list[_Worker | None] = [None] * self.num_workers
@@ -389,7 +391,7 @@ class LocalEvaluator(Evaluator):
         start = worker.started if worker.started is not None else submit_time
         pid = worker.proc.pid
         worker.kill()
-        tail = (_file_tail(worker.log_path, self._output_tail) or worker.output.text(settle=0.5)).strip()
+        tail = (file_tail(worker.log_path, self._output_tail) or worker.output.text(settle=0.5)).strip()
         trim_log(worker.log_path, self._log_limit)
         error = reason + (f"; output tail: {tail[-400:]}" if tail else "")
         worker.job = None
@@ -406,59 +408,6 @@ class LocalEvaluator(Evaluator):
             worker=worker.name,
             metadata={"pid": pid},
         )
-
-
-def _portable(run_function: str | Callable[..., Any]) -> tuple[str | Callable[..., Any] | None, bytes | None]:
-    """How the worker processes get the run function: ``(reference, None)`` or ``(None, by_value)``.
-
-    * a dotted path, or a module-level function of an importable module: by reference (the
-      workers import it);
-    * anything else -- a function of the script being run (module ``__main__``), of a notebook,
-      a lambda, a closure -- by value, pickled with ``cloudpickle`` along with the globals it
-      uses: the workers never import the script, so its top-level code (a search without an
-      ``if __name__ == "__main__":`` guard) does not run again there;
-    * a function of the script that ``cloudpickle`` cannot pickle (it uses a lock, an open
-      connection ...): as ``/path/script.py:name``, loaded from the file under another module
-      name by the workers (its ``__main__`` block does not run; a search at its top level is
-      refused there, :func:`hpcnas.evaluator.runner.importing_run_function`).
-    """
-    if isinstance(run_function, str):
-        return run_function, None
-    module = getattr(run_function, "__module__", None)
-    name = getattr(run_function, "__qualname__", "") or repr(run_function)
-    if module not in (None, "__main__"):
-        try:
-            pickle.dumps(run_function)
-            return run_function, None
-        except Exception:  # noqa: BLE001 - lambdas, closures, local functions: by value
-            pass
-    import cloudpickle
-
-    try:
-        return None, cloudpickle.dumps(run_function)
-    except Exception as err:  # noqa: BLE001 - unpicklable globals
-        reason = f"{type(err).__name__}: {err}"
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    if module == "__main__" and main_file and name.isidentifier():
-        return f"{os.path.abspath(main_file)}:{name}", None
-    raise UsageError(
-        f"the local evaluator cannot send run function {name!r} to its worker processes ({reason}): "
-        "define it at module level in a module and give it as 'package.module.run', or keep what it "
-        "cannot pickle out of its globals"
-    )
-
-
-def _file_tail(path: str | None, limit: int) -> str:
-    """The last ``limit`` bytes of the file ``path`` as text ('' when there is none)."""
-    if path is None:
-        return ""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - limit))
-            return fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def _describe_exit(code: int | None) -> str:

@@ -206,6 +206,19 @@ def trim_log(path: str | None, limit: int = DEFAULT_LOG_LIMIT) -> None:
         pass
 
 
+def file_tail(path: str | None, limit: int) -> str:
+    """The last ``limit`` bytes of the file ``path`` as text ('' when there is none)."""
+    if path is None:
+        return ""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def _copy(src: Any, dst: Any, length: int) -> None:
     while length > 0:
         chunk = src.read(min(length, 1 << 20))

@@ -175,3 +175,15 @@ def test_a_run_function_that_cannot_be_sent_is_one_line() -> None:
     with pytest.raises(HpcnasError, match="cannot send run function") as info:
         create_evaluator("local", lambda config: lock.locked())
     assert "\n" not in str(info.value)
+
+
+def test_a_function_hpcnas_loaded_from_a_file_is_sent_by_value(make_evaluator, tmp_path) -> None:
+    from hpcnas.core.loading import load_attribute
+
+    (tmp_path / "fileloaded.py").write_text("def run(config):\n    return config['x'] + 1.0\n")
+    run = load_attribute(f"{tmp_path / 'fileloaded.py'}:run", "run function")
+    assert run.__module__ == "_hpcnas_user_fileloaded"  # not importable by that name in a worker
+    evaluator = make_evaluator(run, num_workers=1)
+    evaluator.submit([{"x": 1.0}])
+    (result,) = gather_n(evaluator, 1, 60)
+    assert (result.status, result.objective) == (DONE, 2.0), result.error
