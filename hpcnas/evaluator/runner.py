@@ -237,7 +237,8 @@ def _run_config(run_function: str | RunFunction, config: dict[str, Any], traceba
         if isinstance(err, KeyboardInterrupt):
             raise
         if traceback_to_stderr:  # the whole traceback, in the evaluation's own output file
-            traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
+            frames = err.__traceback__.tb_next if err.__traceback__ is not None else None  # from the run function on
+            traceback.print_exception(type(err), err, frames or err.__traceback__, file=sys.stderr)
         tail = "".join(traceback.format_exception(type(err), err, err.__traceback__)[-3:])
         return Outcome(None, FAILED, f"{type(err).__name__}: {err} ({tail.strip()[-400:]})", start, time.time())
     objective, error, metadata = judge(value)
