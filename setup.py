@@ -42,6 +42,7 @@ setup(
         "pandas>=2.0",
         "matplotlib>=3.7",
         "tqdm>=4.60",
+        "cloudpickle>=2.0",
         "psutil>=5.9",
         "jinja2>=3.0",
     ],

@@ -2,7 +2,7 @@
 
 Takes exactly the arguments of ``balsam launcher`` (``--consume-all | --wf-filter WF``,
 ``--job-mode serial|mpi``, ``--time-limit-minutes``, ``--gpus-per-node`` ...) and runs Balsam's
-own launcher ``main`` in this process, as ``balsam launcher`` does after its ``exec``, with two
+own launcher ``main`` in this process, as ``balsam launcher`` does after its ``exec``, with these
 additions and no file of Balsam changed:
 
 * :mod:`hpcnas.balsam.mpi_commands` is registered, so ``MPI_RUN_TEMPLATE`` may name
@@ -11,7 +11,10 @@ additions and no file of Balsam changed:
 * the serial-mode ensemble master listens on a free TCP port instead of Balsam's fixed 19876
   when it runs on this host (two launchers on one machine -- two allocations sharing a node,
   or tests -- otherwise collide and the second never runs a job). ``HPCNAS_ENSEMBLE_PORT``
-  pins the port.
+  pins the port;
+* a job run again keeps the ``.out`` file of its earlier attempt as ``NAME.out.1`` (``.2``, ...)
+  instead of Balsam overwriting it (:mod:`hpcnas.balsam.outfiles`; serial mode runs Balsam's
+  ensemble script through it).
 
 It also keeps the launcher going across a DB outage: the launcher runs as a child process of
 :class:`hpcnas.balsam.launcher_supervisor.LauncherSupervisor`, which restarts it once the DB
@@ -48,6 +51,14 @@ def with_port(app_cmd: str, port: int) -> str:
     return app_cmd.replace(f":{BALSAM_ENSEMBLE_PORT} ", f":{port} ", 1)
 
 
+def with_kept_outfiles(app_cmd: str, ensemble_exe: str) -> str:
+    """``app_cmd`` running Balsam's ensemble script through :mod:`hpcnas.balsam.outfiles`."""
+    plain = f"{sys.executable} {ensemble_exe}"
+    if not app_cmd.startswith(plain):
+        return app_cmd
+    return f"{sys.executable} -m hpcnas.balsam.outfiles {ensemble_exe}" + app_cmd[len(plain):]
+
+
 def _patch_serial_launcher(launcher_module) -> None:
     base = launcher_module.SerialLauncher
     if getattr(base, "_hpcnas", False):
@@ -60,7 +71,7 @@ def _patch_serial_launcher(launcher_module) -> None:
             super().__init__(*args, **kwargs)
             master = sorted(w.hostname for w in self.worker_group)[0]
             port = ensemble_port(master)
-            self.app_cmd = with_port(self.app_cmd, port)
+            self.app_cmd = with_kept_outfiles(with_port(self.app_cmd, port), self.ZMQ_ENSEMBLE_EXE)
             launcher_module.logger.info(f"hpcnas: serial ensemble master on {master}:{port}")
 
     launcher_module.SerialLauncher = SerialLauncher
@@ -97,6 +108,9 @@ def run_launcher(argv: Sequence[str]) -> int:
     from balsam.launcher import launcher
 
     _patch_serial_launcher(launcher)
+    from hpcnas.balsam import outfiles
+
+    outfiles.install(launcher)  # MPI mode: the launcher opens the jobs' .out files itself
     args = launcher.get_args(list(argv))
     config_logging("launcher")
     launcher.logger.info("Loading Balsam Launcher (hpcnas plug-ins registered)")

@@ -2,7 +2,9 @@
 
 Each command module exposes ``add_parser(subparsers)`` (which registers its sub-parser and
 sets ``func`` to a callable taking the parsed ``argparse.Namespace`` and returning an exit
-code). User errors (:class:`~hpcnas.core.errors.HpcnasError`) print one line and exit 2;
+code). User errors (:class:`~hpcnas.core.errors.HpcnasError`) print one line and exit 2; a
+search that ran but failed (:class:`~hpcnas.core.errors.SearchFailed`: no evaluation succeeded,
+or ``--max-failure-ratio`` stopped it) prints one line and exits 3;
 ``--debug`` or ``HPCNAS_DEBUG=1`` shows the traceback. SIGINT and SIGTERM at any moment end
 the process with one line and exit code 130 or 143 (:mod:`hpcnas.core.interrupts`).
 """

@@ -102,8 +102,6 @@ def make_spec(family: str, search: str, args: argparse.Namespace, rest: Sequence
         raise UsageError(f"-as/--activate-script '{args.activate_script}' does not exist")
     if parsed.timeout is None:
         search_args += ["--timeout", str(max(60, (args.time_minutes - 3) * 60))]
-    if "--no-progress" not in rest:
-        search_args.append("--no-progress")
     exp_dir = os.path.abspath(args.exp_dir or args.workflow)
     search_args += ["--output-dir", exp_dir]
     spec = RayJobSpec(

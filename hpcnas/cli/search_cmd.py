@@ -19,7 +19,8 @@ from typing import Any, Sequence
 
 from hpcnas.cli.main import OneLineParser, run_cli
 from hpcnas.core import interrupts
-from hpcnas.core.errors import UsageError
+from hpcnas.core.errors import SearchFailed, UsageError
+from hpcnas.search.progress import DEFAULT_INTERVAL
 
 FAMILIES = {
     "hps": "hyper-parameter search",
@@ -107,6 +108,7 @@ def build_parser(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     from hpcnas.evaluator.base import evaluator_names
+    from hpcnas.search.master import DEFAULT_MAX_FAILURE_RATIO, MIN_EVALS_FOR_RATIO
 
     req = parser.add_argument_group("required")
     req.add_argument("--problem", required=True, metavar="PATH", help="dotted path of the problem (pkg.module.Problem)")
@@ -126,7 +128,27 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--sync-interval", type=float, default=0.0, metavar="SECONDS",
         help="fsync results.csv at most this often (default 0: after every batch of results)",
     )
-    opt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    opt.add_argument("--no-progress", action="store_true", help="no progress bar and no progress lines")
+    opt.add_argument(
+        "--quiet", action="store_true",
+        help="only the summary line, warnings and errors (no start line, progress bar or progress lines)",
+    )
+    opt.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="progress without a terminal: one text line per evaluation (default) or one JSON object "
+        "per line (also the start and summary lines); json never shows a bar",
+    )
+    opt.add_argument(
+        "--log-interval", type=float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+        help="ration progress lines: 10 at once, then one per SECONDS, counting the evaluations finished "
+        f"meanwhile (default {DEFAULT_INTERVAL:g}; 0: a line for every evaluation)",
+    )
+    opt.add_argument(
+        "--max-failure-ratio", type=float, default=DEFAULT_MAX_FAILURE_RATIO, metavar="R",
+        help=f"stop (exit code 3) once more than R of the evaluations finished in this run failed, "
+        f"counted from {MIN_EVALS_FOR_RATIO} finished evaluations (and at least --num-workers) on "
+        f"(default {DEFAULT_MAX_FAILURE_RATIO:g}; 1: never stop)",
+    )
     opt.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
@@ -160,6 +182,10 @@ def _validate(args: argparse.Namespace) -> None:
         setattr(args, option, time_limit(getattr(args, option), f"--{option.replace('_', '-')}"))
     if not args.sync_interval >= 0:
         raise UsageError(f"--sync-interval must be >= 0 seconds, got {args.sync_interval}")
+    if not args.log_interval >= 0:
+        raise UsageError(f"--log-interval must be >= 0 seconds, got {args.log_interval}")
+    if not 0 <= args.max_failure_ratio <= 1:
+        raise UsageError(f"--max-failure-ratio must be between 0 and 1, got {args.max_failure_ratio}")
     if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
         raise UsageError(f"--output-dir {args.output_dir} exists and is not a directory: give a directory")
 
@@ -221,8 +247,11 @@ def _run_master(
             args.output_dir,
             args.max_evals,
             timeout=args.timeout,
-            progress=not args.no_progress,
+            progress=not (args.no_progress or args.quiet),
             sync_interval=args.sync_interval,
+            log_format=args.log_format,
+            log_interval=args.log_interval,
+            max_failure_ratio=args.max_failure_ratio,
             metadata={
                 "family": family,
                 "problem_path": args.problem,
@@ -233,13 +262,22 @@ def _run_master(
                 "evaluator_options": evaluator_options,
             },
         )
-        print(
-            f"hpcnas: {family} {name} | evaluator {args.evaluator}, {evaluator.num_workers} workers | "
-            f"max evals {args.max_evals} | output {master.output_dir}",
-            flush=True,
-        )
+        start = {"event": "start", "family": family, "search": name, "evaluator": args.evaluator,
+                 "num_workers": evaluator.num_workers, "max_evals": args.max_evals, "output_dir": master.output_dir}
+        if not args.quiet:
+            _say(args.log_format, start, f"hpcnas: {family} {name} | evaluator {args.evaluator}, "
+                 f"{evaluator.num_workers} workers | max evals {args.max_evals} | output {master.output_dir}")
         master.run()
-    print(f"hpcnas: {master.summary()}", flush=True)
+    _say(args.log_format, master.summary_event(), f"hpcnas: {master.summary()}")
+    failure = master.failure()
+    if failure:
+        raise SearchFailed(failure)
+
+
+def _say(log_format: str, event: dict[str, Any], text: str) -> None:
+    import json
+
+    print(json.dumps(event, default=str) if log_format == "json" else text, flush=True)
 
 
 def resume_seed(seed: int | None, output_dir: str) -> int | None:

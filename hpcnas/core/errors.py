@@ -24,3 +24,16 @@ class UsageError(HpcnasError):
 
 class MissingExtraError(HpcnasError):
     """An optional dependency is not installed."""
+
+
+class SearchFailed(HpcnasError):
+    """A search that ran but failed: no evaluation succeeded, or failures stopped it
+    (``--max-failure-ratio``). Exit code 3, as a failed evaluation's Balsam job (1 would make
+    Balsam run a search job again); its finished evaluations are in ``results`` (a DataFrame,
+    when known) and in ``results.csv``."""
+
+    exit_code = 3  # hpcnas.balsam.jobs.EXIT_FAILED
+
+    def __init__(self, message: str, results: object = None) -> None:
+        super().__init__(message)
+        self.results = results

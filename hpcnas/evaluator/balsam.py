@@ -8,7 +8,8 @@
   that reads the jobs found in a final state). The runner's report in ``data`` (or its
   ``HPCNAS_RESULT`` output line) gives objective and status; ``RUN_ERROR`` / ``FAILED`` /
   ``USER_KILLED`` without a report are ``FAILED`` with the error tail from ``state_history``.
-  Start and end times come from ``state_history`` (``RUNNING`` -> ``RUN_DONE``/``RUN_ERROR``).
+  Start and end times come from ``state_history`` (``RUNNING`` -> ``RUN_DONE``/``RUN_ERROR``);
+  the result's ``log`` is the job's ``.out`` file.
 * Vanished jobs: a pending job whose row is gone from the DB (a Postgres crash that lost the
   last commits, ``balsam rm``) is created again once, with the same evaluation id and
   configuration (one warning line); when it vanishes a second time it becomes a ``FAILED``
@@ -309,6 +310,7 @@ class BalsamEvaluator(Evaluator):
         if status == DONE and objective is None:
             status, error = "FAILED", f"[balsam {row['state']}] the job finished without reporting an objective"
         ident = data.get(EVAL_KEY, {})
+        out = self._out_path(row)
         return EvalResult(
             job_id=job_id,
             config=config or ident.get("config", {}),
@@ -320,17 +322,23 @@ class BalsamEvaluator(Evaluator):
             end_time=end if end is not None else (report or {}).get("end_time"),
             # the runner names its host; a process that died before reporting is only known as "balsam"
             worker=(report or {}).get("host") or "balsam",
+            log=out if os.path.isfile(out) else None,
             metadata={"balsam_job_id": str(row["pk"]), "balsam_state": row["state"],
                       "num_nodes": row["num_nodes"], "ranks_per_node": row["ranks_per_node"],
                       **((report or {}).get("metadata") or {})},
         )
 
-    def _marker(self, row: dict[str, Any]) -> dict[str, Any] | None:
-        """Fallback: the runner's ``HPCNAS_RESULT`` line in the job's ``.out`` file."""
+    def _out_path(self, row: dict[str, Any]) -> str:
+        """The job's ``.out`` file (its latest attempt; earlier ones are ``.out.1``, ... under the
+        hpcnas launcher, :mod:`hpcnas.balsam.outfiles`)."""
         name = row["name"].strip().replace(" ", "_")
         top = os.path.join(self.db.settings.BALSAM_WORK_DIRECTORY, row["workflow"]) if row["workflow"] else \
             self.db.settings.BALSAM_WORK_DIRECTORY
-        path = os.path.join(top, f"{name}_{str(row['pk'])[:8]}", f"{row['name']}.out")
+        return os.path.join(top, f"{name}_{str(row['pk'])[:8]}", f"{row['name']}.out")
+
+    def _marker(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """Fallback: the runner's ``HPCNAS_RESULT`` line in the job's ``.out`` file."""
+        path = self._out_path(row)
         try:
             with open(path, "rb") as fh:
                 fh.seek(max(0, os.path.getsize(path) - 65536))

@@ -23,6 +23,7 @@ Public methods validate and keep the bookkeeping; subclasses implement ``_submit
 """
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -50,6 +51,7 @@ RESULT_COLUMNS = (
     "duration",
     "worker",
     "reports",
+    "log",
 )
 PARAM_PREFIX = "p:"
 
@@ -71,6 +73,9 @@ class EvalResult:
     reports: list[tuple[float, float]] = field(default_factory=list)
     #: backend extras (host, num_nodes, ranks_per_node, ...), not written to results.csv
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: the file holding the evaluation's stdout and stderr (local, ray: ``<output dir>/logs``;
+    #: balsam: the job's ``.out`` file), when the evaluator kept one
+    log: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,6 +103,7 @@ class EvalResult:
             # multi-fidelity learning curve [[step, objective], ...] (JSON), so a resumed search
             # can rebuild its scheduler's rungs; empty without reports
             reports=[[s, y] for s, y in self.reports] or None,
+            log=self.log,
         )
         return row
 
@@ -148,6 +154,10 @@ class Evaluator(ABC):
     """Base class of evaluator backends (see the module docstring for the contract)."""
 
     name = "evaluator"
+    #: whether this backend writes each evaluation's output to ``log_dir/<job_id>.log`` when the
+    #: search master sets ``log_dir`` (:meth:`log_path`)
+    keeps_logs = False
+    log_dir: str | None = None
 
     def __init__(
         self,
@@ -211,6 +221,9 @@ class Evaluator(ABC):
         results = self._gather(timeout)
         for r in results:
             self._pending.pop(r.job_id, None)
+            if r.log is None and self.keeps_logs:
+                path = self.log_path(r.job_id)
+                r.log = path if path is not None and os.path.isfile(path) else None
             if isinstance(r.metadata.get("reports"), list):
                 # multi-fidelity reports travel in the runner outcome's metadata
                 carried = r.metadata.pop("reports")
@@ -235,6 +248,10 @@ class Evaluator(ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    def log_path(self, job_id: str) -> str | None:
+        """The file for the output of evaluation ``job_id`` (``None``: no ``log_dir``)."""
+        return None if self.log_dir is None else os.path.join(self.log_dir, f"{job_id}.log")
 
     def new_job_id(self) -> str:
         return uuid.uuid4().hex[:12]

@@ -19,12 +19,19 @@ function starts (a training subprocess, ``mpirun``) are in the worker's process 
 watchdog process (:class:`~hpcnas.evaluator.reaper.Reaper`) kills when the master is gone,
 even after ``kill -9`` of the master.
 
-Output: a worker's stdout and stderr go to a pipe that a master thread drains, keeping only
-the last ``output_tail`` bytes of the running evaluation (attached to the error of a crash or
-timeout). A run function printing gigabytes costs the master no memory.
+Output: while the search master has set ``log_dir`` (a search does: ``<output dir>/logs``), an
+evaluation's stdout and stderr -- its prints, C code's, child processes', the full traceback of
+an exception -- go to ``log_dir/<job_id>.log`` (its path in the result's ``log``). Outside
+evaluations, or without ``log_dir``, a worker's output goes to a pipe that a master thread drains.
+The last ``output_tail`` bytes of the running evaluation's output are attached to the error of a
+crash or timeout. A run function printing gigabytes costs the master no memory, and its log
+file keeps the first and last ``log_limit / 2`` bytes (64 MiB in all by default).
 
 Workers see the master's ``sys.path`` and working directory, so a run function importable in
-the master is importable in the workers without setting ``PYTHONPATH``. With
+the master is importable in the workers without setting ``PYTHONPATH``. A run function that is
+not importable by name (defined in the script being run, in a notebook, a lambda or closure)
+is sent by value with ``cloudpickle``
+(:func:`~hpcnas.evaluator.local_worker.pack_run_function`). With
 ``gpus_per_worker`` G, worker slot ``i`` sees only GPUs ``i*G .. i*G+G-1`` of those visible to
 the master (``CUDA_VISIBLE_DEVICES``).
 """
@@ -44,7 +51,9 @@ from typing import Any, Callable
 from hpcnas.core.errors import UsageError
 from hpcnas.evaluator.base import FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.local_resources import check_open_files, gpu_slices, visible_gpus
+from hpcnas.evaluator.local_worker import pack_run_function
 from hpcnas.evaluator.reaper import Reaper
+from hpcnas.evaluator.runner import DEFAULT_LOG_LIMIT, file_tail, trim_log
 
 __all__ = ["LocalEvaluator", "gpu_slices", "visible_gpus"]
 
@@ -131,20 +140,22 @@ class _Worker:
         self.started: float | None = None  # epoch time the worker reported the start
         self.eval_timeout: float | None = None
         self.deadline: float | None = None  # monotonic deadline of the running job
+        self.log_path: str | None = None  # the running job's output file
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def start(self, job: tuple[str, Config, float], eval_timeout: float | None) -> None:
+    def start(self, job: tuple[str, Config, float], eval_timeout: float | None, log_path: str | None = None) -> None:
         self.output.reset()
+        self.log_path = log_path
         self.job = job
         self.started = None
         # until the worker reports the start (a fresh interpreter may take a while to boot under
         # load), allow a grace period; then the timeout runs from the reported start
         self.eval_timeout = eval_timeout
         self.deadline = None if eval_timeout is None else time.monotonic() + eval_timeout + STARTUP_GRACE
-        self.conn.send(("run", job[0], job[1]))
+        self.conn.send(("run", job[0], job[1], self.log_path))
 
     def mark_started(self, started: float) -> None:
         self.started = started
@@ -182,6 +193,8 @@ class _Worker:
 class LocalEvaluator(Evaluator):
     """Run evaluations in ``num_workers`` worker processes on this machine (see module docstring)."""
 
+    keeps_logs = True
+
     def __init__(
         self,
         run_function: str | Callable[..., Any],
@@ -190,8 +203,12 @@ class LocalEvaluator(Evaluator):
         output_tail: int = DEFAULT_OUTPUT_TAIL,
         evals_per_worker: int | None = None,
         gpus_per_worker: int = 0,
+        log_limit: int = DEFAULT_LOG_LIMIT,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
+        if log_limit < 0:
+            raise UsageError(f"--log-limit must be >= 0 bytes, got {log_limit}")
+        self._log_limit = log_limit
         check_open_files(self.num_workers)
         if output_tail < 0:
             raise UsageError(f"--output-tail must be >= 0 bytes, got {output_tail}")
@@ -199,15 +216,8 @@ class LocalEvaluator(Evaluator):
             raise UsageError(f"--evals-per-worker must be at least 1, got {evals_per_worker}")
         self._evals_per_worker = evals_per_worker
         self._gpus = gpu_slices(visible_gpus(), self.num_workers, gpus_per_worker) if gpus_per_worker else None
-        run_function = _portable(run_function)
-        try:
-            payload = pickle.dumps(("init", list(sys.path), os.getcwd(), run_function))
-        except Exception as err:  # noqa: BLE001 - lambdas, closures, local functions
-            raise UsageError(
-                f"the local evaluator cannot send run function {run_function!r} to its workers ({err}): "
-                "give it as a dotted path 'package.module.run' to a module-level function"
-            ) from None
-        self._init_message = payload
+        reference, by_value = pack_run_function(run_function)
+        self._init_message = pickle.dumps(("init", list(sys.path), os.getcwd(), reference, by_value))
         self._output_tail = max(1, output_tail)
         self._workers: list[_Worker | None] = [None] * self.num_workers
         self._queue: deque[tuple[str, Config, float]] = deque()
@@ -222,6 +232,14 @@ class LocalEvaluator(Evaluator):
             metavar="BYTES",
             help="bytes of a worker's output kept for the error of a crashed or timed-out evaluation "
             f"(default {DEFAULT_OUTPUT_TAIL}; the rest of the output is discarded)",
+        )
+        parser.add_argument(
+            "--log-limit",
+            type=int,
+            default=DEFAULT_LOG_LIMIT,
+            metavar="BYTES",
+            help="an evaluation's log file larger than this keeps its first and last halves "
+            f"(default {DEFAULT_LOG_LIMIT}; 0: no limit)",
         )
         parser.add_argument(
             "--gpus-per-worker",
@@ -310,7 +328,7 @@ class LocalEvaluator(Evaluator):
                 worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, self._reaper, gpus)
             job = self._queue.popleft()
             try:
-                worker.start(job, self.eval_timeout)
+                worker.start(job, self.eval_timeout, self.log_path(job[0]))
             except OSError:  # died between the liveness check and the send
                 worker.kill()
                 self._workers[slot] = None
@@ -329,6 +347,7 @@ class LocalEvaluator(Evaluator):
                     job_id, config, submit_time = worker.job
                     worker.job = None
                     worker.evals += 1
+                    trim_log(worker.log_path, self._log_limit)
                     if self._evals_per_worker is not None and worker.evals >= self._evals_per_worker:
                         worker.stop()
                         self._workers[worker.slot] = None
@@ -372,7 +391,8 @@ class LocalEvaluator(Evaluator):
         start = worker.started if worker.started is not None else submit_time
         pid = worker.proc.pid
         worker.kill()
-        tail = worker.output.text(settle=0.5).strip()
+        tail = (file_tail(worker.log_path, self._output_tail) or worker.output.text(settle=0.5)).strip()
+        trim_log(worker.log_path, self._log_limit)
         error = reason + (f"; output tail: {tail[-400:]}" if tail else "")
         worker.job = None
         self._workers[worker.slot] = None
@@ -388,25 +408,6 @@ class LocalEvaluator(Evaluator):
             worker=worker.name,
             metadata={"pid": pid},
         )
-
-
-def _portable(run_function: str | Callable[..., Any]) -> str | Callable[..., Any]:
-    """A reference the worker processes can import.
-
-    A function defined in the script being run (module ``__main__``) is referred to as
-    ``/path/script.py:name``: workers load that file under another module name, so its
-    ``if __name__ == "__main__":`` block does not run again there.
-    """
-    if isinstance(run_function, str) or getattr(run_function, "__module__", None) != "__main__":
-        return run_function
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    name = getattr(run_function, "__qualname__", "")
-    if not main_file or not name.isidentifier():
-        raise UsageError(
-            f"the local evaluator cannot send run function {name or run_function!r} defined interactively "
-            "to its worker processes: define it in a module and give it as 'package.module.run'"
-        )
-    return f"{os.path.abspath(main_file)}:{name}"
 
 
 def _describe_exit(code: int | None) -> str:

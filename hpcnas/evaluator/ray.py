@@ -16,6 +16,8 @@ left running.
   dead worker process (``os._exit``, segfault, OOM kill) is ``FAILED`` with Ray's message; a
   task past ``--eval-timeout`` is cancelled with ``ray.cancel(force=True)`` (its worker process
   is killed) and is ``TIMEOUT``.
+* A task's stdout and stderr go to ``<output dir>/logs/<job_id>.log`` when its node sees the
+  output directory (shared file systems), else to Ray's worker logs as before.
 * Tasks get the driver's ``sys.path`` and working directory (shared file systems), and the
   multi-fidelity scheduler's address (``HPCNAS_MF_*``), so ``hpcnas.report`` works in them.
 * Ray 2.5x+ clusters started with ``ray start`` use token authentication; when connecting by
@@ -43,7 +45,9 @@ log = logging.getLogger(__name__)
 FORWARDED_ENV_PREFIXES = ("HPCNAS_MF_",)
 
 
-def _ray_task(run_function: Any, config: Config, env: dict[str, str], path: list[str], cwd: str) -> Any:
+def _ray_task(
+    run_function: Any, config: Config, env: dict[str, str], path: list[str], cwd: str, log_path: str | None = None
+) -> Any:
     """Body of every Ray task: evaluate ``config`` with the runner in the worker process."""
     for entry in reversed(path):
         if entry not in sys.path:
@@ -55,7 +59,7 @@ def _ray_task(run_function: Any, config: Config, env: dict[str, str], path: list
     try:
         from hpcnas.evaluator.runner import run_config
 
-        outcome = run_config(run_function, config)
+        outcome = run_config(run_function, config, log_path)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -69,6 +73,8 @@ def _ray_task(run_function: Any, config: Config, env: dict[str, str], path: list
 @register_evaluator("ray")
 class RayEvaluator(Evaluator):
     """Evaluate configurations as Ray tasks (see the module docstring)."""
+
+    keeps_logs = True
 
     def __init__(
         self,
@@ -176,7 +182,7 @@ class RayEvaluator(Evaluator):
         path = [p for p in sys.path if p and os.path.isdir(p)]
         while self._queue and len(self._running) < self.num_workers:
             job_id, config, submit_time = self._queue.popleft()
-            ref = self._task.remote(self.run_function, config, env, path, os.getcwd())
+            ref = self._task.remote(self.run_function, config, env, path, os.getcwd(), self.log_path(job_id))
             deadline = None if self.eval_timeout is None else time.monotonic() + self.eval_timeout
             self._running[ref] = (job_id, config, submit_time, time.time(), deadline)
             used = set(self._slots.values())

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
+import os
 from typing import Any
 
 import pandas as pd
@@ -37,9 +37,17 @@ from hpcnas.evaluator.base import DONE, STOPPED, EvalResult, Evaluator
 from hpcnas.search import output_dir as output_dirs
 from hpcnas.search.base import Search
 from hpcnas.search.output_lock import OutputLock
+from hpcnas.search.progress import DEFAULT_INTERVAL, Progress, check_options, first_line
 from hpcnas.search.results_store import ResultsStore
 
 log = logging.getLogger(__name__)
+
+#: stop when more than this share of the evaluations finished in this run failed ...
+DEFAULT_MAX_FAILURE_RATIO = 0.5
+#: ... once at least this many (and at least ``num_workers``) have finished
+MIN_EVALS_FOR_RATIO = 10
+#: sub-directory of the output directory holding each evaluation's output (local, ray)
+LOGS_DIR = "logs"
 
 
 class SearchMaster:
@@ -53,10 +61,23 @@ class SearchMaster:
         output_dir: str,
         max_evals: int,
         timeout: float | None = None,
-        progress: bool = True,
+        progress: bool | str = True,
         metadata: dict[str, Any] | None = None,
         sync_interval: float = 0.0,
+        log_format: str = "text",
+        log_interval: float = DEFAULT_INTERVAL,
+        max_failure_ratio: float | None = DEFAULT_MAX_FAILURE_RATIO,
+        keep_logs: bool = True,
     ) -> None:
+        from hpcnas.evaluator.runner import importing_run_function
+
+        if importing_run_function():
+            raise UsageError(
+                "a search was started while its run function was being imported (the script or module "
+                "of the run function starts a search at import time, so every worker would run it "
+                "again): put the search under if __name__ == '__main__': or move the run function "
+                "to a module of its own"
+            )
         if not isinstance(max_evals, int) or isinstance(max_evals, bool) or max_evals < 1:
             raise UsageError(f"--max-evals must be a positive integer, got {max_evals!r}")
         timeout = time_limit(timeout, "--timeout")  # None: no limit (also for inf)
@@ -71,13 +92,23 @@ class SearchMaster:
         self.lock = OutputLock(self.output_dir)
         self.max_evals = max_evals
         self.timeout = timeout
-        self.progress = progress
+        self.progress = {True: "auto", False: "off"}.get(progress, progress)  # type: ignore[call-overload]
+        check_options(self.progress, log_format, log_interval)
+        self.log_format = log_format
+        self.log_interval = log_interval
+        if max_failure_ratio is not None and not 0 <= max_failure_ratio <= 1:
+            raise UsageError(f"--max-failure-ratio must be between 0 and 1, got {max_failure_ratio}")
+        self.max_failure_ratio = max_failure_ratio
+        self.keep_logs = keep_logs
         self.metadata = dict(metadata or {})
         self.num_finished = 0
         self.num_resumed = 0
         self.num_failed = 0
         self.num_stopped = 0  # stopped early by a multi-fidelity policy (not failures)
         self.best: EvalResult | None = None
+        self.first_errors: list[EvalResult] = []  # the first failed evaluations (3 at most)
+        self.run_finished = 0  # finished in this run (not resumed or recovered)
+        self.run_failed = 0
         self.stopped_by: str | None = None
         self._known: set[str] = set()
         self._seen: set[str] = set()  # configurations already evaluated (JSON keys)
@@ -88,9 +119,19 @@ class SearchMaster:
     def results_path(self) -> str:
         return self.store.path
 
+    @property
+    def logs_dir(self) -> str | None:
+        """Where each evaluation's output goes (``None``: the evaluator keeps none)."""
+        if self.keep_logs and getattr(self.evaluator, "keeps_logs", False):
+            return os.path.join(self.output_dir, LOGS_DIR)
+        return None
+
     def run(self) -> pd.DataFrame:
         """Run the search; return every result recorded in ``results.csv`` as a DataFrame."""
         output_dirs.make(self.output_dir)
+        if self.logs_dir is not None:
+            output_dirs.make(self.logs_dir)
+            self.evaluator.log_dir = self.logs_dir
         try:
             self.lock.acquire()  # one master per output directory, until this one ends
             self.store.check_and_write_metadata(
@@ -136,18 +177,11 @@ class SearchMaster:
             self._record(recovered, write=True, restore=True)
 
     def _loop(self) -> None:
-        from tqdm.auto import tqdm
-
         evaluator = self.evaluator
         start = evaluator.clock()
-        bar = tqdm(
-            total=self.max_evals,
-            initial=min(self.num_finished, self.max_evals),
-            desc=f"{getattr(self.search, 'name', 'search')}",
-            unit="eval",
-            disable=not (self.progress and sys.stderr.isatty()),
-            file=sys.stderr,
-        )
+        realtime = type(evaluator).clock is Evaluator.clock
+        progress = Progress(getattr(self.search, "name", "search"), self.max_evals, initial=self.num_finished,
+                            mode=self.progress, log_format=self.log_format, interval=self.log_interval)
         try:
             while self.num_finished < self.max_evals:
                 remaining = None
@@ -167,24 +201,46 @@ class SearchMaster:
                     self.stopped_by = "exhausted"
                     log.warning("the search proposed no configuration and nothing is running: stopping")
                     break
-                results = evaluator.gather(timeout=remaining)
-                before = self.num_finished
-                self._record(results, write=True)
-                bar.update(self.num_finished - before)
-                if self.best is not None:
-                    bar.set_postfix(best=f"{self.best.objective:.6g}", failed=self.num_failed, refresh=False)
+                # held progress lines are written on time (on a real clock; a virtual one writes them
+                # with the next results)
+                due = progress.due_in() if realtime else None
+                wait = remaining if due is None else due if remaining is None else min(due, remaining)
+                fresh = self._record(evaluator.gather(timeout=wait), write=True)
+                self.run_finished += len(fresh)
+                self.run_failed += sum(1 for r in fresh if _told_objective(r) is None)
+                progress.update(fresh, self._state(start))
+                if self._too_many_failures():
+                    self.stopped_by = "failures"
+                    break
             else:
                 self.stopped_by = "max_evals"
         finally:
-            bar.close()
+            progress.close(self._state(start))
+
+    def _state(self, start: float) -> dict[str, Any]:
+        elapsed = self.evaluator.clock() - start
+        return {
+            "finished": self.num_finished, "failed": self.num_failed,
+            "best": self.best.objective if self.best is not None else None,
+            "best_job_id": self.best.job_id if self.best is not None else None,
+            "rate_per_s": self.run_finished / elapsed if elapsed > 0 and self.run_finished else None,
+            "elapsed_s": round(elapsed, 3),
+        }
+
+    def _too_many_failures(self) -> bool:
+        """Whether failures stop the search (not when it has finished anyway)."""
+        if self.max_failure_ratio is None or self.num_finished >= self.max_evals or \
+                self.run_finished < max(MIN_EVALS_FOR_RATIO, self.evaluator.num_workers):
+            return False
+        return self.run_failed > self.max_failure_ratio * self.run_finished
 
     @interrupts.deferred()  # a SIGINT/SIGTERM waits until the batch is written and told
-    def _record(self, results: list[EvalResult], write: bool, restore: bool = False) -> None:
-        """Record and tell the results not seen yet; ``restore``: they come from an earlier run,
-        so the search first rebuilds what ``tell`` does not carry (:meth:`Search.restore`)."""
+    def _record(self, results: list[EvalResult], write: bool, restore: bool = False) -> list[EvalResult]:
+        """Record and tell the results not seen yet (and return them); ``restore``: they come from an
+        earlier run, so the search first rebuilds what ``tell`` does not carry (:meth:`Search.restore`)."""
         fresh = [r for r in results if r.job_id not in self._known]
         if not fresh:
-            return
+            return []
         if restore:
             self.search.restore(fresh)
         if write:
@@ -199,8 +255,11 @@ class SearchMaster:
                 self.num_stopped += 1
             if _told_objective(r) is None:
                 self.num_failed += 1
+                if len(self.first_errors) < 3 and first_line(r.error) not in {first_line(e.error) for e in self.first_errors}:
+                    self.first_errors.append(r)  # the first distinct errors
             elif r.ok and (self.best is None or r.objective > self.best.objective):  # type: ignore[operator]
                 self.best = r
+        return fresh
 
     def _check_repeats(self, configs: list[dict[str, Any]]) -> None:
         if self._warned_repeat or not self._seen:
@@ -236,6 +295,40 @@ class SearchMaster:
             f"{self.num_finished} evaluations{resumed}, {self.num_failed} failed{stopped}, {best}; "
             f"results in {self.store.path}"
         )
+
+
+    def summary_event(self) -> dict[str, Any]:
+        """The summary as a JSON-able dict (``--log-format json``)."""
+        return {
+            "event": "end", "finished": self.num_finished, "resumed": self.num_resumed, "failed": self.num_failed,
+            "stopped_early": self.num_stopped, "stopped_by": self.stopped_by,
+            "best": self.best.objective if self.best is not None else None,
+            "best_job_id": self.best.job_id if self.best is not None else None,
+            "best_config": self.best.config if self.best is not None else None,
+            "results": self.store.path, "error": self.failure(),
+        }
+
+    def failure(self) -> str | None:
+        """One line when the search failed -- every evaluation failed, or failures stopped it --
+        naming the first errors; ``None`` otherwise."""
+        errors = "; ".join(
+            f"{first_line(r.error) or r.status} ({r.status}, job {r.job_id}"
+            + (f", output in {r.log})" if r.log else ")")
+            for r in self.first_errors
+        )
+        errors = ("first error: " if len(self.first_errors) == 1 else "first errors: ") + errors
+        if self.stopped_by == "failures":
+            return (
+                f"stopped after {self.run_finished} evaluations: {self.run_failed} failed, more than "
+                f"--max-failure-ratio {self.max_failure_ratio:g}; {errors}; fix the run function "
+                "and run the same command again to resume (--max-failure-ratio 1 never stops)"
+            )
+        if self.num_finished and self.num_failed == self.num_finished:
+            return (
+                f"no evaluation succeeded ({self.num_failed} failed); {errors}; "
+                "fix the run function and start again in another --output-dir"
+            )
+        return None
 
 
 def _told_objective(result: EvalResult) -> float | None:

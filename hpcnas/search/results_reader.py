@@ -216,7 +216,7 @@ class RowReader:
             job_id=row["job_id"], config=config, objective=numbers["objective"], status=status,
             error=row.get("error") or None, submit_time=numbers["submit_time"],
             start_time=numbers["start_time"], end_time=numbers["end_time"],
-            worker=row.get("worker") or None, reports=reports,
+            worker=row.get("worker") or None, reports=reports, log=row.get("log") or None,
         )
 
     def _validated(self, config: dict[str, Any], empty: list[str]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ The whole launcher process group (launcher, ensemble, search master, running eva
 killed with SIGKILL, as at the end of an allocation. ``hpcnas balsam-recover`` releases the
 jobs the dead launcher held, a new launcher restarts the search job, the search resumes from
 results.csv and the DB (finished evaluations re-read, pending ones adopted) and ends with
-exactly max-evals distinct evaluations: none lost, none duplicated.
+exactly max-evals distinct evaluations: none lost, none duplicated. The first attempt's
+``search.out`` is kept as ``search.out.1``.
 """
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ def test_kill_launcher_then_restart_resumes_without_loss_or_duplicates(balsam_en
     search_dir = glob.glob(os.path.join(env.db_path, "data", wf, "search_*"))[0]
     out = open(os.path.join(search_dir, "search.out")).read()
     assert state == "JOB_FINISHED", out[-3000:]
+    # the killed attempt's output is kept beside the new one (hpcnas.balsam.outfiles), with its
+    # progress lines (no terminal: one line per evaluation)
+    first_out = open(os.path.join(search_dir, "search.out.1")).read()
+    assert "hpcnas: hps ambs | evaluator balsam" in first_out and "hpcnas: [ 1/14] job " in first_out, \
+        first_out[-2000:] + "\n-----\n" + out[:3000]
+    assert "resuming from" in out and not os.path.exists(os.path.join(search_dir, "search.out.2"))
 
     rows = eval_rows(env, wf)
     job_ids = [r["data"]["hpcnas_eval"]["job_id"] for r in rows]

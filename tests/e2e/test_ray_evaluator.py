@@ -95,6 +95,16 @@ def test_tasks_reserve_their_cpus(make_evaluator):
     assert second.start_time >= first.end_time - 0.05
 
 
+def test_each_task_keeps_its_output_in_its_own_log_file(make_evaluator, tmp_path):
+    evaluator = make_evaluator(RF + "chatty", num_workers=2)
+    evaluator.log_dir = str(tmp_path)
+    evaluator.submit([{"tag": "one"}, {"tag": "two", "fail": True}])
+    results = {r.config["tag"]: r for r in gather_n(evaluator, 2, 90)}
+    assert open(results["one"].log).read().splitlines() == ["stdout of one", "stderr of one", "child of one"]
+    two = open(results["two"].log).read()
+    assert results["two"].status == "FAILED" and "ValueError: failing two" in two and "one" not in two
+
+
 def test_reports_and_scheduler_stops_reach_ray_tasks(make_evaluator, ray_session):
     from hpcnas.multifidelity import ASHA
     from hpcnas.multifidelity.server import PolicyServer

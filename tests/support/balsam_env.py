@@ -323,7 +323,7 @@ def search_args(max_evals: int, run: str, extra: str = "") -> str:
     return (
         "--evaluator balsam --problem tests.support.balsam_problems.Problem "
         f"--run tests.support.balsam_problems.{run} --max-evals {max_evals} --num-evals-per-node 2 "
-        f"--seed 3 --no-progress {extra}"
+        f"--seed 3 {extra}"  # no terminal: the search job's .out file gets a line per evaluation
     ).strip()
 
 

@@ -106,3 +106,15 @@ def maybe_crash(config: dict[str, Any]) -> float:
 def visible_devices(config: dict[str, Any]) -> dict[str, Any]:
     """Returns 1.0 and, as metadata, the worker's CUDA_VISIBLE_DEVICES and HPCNAS_WORKER."""
     return {"objective": 1.0, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "worker": os.environ.get("HPCNAS_WORKER")}
+
+
+def chatty(config: dict[str, Any]) -> float:
+    """Prints to stdout and stderr, from Python and from a child process; fails when ``config["fail"]``."""
+    import subprocess
+
+    print(f"stdout of {config['tag']}")
+    print(f"stderr of {config['tag']}", file=sys.stderr)
+    subprocess.run(["echo", f"child of {config['tag']}"], check=True)
+    if config.get("fail"):
+        raise ValueError(f"failing {config['tag']}")
+    return 1.0

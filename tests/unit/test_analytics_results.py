@@ -240,7 +240,7 @@ def test_a_short_row_is_named_in_one_line(outdir, tmp_path, command, capsys):
         fh.write("3,adam,j9\n")  # a row cut short: pandas fills the missing cells with NaN
     assert main([command, str(outdir), "-o", str(tmp_path / "o")]) == 2
     err = _err(capsys)
-    assert err.endswith("has 1 line(s) that are not rows (line 8: 3 cells, the header has 12): resuming the "
+    assert err.endswith("has 1 line(s) that are not rows (line 8: 3 cells, the header has 13): resuming the "
                         "search once moves them to results.csv.damaged; or correct them"), err
 
 

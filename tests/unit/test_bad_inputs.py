@@ -226,7 +226,7 @@ OUTPUT_DIR_CASES: dict[str, Case] = {
         r"joined\?\): remove the repeated column\(s\), or use another --output-dir",
         setup=lambda tmp: _toy_results(tmp, lambda lines: [lines[0].replace(b"p:units", b"p:x")] + lines[1:])),
     "analytics on a results.csv with a short row": Case("analytics", ["topk", "{tmp}/out/results.csv"],
-        r"'.*/out/results\.csv' has 1 line\(s\) that are not rows \(line 5: 5 cells, the header has 14\): resuming "
+        r"'.*/out/results\.csv' has 1 line\(s\) that are not rows \(line 5: 5 cells, the header has 15\): resuming "
         r"the search once moves them to results\.csv\.damaged; or correct them", setup=_short_row),
     "analytics on an unreadable results.csv": Case("proc", [PY, "-m", "hpcnas.analytics.cli", "topk",
                                                             "{tmp}/out/results.csv"],

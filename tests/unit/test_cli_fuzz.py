@@ -3,7 +3,7 @@
 Random argument lists are drawn from the real options of each search's parser (common,
 search and local evaluator options, read from :func:`hpcnas.cli.search_cmd.build_parser`)
 with random values: numbers, ``inf``, ``nan``, negatives, huge, strings, empty. Each runs a
-real search on a tiny problem with at most 3 evaluations. Property: the exit code is 0 or 2,
+real search on a tiny problem with at most 3 evaluations. Property: the exit code is 0, 2 or 3,
 with 2 stderr is exactly one ``hpcnas: error: ...`` line, and there is never a traceback.
 
 Bounded for CI on 2 cores (about 30 s in all): derandomized, a fixed number of examples.
@@ -96,8 +96,8 @@ def _small_max_evals(value: str) -> str:
 
 def check_outcome(code: int, stderr: str, argv: list[str]) -> None:
     assert "Traceback" not in stderr, f"{argv}: traceback on stderr:\n{stderr}"
-    assert code in (0, 2), f"{argv}: exit code {code}; stderr:\n{stderr}"
-    if code == 2:
+    assert code in (0, 2, 3), f"{argv}: exit code {code}; stderr:\n{stderr}"
+    if code in (2, 3):  # 3: the search ran and failed (every evaluation timed out, ...)
         lines = stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("hpcnas: error: "), f"{argv}: stderr is not one line: {stderr!r}"
 

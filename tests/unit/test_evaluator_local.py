@@ -141,11 +141,6 @@ def test_callable_run_function_is_sent_by_reference(make_evaluator) -> None:
     assert gather_n(evaluator, 1, 60)[0].objective == -4.0
 
 
-def test_unpicklable_run_function_is_a_usage_error() -> None:
-    with pytest.raises(HpcnasError, match="dotted path"):
-        create_evaluator("local", lambda config: 1.0)
-
-
 def test_bad_options_are_usage_errors() -> None:
     with pytest.raises(HpcnasError, match="num-workers"):
         create_evaluator("local", RF + "echo", num_workers=0)
@@ -264,3 +259,42 @@ def test_without_gpus_per_worker_the_environment_is_untouched(make_evaluator, mo
     evaluator = make_evaluator(RF + "visible_devices", num_workers=1)
     evaluator.submit([{}])
     assert gather_n(evaluator, 1, 60)[0].metadata["cuda"] == "4"
+
+
+def test_each_evaluation_keeps_its_output_in_its_own_log_file(make_evaluator, tmp_path) -> None:
+    evaluator = make_evaluator(RF + "chatty", num_workers=1)
+    evaluator.log_dir = str(tmp_path)
+    evaluator.submit([{"tag": "one"}, {"tag": "two", "fail": True}, {}])
+    results = {r.config.get("tag"): r for r in gather_n(evaluator, 3, 60)}
+    one, two = (open(results[t].log).read() for t in ("one", "two"))
+    assert one.splitlines() == ["stdout of one", "stderr of one", "child of one"]
+    assert "stdout of two" in two and "child of two" in two and "one" not in two
+    assert "Traceback (most recent call last)" in two and "ValueError: failing two" in two  # the whole traceback
+    assert results["two"].status == FAILED and results["one"].log == str(tmp_path / f"{results['one'].job_id}.log")
+    assert "KeyError: 'tag'" in open(results[None].log).read()
+
+
+def test_a_crashed_evaluation_keeps_its_output_and_error_tail(make_evaluator, tmp_path) -> None:
+    evaluator = make_evaluator(RF + "call_os_exit", num_workers=1)
+    evaluator.log_dir = str(tmp_path)
+    evaluator.submit([{}])
+    (result,) = gather_n(evaluator, 1, 60)
+    assert result.status == FAILED and "about to leave with os._exit(7)" in result.error
+    assert "about to leave" in open(result.log).read()
+
+
+def test_without_log_dir_no_log_is_kept(make_evaluator) -> None:
+    evaluator = make_evaluator(RF + "chatty", num_workers=1)
+    evaluator.submit([{"tag": "x"}])
+    assert gather_n(evaluator, 1, 60)[0].log is None
+
+
+def test_a_log_larger_than_the_limit_keeps_its_first_and_last_halves(make_evaluator, tmp_path) -> None:
+    evaluator = make_evaluator(RF + "print_a_lot", num_workers=1, log_limit=2**20)
+    evaluator.log_dir = str(tmp_path)
+    evaluator.submit([{"megabytes": 3}])
+    (result,) = gather_n(evaluator, 1, 60)
+    text = open(result.log).read()
+    assert result.status == DONE and 2**20 <= len(text) < 2**20 + 100
+    assert f"[hpcnas: {3 * 2**20 - 2**20} bytes of output left out here]" in text
+    assert text.startswith("x" * 1023 + "\n") and text.endswith("x" * 1023 + "\n")

@@ -91,3 +91,21 @@ def test_search_json_records_the_problem(tmp_path) -> None:
     data = json.loads((tmp_path / "search.json").read_text())
     assert data["problem_fingerprint"] == problem.fingerprint()
     assert HpProblem.from_dict(data["problem"]).fingerprint() == problem.fingerprint()
+
+
+def test_log_column_round_trips_and_a_file_without_it_is_still_resumed(tmp_path) -> None:
+    problem = HpProblem()
+    problem.add_hyperparameter((0.0, 1.0), "x")
+    store = ResultsStore(str(tmp_path / "new"), problem)
+    store.append([EvalResult("j1", {"x": 0.5}, 1.0, DONE, log="/out/logs/j1.log")])
+    store.close()
+    assert [r.log for r in ResultsStore(str(tmp_path / "new"), problem).load()] == ["/out/logs/j1.log"]
+    old = tmp_path / "old"  # written before the log column
+    old.mkdir()
+    (old / "results.csv").write_text("p:x,job_id,objective,status,error,submit_time,start_time,end_time,duration,"
+                                     "worker,reports\r\n0.5,j1,1.0,DONE,,1,2,3,1,w,\r\n")
+    store = ResultsStore(str(old), problem)
+    assert [r.job_id for r in store.load()] == ["j1"]
+    store.append([EvalResult("j2", {"x": 0.25}, 2.0, DONE, log="/out/logs/j2.log")])  # keeps the file's header
+    store.close()
+    assert [(r.job_id, r.log) for r in ResultsStore(str(old), problem).load()] == [("j1", None), ("j2", None)]

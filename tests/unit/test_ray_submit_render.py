@@ -128,7 +128,7 @@ def test_cli_dry_run_prints_the_script_and_creates_nothing(tmp_path, capsys, mon
     assert code == 0
     assert out.startswith("#!/bin/bash\n#PBS -N E1\n")
     # the search stops 3 minutes before the wall time; evaluator options pass through
-    assert f"--num-cpus-per-task 2 --timeout 420 --no-progress --output-dir {tmp_path}/E1 --evaluator ray" in out
+    assert f"--num-cpus-per-task 2 --timeout 420 --output-dir {tmp_path}/E1 --evaluator ray" in out
     assert not (tmp_path / "E1").exists()
 
 

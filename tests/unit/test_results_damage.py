@@ -224,7 +224,7 @@ def test_every_row_one_cell_short_is_an_edit_not_crash_damage(tmp_path) -> None:
     lines = path.read_bytes().splitlines()
     path.write_bytes(b"".join((line if i == 0 else line.rsplit(b",", 1)[0]) + b"\r\n" for i, line in enumerate(lines)))
     before = path.read_bytes()
-    with pytest.raises(HpcnasError, match=r"every row of .* has 13 cells, the header has 14 \(columns added or "
+    with pytest.raises(HpcnasError, match=r"every row of .* has 14 cells, the header has 15 \(columns added or "
                                           r"removed by hand\?\)"):
         ResultsStore(str(tmp_path), Problem).load()
     assert path.read_bytes() == before and not os.path.exists(tmp_path / "results.csv.damaged")
