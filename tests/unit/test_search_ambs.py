@@ -149,3 +149,31 @@ def test_trust_region_center_recombines_float_columns_of_best_points():
     points = mixed.ask(8)
     mixed.tell([(c, toy_objective(c)) for c in points])
     check_valid(mixed_problem(), mixed.codec.to_config(mixed._center()))
+
+
+def test_every_lie_is_taken_back_when_its_point_is_told_in_a_space_of_log_integers():
+    from hpcnas.problem import HpProblem
+
+    problem = HpProblem()
+    problem.add_hyperparameter((8, 512, "log-uniform"), "units")
+    problem.add_hyperparameter((1e-4, 1.0, "log-uniform"), "lr")
+    search = AMBS(problem, random_state=0, n_initial_points=5)
+    for _ in range(30):
+        config = search.ask(1)[0]
+        search.tell([(config, -abs(np.log2(config["units"]) - 6) - abs(np.log10(config["lr"]) + 2))])
+    assert search._lies == {} and search._local_picks == set()
+
+
+@pytest.mark.parametrize("share, low, high", [(0.0, 200, 200), (0.1, 160, 195), (1.0, 0, 0)])
+def test_a_share_of_the_asked_points_is_random_and_not_screened_by_the_model(share, low, high):
+    from hpcnas.benchmark import polynome2
+
+    search = type("Share", (AMBS,), {"random_share": share})(polynome2.build(2), random_state=0, n_initial_points=5)
+    search.tell([(c, polynome2.run(c)) for c in search.ask(5)])
+    screened = []
+    by_model = search._propose_by_model
+    search._propose_by_model = lambda n: screened.append(n) or by_model(n)
+    for _ in range(200):
+        config = search.ask(1)[0]
+        search.tell([(config, polynome2.run(config))])
+    assert low <= sum(screened) <= high

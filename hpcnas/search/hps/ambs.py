@@ -26,6 +26,10 @@ Algorithm
    new best, shrink x1.5^-1/4 otherwise, restart when tiny). The shares were chosen on the
    whole benchmark suite (``python -m benchmarks.suite``, docs/benchmark_suite.rst), not
    on one problem.
+   Besides, each asked point is uniform random with probability ``random_share`` (10 %),
+   not screened by the model, as SMAC's interleaved random configurations: the model only
+   knows the basins it has seen, and on multimodal, separable and conditional problems it
+   otherwise never leaves the first one it converged in.
 3. Asynchronous asks use a *constant liar*: each point handed out and not yet told is added to
    the surrogate with a lie, so that the next asks go elsewhere; the lie is replaced by the
    real objective when it is told. Strategy names follow DeepHyper/scikit-optimize, which
@@ -87,6 +91,10 @@ class AMBS(HpSearch):
     radius_grow = 1.5
     #: shares of the candidates from each generator (the rest: uniform random)
     portfolio = {"local": 0.85, "good": 0.05}
+    #: probability that an asked point is uniform random, not screened by the model: once a
+    #: trust region has locked onto one basin (one branch of a conditional space, one well per
+    #: coordinate of a separable function) the model screens out every point elsewhere
+    random_share = 0.1
     #: the good points whose marginals are sampled: this fraction of the successes (3 to 25)
     good_fraction = 0.15
     #: surrogates that learn normal scores of the objectives (QuantileWarp) instead of raw values
@@ -157,6 +165,13 @@ class AMBS(HpSearch):
         ok = self._ok()
         if random_left > 0 or ok.size < 2:
             return self.codec.sample(n if ok.size < 2 else min(n, random_left))
+        n_random = int(self.codec.rs.binomial(n, self.random_share)) if self.random_share else 0
+        if n_random:  # interleaved points the model does not screen (SMAC's "random design")
+            rest = self._propose_by_model(n - n_random) if n > n_random else np.empty((0, self.codec.dim))
+            return np.concatenate([self.codec.sample(n_random), rest])
+        return self._propose_by_model(n)
+
+    def _propose_by_model(self, n: int) -> np.ndarray:
         if self._model is None or self._refit_due():
             self._refit()
         cands, local = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * n))
