@@ -102,3 +102,30 @@ def test_report_ranks_targets_and_async_cost():
     assert checks["within_10pct_of_best_peer"] == "1/2"  # 1.0 <= 1.1 * 0.95 on p1
     # 8 workers reach 1 worker's regret at 3 evaluations (1.0) after 5: 5/3
     assert async_cost(runs, 3, "ambs") == {"p1": pytest.approx(5 / 3)}
+
+
+def test_the_multifidelity_suite_tells_the_searcher_every_trial_and_spends_its_budget():
+    from benchmarks.suite import multifidelity as MF
+
+    problem = P.get_problem("branin-2")
+    curve = MF.curve_of(problem, 10.0, 27)({"x0": 0.0, "x1": 0.0})
+    assert curve(1) < curve(3) < curve(9) <= curve(27) == pytest.approx(-problem.regret({"x0": 0.0, "x1": 0.0}))
+    told = []
+
+    class Spy(MF.TellingPolicy):
+        def end(self, trial_id):
+            super().end(trial_id)
+            told.append(trial_id)
+
+    from hpcnas.multifidelity.policy import create_policy
+    from hpcnas.multifidelity.simulate import simulate
+    from hpcnas.search import get_search_class
+
+    searcher = get_search_class("hps", "random")(problem.space.hp_problem(), random_state=0)
+    policy = Spy(create_policy("asha", min_resource=1, max_resource=27, reduction_factor=3), searcher)
+    policy.asked = MF.AskedConfigs(searcher, policy, 10 * 27)
+    result = simulate(policy, policy.asked, MF.curve_of(problem, 10.0, 27), num_workers=4)
+    assert sorted(told) == list(range(len(result.trials))) and searcher.num_told == len(result.trials)
+    assert 10 * 27 <= result.total_resource < 10 * 27 + 4 * 27  # stops starting trials at the budget
+    run = MF.run_one("branin-2", "ambs", "asha", 0, 4, 5)
+    assert run["regret"] is not None and run["regret"] >= 0 and run["trials"] > 5
