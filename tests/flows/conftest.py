@@ -72,6 +72,7 @@ def flows() -> Iterator[Flows]:
     env.base_env["PATH"] = USER_PATH
     env.db_path = os.path.join(home, "testdb")
     env.base_env.pop("BALSAM_DB_PATH")
+    env.base_env["HPCNAS_TEST_SLEEP"] = "0.2"  # tests.support.balsam_problems: short evaluations
     try:
         init = env.run(["bash", "-c", (
             "set -e\ncd ~\n"
@@ -81,6 +82,7 @@ def flows() -> Iterator[Flows]:
             "hpcnas balsam-apps\n"
             "balsam ls --wf NONE\n"
         )], check=False, timeout=300)
+        env.base_env["BALSAM_DB_PATH"] = env.db_path  # what the activated shell has, for queries
         yield Flows(env, init, env.db_path)
     finally:
         env.close()
