@@ -73,7 +73,11 @@ def main(family: str, name: str, argv: Sequence[str]) -> int:
 
 
 def parse(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
-    """Build the parser for this search and the chosen evaluator, then parse ``argv`` strictly."""
+    """Build the parser for this search and the chosen evaluator, then parse ``argv`` strictly
+    (DeepHyper's spellings first become hpcnas's: :mod:`hpcnas.cli.deephyper_compat`)."""
+    from hpcnas.cli.deephyper_compat import translate
+
+    argv = translate(argv)
     parser, search_dests, evaluator_dests = build_parser(family, name, argv)
     args = parser.parse_args(list(argv))
     _validate(args)
@@ -109,8 +113,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     from hpcnas.evaluator.base import evaluator_names
 
     req = parser.add_argument_group("required")
-    req.add_argument("--problem", required=True, metavar="PATH", help="dotted path of the problem (pkg.module.Problem)")
-    req.add_argument("--run", required=True, metavar="PATH", help="dotted path of the run function (pkg.module.run)")
+    req.add_argument("--problem", required=True, metavar="PATH", help="dotted path of the problem (pkg.module.Problem), or FILE.py[:NAME]; -p too")
+    req.add_argument("--run", required=True, metavar="PATH", help="dotted path of the run function (pkg.module.run), or FILE.py[:NAME]; -r too")
     opt = parser.add_argument_group("search master")
     opt.add_argument("--max-evals", type=int, default=100, metavar="N", help="evaluations to finish (default 100)")
     opt.add_argument(

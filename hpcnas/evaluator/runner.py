@@ -67,14 +67,27 @@ def _check_signature(func: Any, run_function: Any) -> None:
         ) from None
 
 
+class Job(dict):
+    """The configuration handed to a run function: a ``dict``, which also answers DeepHyper 0.13's
+    ``run(job)`` idioms ``job.parameters`` and ``job["x"]``."""
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self)
+
+
 def judge(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
-    """Turn a run function's return value into ``(objective, error, metadata)``."""
+    """Turn a run function's return value into ``(objective, error, metadata)``.
+
+    A string starting with ``"F"`` (DeepHyper's ``"F_reason"``) is a failure with that reason."""
     metadata: dict[str, Any] = {}
     if isinstance(value, dict):
         metadata = {k: v for k, v in value.items() if k != "objective"}
         if "objective" not in value:
             return None, "run function returned a dict without an 'objective' key", metadata
         value = value["objective"]
+    if isinstance(value, str) and value.startswith("F"):
+        return None, f"run function reported a failure: {value[:200]}", metadata
     if value is None:
         return None, "run function returned None; it must return a number to maximise", metadata
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
@@ -106,7 +119,7 @@ def _run_config(run_function: str | RunFunction, config: dict[str, Any]) -> Outc
     start = time.time()
     try:
         func = resolve_run_function(run_function)
-        value = func(dict(config))
+        value = func(Job(config))
     except BaseException as err:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from user code too
         if isinstance(err, KeyboardInterrupt):
             raise
