@@ -58,13 +58,13 @@ def build_parser(family: str = "FAMILY", search: str = "SEARCH") -> argparse.Arg
     add_allocation_options(req, workflow_help="Balsam workflow of the search",
                            queue_help="queue (Cobalt) or partition (Slurm)",
                            project_help="project / account (default: the site's)")
-    req.add_argument("--job-mode", required=True, choices=("serial", "mpi"), help="Balsam launcher job mode")
+    req.add_argument("-j", "--job-mode", required=True, choices=("serial", "mpi"), help="Balsam launcher job mode")
     req.add_argument("--sched-flags", default="", metavar="FLAGS", help="extra scheduler directives")
     req.add_argument("--job-name", default="search", metavar="NAME", help="name of the search job (default search)")
     req.add_argument("--dry-run", action="store_true", help="validate and print; create and submit nothing")
     ev = parser.add_argument_group("search and evaluations")
-    ev.add_argument("--problem", required=True, metavar="PATH", help="dotted path of the problem")
-    ev.add_argument("--run", required=True, metavar="PATH", help="dotted path of the run function")
+    ev.add_argument("-p", "--problem", required=True, metavar="PATH", help="dotted path of the problem")
+    ev.add_argument("-r", "--run", required=True, metavar="PATH", help="dotted path of the run function")
     ev.add_argument("--num-nodes-per-eval", type=int, default=1, metavar="N", help="nodes per evaluation")
     ev.add_argument("--num-ranks-per-node", type=int, default=1, metavar="R", help="MPI ranks per node")
     ev.add_argument("--num-threads-per-rank", type=int, default=1, metavar="T", help="threads per rank")
@@ -248,6 +248,9 @@ def submit(plan: SubmitPlan, db: Any) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hpcnas.cli.deephyper_compat import submit_layout
+
+    args.search, args.options = submit_layout(args.family, args.search, args.options)
     sub_args, rest = parse_submit(args.family, args.search, args.options)
     plan = make_plan(args.family, args.search, sub_args, rest)
     settings = check_scheduler(strict=not sub_args.dry_run)

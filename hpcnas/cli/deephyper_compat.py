@@ -12,7 +12,11 @@ becomes the hpcnas one, with one ``hpcnas: note:`` line on stderr when the meani
   is hpcnas's upper one); ``gp_hedge`` is refused;
 * ``--evaluator subprocess|processPool|threadPool``: ``local`` (worker processes);
   ``mpicomm`` / ``mpipool`` are refused;
-* ``--eval-timeout-minutes M``: ``--eval-timeout`` ``60 * M`` seconds.
+* ``--eval-timeout-minutes M``: ``--eval-timeout`` ``60 * M`` seconds;
+* ``balsam-submit hps WORKFLOW -p P -r R ... -j MODE`` (DeepHyper's layout, a workflow name
+  where hpcnas has the search): :func:`submit_layout` makes it ``balsam-submit hps ambs
+  -w WORKFLOW`` (``nas``: ``agebo``, or DeepHyper's ``--nas-method``);
+* ``ray-submit`` without ``--scheduler``: the installed site's (:func:`site_scheduler`).
 """
 from __future__ import annotations
 
@@ -94,3 +98,53 @@ def _one(name: str, value: str) -> list[str]:
                              "give e.g. --eval-timeout-minutes 10 (or --eval-timeout SECONDS)") from None
         return ["--eval-timeout", repr(minutes * 60.0)]
     return [name, value]
+
+
+#: DeepHyper's balsam-submit ran AMBS for hps, and --nas-method (default agebo) for nas
+SUBMIT_DEFAULT_SEARCH = {"hps": "ambs", "nas": "agebo"}
+
+
+def submit_layout(family: str | None, search: str | None, options: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``(search, options)`` of ``balsam-submit FAMILY SEARCH options`` given DeepHyper's layout
+    ``balsam-submit FAMILY WORKFLOW options`` (no ``-w``): the workflow becomes ``-w WORKFLOW``."""
+    from hpcnas.search.base import search_names
+
+    options = list(options)
+    if family not in SUBMIT_DEFAULT_SEARCH or not search or search.startswith("-"):
+        return search, options
+    if search in search_names(family):
+        return search, options
+    if any(o in ("-w", "--workflow") or o.startswith("--workflow=") for o in options):
+        return search, options  # a misspelt search: its own error names the searches
+    method = SUBMIT_DEFAULT_SEARCH[family]
+    for i, option in enumerate(options):
+        if option == "--nas-method" and i + 1 < len(options):
+            method = options[i + 1]
+            del options[i:i + 2]
+            break
+        if option.startswith("--nas-method="):
+            method = option.split("=", 1)[1]
+            del options[i]
+            break
+    _note(f"balsam-submit {family} {search} is DeepHyper's layout (a workflow name); hpcnas spells it "
+          f"balsam-submit {family} {method} -w {search}")
+    return method, ["-w", search, *options]
+
+
+#: Balsam's scheduler class -> ray-submit's --scheduler
+SCHEDULER_OF_CLASS = {"CobaltScheduler": "cobalt", "SlurmScheduler": "slurm"}
+
+
+def site_scheduler() -> str:
+    """``--scheduler`` of the machine written by ``hpcnas balsam-setup --machine NAME``."""
+    from hpcnas.balsam.settings import get_site, installed_site
+
+    name = installed_site()
+    site = get_site(name) if name and name != "local" else None
+    scheduler = SCHEDULER_OF_CLASS.get(site.scheduler_class) if site is not None else None
+    if scheduler is None:
+        raise UsageError(
+            f"ray-submit needs --scheduler cobalt|pbs|slurm: this machine's site is {name or 'not set'} "
+            "(set it once with hpcnas balsam-setup --machine NAME, or give --scheduler)"
+        )
+    return scheduler
