@@ -52,6 +52,10 @@ RESULT_COLUMNS = (
     "reports",
 )
 PARAM_PREFIX = "p:"
+#: the run function's metadata (``{"objective": y, "metadata": {...}}`` or other keys of its dict)
+#: are ``m:<key>`` columns after :data:`RESULT_COLUMNS`; its results carry them in ``metadata["m"]``
+METADATA_PREFIX = "m:"
+METADATA_KEY = "m"
 
 
 @dataclass
@@ -99,6 +103,9 @@ class EvalResult:
             # can rebuild its scheduler's rungs; empty without reports
             reports=[[s, y] for s, y in self.reports] or None,
         )
+        user = self.metadata.get(METADATA_KEY)
+        if isinstance(user, dict):
+            row.update({f"{METADATA_PREFIX}{k}": v for k, v in user.items()})
         return row
 
 
