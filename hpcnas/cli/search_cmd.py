@@ -126,6 +126,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--output-dir", default=".", metavar="DIR", help="where results.csv goes; resumes from it (default .)")
     opt.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the search after this many seconds")
     opt.add_argument("--eval-timeout", type=float, metavar="SECONDS", help="kill an evaluation after this many seconds")
+    opt.add_argument("--warm-start", metavar="CSV",
+                     help="results.csv of an earlier search (hpcnas or DeepHyper 0.2/0.13): told first, not re-run")
     opt.add_argument(
         "--sync-interval", type=float, default=0.0, metavar="SECONDS",
         help="fsync results.csv at most this often (default 0: after every batch of results)",
@@ -200,6 +202,7 @@ def run_search(
     evaluator_options = _picked(args, evaluator_dests)
     seed = resume_seed(args.seed, args.output_dir)
     search = get_search_class(family, name)(problem, random_state=seed, **search_options)
+    _warm_start(args, problem)
     evaluator = create_evaluator(
         args.evaluator, args.run, num_workers=args.num_workers, eval_timeout=args.eval_timeout, **evaluator_options
     )
@@ -227,6 +230,7 @@ def _run_master(
             timeout=args.timeout,
             progress=not args.no_progress,
             sync_interval=args.sync_interval,
+            warm_start=getattr(args, "warm_pairs", ()),
             metadata={
                 "family": family,
                 "problem_path": args.problem,
@@ -244,6 +248,20 @@ def _run_master(
         )
         master.run()
     print(f"hpcnas: {master.summary()}", flush=True)
+
+
+def _warm_start(args: argparse.Namespace, problem: Any) -> int:
+    """Read ``--warm-start CSV`` into ``args.warm_pairs``; returns the number of pairs."""
+    args.warm_pairs = []
+    if not getattr(args, "warm_start", None):
+        return 0
+    from hpcnas.search.results_deephyper import warm_start
+
+    args.warm_pairs, skipped = warm_start(args.warm_start, problem)
+    extra = f" ({skipped} row(s) outside this problem's space left out)" if skipped else ""
+    print(f"hpcnas: warm start from {args.warm_start}: {len(args.warm_pairs)} evaluation(s) told first, "
+          f"not re-run{extra}", flush=True)
+    return len(args.warm_pairs)
 
 
 def resume_seed(seed: int | None, output_dir: str) -> int | None:

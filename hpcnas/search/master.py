@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -56,6 +56,7 @@ class SearchMaster:
         progress: bool = True,
         metadata: dict[str, Any] | None = None,
         sync_interval: float = 0.0,
+        warm_start: Sequence[tuple[dict[str, Any], float | None]] = (),
     ) -> None:
         if not isinstance(max_evals, int) or isinstance(max_evals, bool) or max_evals < 1:
             raise UsageError(f"--max-evals must be a positive integer, got {max_evals!r}")
@@ -83,6 +84,8 @@ class SearchMaster:
         self._seen: set[str] = set()  # configurations already evaluated (JSON keys)
         self._resumed_keys: set[str] = set()  # ... of them, those recorded before this run
         self._warned_repeat = False
+        #: (config, objective) pairs of another search, told before anything runs (--warm-start)
+        self.warm_start = list(warm_start)
 
     @property
     def results_path(self) -> str:
@@ -124,6 +127,10 @@ class SearchMaster:
 
     # ----------------------------------------------------------------- steps
     def _resume(self) -> None:
+        if self.warm_start:  # told, never evaluated again nor written to this results.csv
+            self.search.tell(self.warm_start)
+            self._seen.update(_key(c) for c, _ in self.warm_start)
+            log.info("warm start: told the search %d earlier evaluation(s)", len(self.warm_start))
         previous = self.store.load()
         self.store.check_writable()  # before anything is evaluated or recovered
         if previous:
