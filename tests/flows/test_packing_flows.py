@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 
 import pandas as pd
 import pytest
@@ -28,8 +29,8 @@ ARGS = ("--evaluator balsam --problem tests.support.balsam_problems.Problem "
         "--run tests.support.balsam_problems.sleep_or_crash --max-evals {n} --seed 1 --no-progress")
 #: workflow: (node-packing-count, --env, extra search options, max evals)
 FLOWS = {
-    "TEST4": (4, "DEEPHYPER_WORKERS_PER_NODE=4", "", 6),
-    "TEST2": (2, "DEEPHYPER_WORKERS_PER_NODE=4", "--n-jobs=2", 6),
+    "TEST4": (4, "DEEPHYPER_WORKERS_PER_NODE=4", "", 4),
+    "TEST2": (2, "DEEPHYPER_WORKERS_PER_NODE=4", "--n-jobs=2", 4),
     "TESTFAIL": (1, "HPCNAS_WORKERS_PER_NODE=1", "", 2),
 }
 
@@ -50,6 +51,9 @@ def packed(flows):
         for wf, launcher in launchers.items():
             wait_for_state(flows.env, f"workflow={wf!r}, name='test'", ("JOB_FINISHED", "FAILED"), launcher, 300)
     finally:
+        for launcher in launchers.values():  # all at once: each stop waits for the session's processes
+            if launcher.poll() is None:
+                os.killpg(launcher.pid, signal.SIGTERM)
         for launcher in launchers.values():
             flows.env.stop(launcher)
     return {wf: flows.sh(f"balsam ls --wf {wf} --name test --verbose\n") for wf in FLOWS}
