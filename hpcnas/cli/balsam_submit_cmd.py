@@ -168,6 +168,17 @@ def make_plan(family: str, search: str, args: argparse.Namespace, rest: Sequence
     )
 
 
+def _db_env() -> dict[str, str]:
+    """This environment with the Postgres binaries that serve the active DB first on ``PATH``
+    (its ``PG_VERSION``), so the job script starts the DB with them on the compute node."""
+    from hpcnas.balsam.db import postgres_env
+
+    db = os.environ.get("BALSAM_DB_PATH", "")
+    if not db or not os.path.isfile(os.path.join(db, "server-info")):
+        return dict(os.environ)
+    return postgres_env(db_path=db)
+
+
 def _balsam_exe() -> str:
     here = os.path.join(os.path.dirname(sys.executable), "balsam")
     return here if os.access(here, os.X_OK) else (shutil.which("balsam") or "balsam")
@@ -210,7 +221,7 @@ def dry_run_script(plan: SubmitPlan, args: argparse.Namespace, settings: dict[st
 
     with open(os.path.join(balsam_home_dir(), settings["JOB_TEMPLATE"]), encoding="utf-8") as fh:
         text = fh.read()
-    pg_ctl = shutil.which("pg_ctl")
+    pg_ctl = shutil.which("pg_ctl", path=_db_env().get("PATH"))
     ctx = template_context(
         LaunchRequest(nodes=args.nodes, time_minutes=args.time_minutes, queue=args.queue,
                       job_mode=args.job_mode, project=args.project, wf_filter=args.workflow,
@@ -238,7 +249,8 @@ def submit(plan: SubmitPlan, db: Any) -> str:
         db, plan.application, plan.search_args_text, plan.workflow, name=plan.job_name,
         node_packing_count=plan.node_packing_count, num_nodes=1, wall_time_minutes=plan.wall_minutes,
     )
-    proc = subprocess.run(plan.submit_launch, capture_output=True, text=True)
+    # Balsam's job template puts the first pg_ctl on PATH into the job script: the DB's own version
+    proc = subprocess.run(plan.submit_launch, capture_output=True, text=True, env=_db_env())
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
         job.delete()
