@@ -118,11 +118,14 @@ def read_results_csv(path: str, data: bytes | None = None) -> pd.DataFrame:
         damage = None if isinstance(err, pd.errors.EmptyDataError) else _damage(path, data)
         raise HpcnasError(damage or f"'{path}' is not a readable CSV ({first}): give the results.csv an "
                           "hpcnas search wrote") from None
+    from hpcnas.search.results_deephyper import layout, to_hpcnas
+
+    which = layout(list(df.columns)) if "status" not in df.columns else None
+    if which is not None:  # DeepHyper 0.2 / 0.13 results.csv: times relative to the search's start
+        df = to_hpcnas(df, which)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         hint = ""
-        if "elapsed_sec" in df.columns:
-            hint = " (this looks like an old DeepHyper results.csv)"
         raise HpcnasError(
             f"'{path}' is not an hpcnas results.csv{hint}: it lacks the column(s) "
             f"{', '.join(missing)}; give the results.csv an hpcnas search wrote (columns "

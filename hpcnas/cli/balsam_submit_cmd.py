@@ -58,13 +58,13 @@ def build_parser(family: str = "FAMILY", search: str = "SEARCH") -> argparse.Arg
     add_allocation_options(req, workflow_help="Balsam workflow of the search",
                            queue_help="queue (Cobalt) or partition (Slurm)",
                            project_help="project / account (default: the site's)")
-    req.add_argument("--job-mode", required=True, choices=("serial", "mpi"), help="Balsam launcher job mode")
+    req.add_argument("-j", "--job-mode", required=True, choices=("serial", "mpi"), help="Balsam launcher job mode")
     req.add_argument("--sched-flags", default="", metavar="FLAGS", help="extra scheduler directives")
     req.add_argument("--job-name", default="search", metavar="NAME", help="name of the search job (default search)")
     req.add_argument("--dry-run", action="store_true", help="validate and print; create and submit nothing")
     ev = parser.add_argument_group("search and evaluations")
-    ev.add_argument("--problem", required=True, metavar="PATH", help="dotted path of the problem")
-    ev.add_argument("--run", required=True, metavar="PATH", help="dotted path of the run function")
+    ev.add_argument("-p", "--problem", required=True, metavar="PATH", help="dotted path of the problem")
+    ev.add_argument("-r", "--run", required=True, metavar="PATH", help="dotted path of the run function")
     ev.add_argument("--num-nodes-per-eval", type=int, default=1, metavar="N", help="nodes per evaluation")
     ev.add_argument("--num-ranks-per-node", type=int, default=1, metavar="R", help="MPI ranks per node")
     ev.add_argument("--num-threads-per-rank", type=int, default=1, metavar="T", help="threads per rank")
@@ -168,6 +168,17 @@ def make_plan(family: str, search: str, args: argparse.Namespace, rest: Sequence
     )
 
 
+def _db_env() -> dict[str, str]:
+    """This environment with the Postgres binaries that serve the active DB first on ``PATH``
+    (its ``PG_VERSION``), so the job script starts the DB with them on the compute node."""
+    from hpcnas.balsam.db import postgres_env
+
+    db = os.environ.get("BALSAM_DB_PATH", "")
+    if not db or not os.path.isfile(os.path.join(db, "server-info")):
+        return dict(os.environ)
+    return postgres_env(db_path=db)
+
+
 def _balsam_exe() -> str:
     here = os.path.join(os.path.dirname(sys.executable), "balsam")
     return here if os.access(here, os.X_OK) else (shutil.which("balsam") or "balsam")
@@ -210,7 +221,7 @@ def dry_run_script(plan: SubmitPlan, args: argparse.Namespace, settings: dict[st
 
     with open(os.path.join(balsam_home_dir(), settings["JOB_TEMPLATE"]), encoding="utf-8") as fh:
         text = fh.read()
-    pg_ctl = shutil.which("pg_ctl")
+    pg_ctl = shutil.which("pg_ctl", path=_db_env().get("PATH"))
     ctx = template_context(
         LaunchRequest(nodes=args.nodes, time_minutes=args.time_minutes, queue=args.queue,
                       job_mode=args.job_mode, project=args.project, wf_filter=args.workflow,
@@ -238,7 +249,8 @@ def submit(plan: SubmitPlan, db: Any) -> str:
         db, plan.application, plan.search_args_text, plan.workflow, name=plan.job_name,
         node_packing_count=plan.node_packing_count, num_nodes=1, wall_time_minutes=plan.wall_minutes,
     )
-    proc = subprocess.run(plan.submit_launch, capture_output=True, text=True)
+    # Balsam's job template puts the first pg_ctl on PATH into the job script: the DB's own version
+    proc = subprocess.run(plan.submit_launch, capture_output=True, text=True, env=_db_env())
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
         job.delete()
@@ -248,6 +260,9 @@ def submit(plan: SubmitPlan, db: Any) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hpcnas.cli.deephyper_compat import submit_layout
+
+    args.search, args.options = submit_layout(args.family, args.search, args.options)
     sub_args, rest = parse_submit(args.family, args.search, args.options)
     plan = make_plan(args.family, args.search, sub_args, rest)
     settings = check_scheduler(strict=not sub_args.dry_run)

@@ -60,7 +60,8 @@ def build_parser(family: str = "FAMILY", search: str = "SEARCH") -> argparse.Arg
     add_allocation_options(job, workflow_help="experiment name (job name, directory)",
                            queue_help="queue (Cobalt, PBS) or partition (Slurm)",
                            project_help="project / account to charge")
-    job.add_argument("--scheduler", required=True, choices=sorted(SCHEDULERS), help="batch scheduler of the machine")
+    job.add_argument("--scheduler", choices=sorted(SCHEDULERS),
+                     help="batch scheduler of the machine (default: the site of hpcnas balsam-setup)")
     job.add_argument("-as", "--activate-script", metavar="PATH",
                      help="script sourced first on the nodes (module loads, conda activate)")
     job.add_argument("--exp-dir", metavar="DIR", help="experiment directory (default ./NAME)")
@@ -79,7 +80,12 @@ def parse_submit(family: str | None, search: str | None, argv: Sequence[str]) ->
                         "--scheduler cobalt|pbs|slurm --problem P --run R [search options]")
     if family not in ("hps", "nas"):
         raise UsageError(f"unknown family '{family}': choose hps or nas")
-    return build_parser(family, search).parse_known_args(list(argv))
+    args, rest = build_parser(family, search).parse_known_args(list(argv))
+    if args.scheduler is None:
+        from hpcnas.cli.deephyper_compat import site_scheduler
+
+        args.scheduler = site_scheduler()
+    return args, rest
 
 
 def make_spec(family: str, search: str, args: argparse.Namespace, rest: Sequence[str]) -> Any:

@@ -74,7 +74,11 @@ def main(family: str, name: str, argv: Sequence[str]) -> int:
 
 
 def parse(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
-    """Build the parser for this search and the chosen evaluator, then parse ``argv`` strictly."""
+    """Build the parser for this search and the chosen evaluator, then parse ``argv`` strictly
+    (DeepHyper's spellings first become hpcnas's: :mod:`hpcnas.cli.deephyper_compat`)."""
+    from hpcnas.cli.deephyper_compat import translate
+
+    argv = translate(argv)
     parser, search_dests, evaluator_dests = build_parser(family, name, argv)
     args = parser.parse_args(list(argv))
     _validate(args)
@@ -111,8 +115,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     from hpcnas.search.master import DEFAULT_MAX_FAILURE_RATIO, MIN_EVALS_FOR_RATIO
 
     req = parser.add_argument_group("required")
-    req.add_argument("--problem", required=True, metavar="PATH", help="dotted path of the problem (pkg.module.Problem)")
-    req.add_argument("--run", required=True, metavar="PATH", help="dotted path of the run function (pkg.module.run)")
+    req.add_argument("--problem", required=True, metavar="PATH", help="dotted path of the problem (pkg.module.Problem), or FILE.py[:NAME]; -p too")
+    req.add_argument("--run", required=True, metavar="PATH", help="dotted path of the run function (pkg.module.run), or FILE.py[:NAME]; -r too")
     opt = parser.add_argument_group("search master")
     opt.add_argument("--max-evals", type=int, default=100, metavar="N", help="evaluations to finish (default 100)")
     opt.add_argument(
@@ -124,6 +128,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--output-dir", default=".", metavar="DIR", help="where results.csv goes; resumes from it (default .)")
     opt.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the search after this many seconds")
     opt.add_argument("--eval-timeout", type=float, metavar="SECONDS", help="kill an evaluation after this many seconds")
+    opt.add_argument("--warm-start", metavar="CSV",
+                     help="results.csv of an earlier search (hpcnas or DeepHyper 0.2/0.13): told first, not re-run")
     opt.add_argument(
         "--sync-interval", type=float, default=0.0, metavar="SECONDS",
         help="fsync results.csv at most this often (default 0: after every batch of results)",
@@ -222,6 +228,7 @@ def run_search(
     evaluator_options = _picked(args, evaluator_dests)
     seed = resume_seed(args.seed, args.output_dir)
     search = get_search_class(family, name)(problem, random_state=seed, **search_options)
+    _warm_start(args, problem)
     evaluator = create_evaluator(
         args.evaluator, args.run, num_workers=args.num_workers, eval_timeout=args.eval_timeout, **evaluator_options
     )
@@ -252,6 +259,7 @@ def _run_master(
             log_format=args.log_format,
             log_interval=args.log_interval,
             max_failure_ratio=args.max_failure_ratio,
+            warm_start=getattr(args, "warm_pairs", ()),
             metadata={
                 "family": family,
                 "problem_path": args.problem,
@@ -278,6 +286,20 @@ def _say(log_format: str, event: dict[str, Any], text: str) -> None:
     import json
 
     print(json.dumps(event, default=str) if log_format == "json" else text, flush=True)
+
+
+def _warm_start(args: argparse.Namespace, problem: Any) -> int:
+    """Read ``--warm-start CSV`` into ``args.warm_pairs``; returns the number of pairs."""
+    args.warm_pairs = []
+    if not getattr(args, "warm_start", None):
+        return 0
+    from hpcnas.search.results_deephyper import warm_start
+
+    args.warm_pairs, skipped = warm_start(args.warm_start, problem)
+    extra = f" ({skipped} row(s) outside this problem's space left out)" if skipped else ""
+    print(f"hpcnas: warm start from {args.warm_start}: {len(args.warm_pairs)} evaluation(s) told first, "
+          f"not re-run{extra}", flush=True)
+    return len(args.warm_pairs)
 
 
 def resume_seed(seed: int | None, output_dir: str) -> int | None:

@@ -64,7 +64,7 @@ class BalsamEvaluator(Evaluator):
         num_nodes_per_eval: int = 1,
         num_ranks_per_node: int = 1,
         num_threads_per_rank: int = 1,
-        num_evals_per_node: int = 1,
+        num_evals_per_node: int | None = None,
         workflow: str | None = None,
         queue_ahead: int | None = None,
         poll_interval: float = 0.5,
@@ -77,6 +77,10 @@ class BalsamEvaluator(Evaluator):
         if poll_interval <= 0:
             raise UsageError(f"poll interval must be positive seconds, got {poll_interval}")
         self.poll_interval = poll_interval
+        if num_evals_per_node is None:
+            from hpcnas.balsam.workers import evals_per_node_from_env
+
+            num_evals_per_node = evals_per_node_from_env()
         self.defaults = {
             "num_nodes": int(num_nodes_per_eval),
             "ranks_per_node": int(num_ranks_per_node),
@@ -115,7 +119,8 @@ class BalsamEvaluator(Evaluator):
         parser.add_argument("--num-threads-per-rank", type=int, metavar="T", help="threads per rank (default 1)")
         parser.add_argument(
             "--num-evals-per-node", type=int, metavar="K",
-            help="evaluations packed on a node in serial mode (node_packing_count, default 1)",
+            help="evaluations packed on a node in serial mode (node_packing_count; default "
+            "$HPCNAS_WORKERS_PER_NODE or DeepHyper's $DEEPHYPER_WORKERS_PER_NODE, else 1)",
         )
         parser.add_argument("--workflow", metavar="NAME", help="Balsam workflow of the evaluations (default: the search job's)")
         parser.add_argument("--queue-ahead", type=int, metavar="Q", help="evaluations queued beyond the free slots")

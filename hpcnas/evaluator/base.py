@@ -54,6 +54,10 @@ RESULT_COLUMNS = (
     "log",
 )
 PARAM_PREFIX = "p:"
+#: the run function's metadata (``{"objective": y, "metadata": {...}}`` or other keys of its dict)
+#: are ``m:<key>`` columns after :data:`RESULT_COLUMNS`; its results carry them in ``metadata["m"]``
+METADATA_PREFIX = "m:"
+METADATA_KEY = "m"
 
 
 @dataclass
@@ -105,6 +109,9 @@ class EvalResult:
             reports=[[s, y] for s, y in self.reports] or None,
             log=self.log,
         )
+        user = self.metadata.get(METADATA_KEY)
+        if isinstance(user, dict):
+            row.update({f"{METADATA_PREFIX}{k}": v for k, v in user.items()})
         return row
 
 

@@ -8,7 +8,7 @@ with the error text; isolation from crashes that kill the process (segfault, ``o
 and timeouts are the backend's job.
 
 A run function returns a number (maximised), or a dict with an ``"objective"`` key
-(other keys are kept as metadata).
+(other keys, and the items of a ``"metadata"`` dict, are kept: ``m:<key>`` columns of results.csv).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, FAILED
+from hpcnas.evaluator.base import DONE, FAILED, METADATA_KEY
 
 RunFunction = Callable[[dict[str, Any]], Any]
 
@@ -97,14 +97,51 @@ def _check_signature(func: Any, run_function: Any) -> None:
         ) from None
 
 
+def user_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """The ``m:`` columns of a returned dict: its ``"metadata"`` dict (DeepHyper 0.13) and its other
+    keys, as numbers or text (anything else as its JSON / ``repr`` text)."""
+    import json
+
+    items = {k: v for k, v in value.items() if k not in ("objective", "metadata")}
+    nested = value.get("metadata")
+    if isinstance(nested, dict):
+        items.update(nested)
+    elif nested is not None:
+        items["metadata"] = nested
+    out: dict[str, Any] = {}
+    for key, item in items.items():
+        if item is None or isinstance(item, (bool, int, float, str)):
+            out[str(key)] = item
+        else:
+            try:
+                out[str(key)] = json.dumps(item, default=repr)
+            except (TypeError, ValueError):
+                out[str(key)] = repr(item)
+    return out
+
+
+class Job(dict):
+    """The configuration handed to a run function: a ``dict``, which also answers DeepHyper 0.13's
+    ``run(job)`` idioms ``job.parameters`` and ``job["x"]``."""
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self)
+
+
 def judge(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
-    """Turn a run function's return value into ``(objective, error, metadata)``."""
+    """Turn a run function's return value into ``(objective, error, metadata)``.
+
+    A string starting with ``"F"`` (DeepHyper's ``"F_reason"``) is a failure with that reason."""
     metadata: dict[str, Any] = {}
     if isinstance(value, dict):
         metadata = {k: v for k, v in value.items() if k != "objective"}
+        metadata[METADATA_KEY] = user_metadata(value)
         if "objective" not in value:
             return None, "run function returned a dict without an 'objective' key", metadata
         value = value["objective"]
+    if isinstance(value, str) and value.startswith("F"):
+        return None, f"run function reported a failure: {value[:200]}", metadata
     if value is None:
         return None, "run function returned None; it must return a number to maximise", metadata
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
@@ -232,7 +269,7 @@ def _run_config(run_function: str | RunFunction, config: dict[str, Any], traceba
     start = time.time()
     try:
         func = resolve_run_function(run_function)
-        value = func(dict(config))
+        value = func(Job(config))
     except BaseException as err:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from user code too
         if isinstance(err, KeyboardInterrupt):
             raise

@@ -86,6 +86,10 @@ class HpProblem:
         self._names.add(hp.name)
         return hp
 
+    def add_dim(self, p_name: str, p_space: Any, default: Any = None) -> CS.hyperparameters.Hyperparameter:
+        """DeepHyper 0.2's ``Problem.add_dim(name, space)``: :meth:`add_hyperparameter` (space, name)."""
+        return self.add_hyperparameter(p_space, p_name, default_value=default)
+
     def add_hyperparameters(self, hyperparameters: Iterable[Any]) -> list[Any]:
         return [self.add_hyperparameter(hp) for hp in hyperparameters]
 
@@ -114,6 +118,11 @@ class HpProblem:
     @property
     def hyperparameter_names(self) -> list[str]:
         return list(self._space.keys())
+
+    @property
+    def default_configuration(self) -> dict[str, Any]:
+        """The space's default configuration (DeepHyper 0.13's ``problem.default_configuration``)."""
+        return dict(self._space.get_default_configuration())
 
     @property
     def starting_points(self) -> list[dict[str, Any]]:

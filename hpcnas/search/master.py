@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -68,6 +68,7 @@ class SearchMaster:
         log_interval: float = DEFAULT_INTERVAL,
         max_failure_ratio: float | None = DEFAULT_MAX_FAILURE_RATIO,
         keep_logs: bool = True,
+        warm_start: Sequence[tuple[dict[str, Any], float | None]] = (),
     ) -> None:
         from hpcnas.evaluator.runner import importing_run_function
 
@@ -114,6 +115,8 @@ class SearchMaster:
         self._seen: set[str] = set()  # configurations already evaluated (JSON keys)
         self._resumed_keys: set[str] = set()  # ... of them, those recorded before this run
         self._warned_repeat = False
+        #: (config, objective) pairs of another search, told before anything runs (--warm-start)
+        self.warm_start = list(warm_start)
 
     @property
     def results_path(self) -> str:
@@ -165,6 +168,10 @@ class SearchMaster:
 
     # ----------------------------------------------------------------- steps
     def _resume(self) -> None:
+        if self.warm_start:  # told, never evaluated again nor written to this results.csv
+            self.search.tell(self.warm_start)
+            self._seen.update(_key(c) for c, _ in self.warm_start)
+            log.info("warm start: told the search %d earlier evaluation(s)", len(self.warm_start))
         previous = self.store.load()
         self.store.check_writable()  # before anything is evaluated or recovered
         if previous:

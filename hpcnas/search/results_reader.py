@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpcnas.core.errors import HpcnasError
-from hpcnas.evaluator.base import DONE, PARAM_PREFIX, RESULT_COLUMNS, STATUSES, EvalResult
+from hpcnas.evaluator.base import DONE, METADATA_PREFIX, PARAM_PREFIX, RESULT_COLUMNS, STATUSES, EvalResult
 from hpcnas.search.output_dir import FIX
 from hpcnas.search.results_csv import CellError, Damaged, Scan, choice_cells, decode, number_cell, reports_cell, scan
 
@@ -139,7 +139,7 @@ class RowReader:
             raise HpcnasError(
                 f"output dir {self.output_dir} holds a results.csv with other columns ({', '.join(header[:6])}...): "
                 "use another --output-dir or remove that one")
-        extra = [c for c in others if c not in RESULT_COLUMNS]
+        extra = [c for c in others if c not in RESULT_COLUMNS and not c.startswith(METADATA_PREFIX)]
         if extra:
             raise HpcnasError(f"the header of {self.path} has the column(s) {', '.join(extra)} that hpcnas does not "
                               f"write (added by hand?): remove them (keep a copy), or {FIX}")

@@ -34,7 +34,7 @@ import time
 from typing import Any, Iterable
 
 from hpcnas.core.errors import HpcnasError
-from hpcnas.evaluator.base import PARAM_PREFIX, RESULT_COLUMNS, EvalResult
+from hpcnas.evaluator.base import METADATA_PREFIX, PARAM_PREFIX, RESULT_COLUMNS, EvalResult
 from hpcnas.search import output_dir
 from hpcnas.search.output_dir import FIX
 from hpcnas.search.results_csv import LINE_END, encode, encode_text, scan
@@ -206,7 +206,12 @@ class ResultsStore:
         if not rows:
             return
         if self._writer is None:
-            self._open(rows[0])
+            self._open(rows)
+        assert self._columns is not None
+        new = sorted({k for row in rows for k in row if k.startswith(METADATA_PREFIX)} - set(self._columns))
+        if new:
+            self._widen(new)
+            self._open(rows)
         assert self._writer is not None and self._file is not None
         size = os.fstat(self._file.fileno()).st_size  # every earlier batch is flushed
         try:
@@ -242,14 +247,17 @@ class ResultsStore:
         self._file = None
         self._writer = None
 
-    def _open(self, first_row: dict[str, Any]) -> None:
+    def _open(self, rows: list[dict[str, Any]]) -> None:
         output_dir.make(self.output_dir)
         if self._columns is None:
-            self._columns = [k for k in first_row if k.startswith(PARAM_PREFIX)] + list(RESULT_COLUMNS)
+            self._columns = [k for k in rows[0] if k.startswith(PARAM_PREFIX)] + list(RESULT_COLUMNS)
         try:
             size = os.path.getsize(self.path)
         except OSError:
             size = 0
+        if size == 0:  # a new file: the run function's metadata keys of this first batch are m: columns
+            names = {k for row in rows for k in row if k.startswith(METADATA_PREFIX)} - set(self._columns)
+            self._columns = list(self._columns) + sorted(names)
         self._file = open(self.path, "a", encoding="utf-8", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=self._columns, extrasaction="ignore")
         if size == 0:
@@ -258,6 +266,36 @@ class ResultsStore:
             last = _last_byte(self.path)
             if last != b"\n":
                 self._file.write("\n" if last == b"\r" else LINE_END)
+
+    def _widen(self, names: list[str]) -> None:
+        """Add the ``m:`` columns ``names`` (metadata keys first seen now): the file is rewritten
+        with them (empty in earlier rows) into a temporary file that then replaces it."""
+        assert self._columns is not None
+        self.close()
+        columns = list(self._columns) + names
+        tmp = self.path + ".hpcnas-widen"
+        try:
+            with open(self.path, encoding="utf-8", newline="") as src, \
+                    open(tmp, "w", encoding="utf-8", newline="") as dst:
+                reader = csv.reader(src)
+                writer = csv.writer(dst)
+                next(reader, None)
+                writer.writerow(columns)
+                for cells in reader:
+                    writer.writerow(cells + [""] * (len(columns) - len(cells)) if len(cells) == len(self._columns)
+                                    else cells)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, self.path)
+        except OSError as err:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise HpcnasError(f"cannot add the metadata column(s) {', '.join(names)} to {self.path}: "
+                              f"{err.strerror or err}; the rows recorded so far are intact: {FIX}") from err
+        self._columns = columns
+        self._cache = None
 
     def close(self) -> None:
         if self._file is not None:

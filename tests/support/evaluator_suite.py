@@ -95,6 +95,8 @@ class EvaluatorSuite:
         result = self.run_one(make_evaluator, "with_metadata", {"x": 2.5})
         assert result.status == DONE and result.objective == pytest.approx(2.5)
         assert result.metadata.get("epochs") == 3
+        assert result.metadata.get("m") == {"epochs": 3}  # the m:epochs column of results.csv
+        assert result.to_row()["m:epochs"] == 3
 
     # ----------------------------------------------------------------- judged failures
     def test_exception_is_failed_result(self, make_evaluator: Factory) -> None:

@@ -160,10 +160,18 @@ def _err(capsys) -> str:
 
 def test_results_of_another_format(tmp_path, capsys):
     path = tmp_path / "results.csv"
-    path.write_text("x,y,objective,elapsed_sec\n1,2,0.5,3.0\n")
+    path.write_text("x,y,score,when\n1,2,0.5,3.0\n")
     assert main(["search", str(path), "-o", str(tmp_path / "o")]) == 2
     err = _err(capsys)
-    assert "not an hpcnas results.csv" in err and "old DeepHyper" in err and "job_id" in err
+    assert "not an hpcnas results.csv" in err and "job_id" in err
+
+
+def test_old_deephyper_results_are_read(tmp_path, capsys):
+    """Issue 14: a DeepHyper 0.2 results.csv (bare names, elapsed_sec) is read, not refused."""
+    path = tmp_path / "results.csv"
+    path.write_text("x,y,objective,elapsed_sec\n1,2,0.5,3.0\n")
+    assert main(["search", str(path), "-o", str(tmp_path / "o")]) == 0
+    assert "best objective 0.5" in capsys.readouterr().out
 
 
 def test_results_not_a_csv(tmp_path, capsys):

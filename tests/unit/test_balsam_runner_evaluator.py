@@ -55,7 +55,7 @@ def test_runner_as_a_module_keeps_nasty_strings():
                            encode_config({"x": 2.0, "text": text})], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     (report,) = markers(proc.stdout)
-    assert report["objective"] == 2.0 and report["metadata"] == {"epochs": 3}
+    assert report["objective"] == 2.0 and report["metadata"] == {"epochs": 3, "m": {"epochs": 3}}  # m: the m:epochs column
 
 
 def test_apps_cover_every_search_and_the_runner():

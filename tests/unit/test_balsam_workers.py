@@ -65,3 +65,24 @@ def test_unknown_mode_and_explicit_queue():
     with pytest.raises(UsageError, match="neither"):
         plan_workers(2, "hybrid")
     assert plan_workers(3, "serial", evals_per_node=4, master_in_launcher=False, queue_ahead=0).total == 12
+
+
+def test_deephyper_workers_per_node_recipe_node_one_holds_the_search_and_three():
+    """DeepHyper's guide: --node-packing-count=4 + DEEPHYPER_WORKERS_PER_NODE=4 -> node 1: search + 3, others 4."""
+    from hpcnas.balsam.workers import evals_per_node_from_env
+
+    per_node = evals_per_node_from_env({"DEEPHYPER_WORKERS_PER_NODE": "4"})
+    assert per_node == 4
+    assert plan_workers(1, "serial", evals_per_node=per_node, master_packing=4).num_workers == 3
+    assert plan_workers(3, "serial", evals_per_node=per_node, master_packing=4).num_workers == 3 + 4 + 4
+    # hpcnas's own name wins over the alias; unset: 1
+    assert evals_per_node_from_env({"HPCNAS_WORKERS_PER_NODE": "2", "DEEPHYPER_WORKERS_PER_NODE": "4"}) == 2
+    assert evals_per_node_from_env({}) == 1
+
+
+@pytest.mark.parametrize("value", ["four", "0", "-1", "2.5"])
+def test_bad_workers_per_node_is_a_one_line_error(value):
+    from hpcnas.balsam.workers import evals_per_node_from_env
+
+    with pytest.raises(UsageError, match="DEEPHYPER_WORKERS_PER_NODE=.*set it to 1 or more"):
+        evals_per_node_from_env({"DEEPHYPER_WORKERS_PER_NODE": value})

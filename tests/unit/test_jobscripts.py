@@ -258,3 +258,23 @@ def test_launcher_moves_ensemble_master_to_a_free_port(monkeypatch):
     assert launch.ensemble_port("some-other-node") == 19876
     monkeypatch.setenv("HPCNAS_ENSEMBLE_PORT", "23456")
     assert launch.ensemble_port(socket.gethostname()) == 23456
+
+
+def test_balsam_submit_job_script_uses_the_postgres_of_the_db(monkeypatch, tmp_path, capsys):
+    """Issue 14: the job script's PATH gets the binaries of the DB's PG_VERSION, not PATH's first."""
+    from hpcnas.balsam.pg_binaries import installed_dirs, major_version
+
+    _submit_env(monkeypatch, tmp_path)
+    dirs = installed_dirs(os.environ["PATH"])
+    assert dirs, "no Postgres binaries on this machine"
+    target = dirs[-1]  # the wheel's when installed: another version than PATH's first on Debian
+    db = tmp_path / "db"
+    (db / "balsamdb").mkdir(parents=True)
+    (db / "server-info").write_text("{}")
+    (db / "balsamdb" / "PG_VERSION").write_text(major_version(target) + "\n")
+    monkeypatch.setenv("BALSAM_DB_PATH", str(db))
+    code, out, err = _hpcnas(SUBMIT + ["-n", "2", "--job-mode", "serial", "--dry-run"], capsys)
+    assert code == 0, err
+    line = [l for l in out.splitlines() if l.startswith("export PATH=")][0]
+    pg_bin = line.split(":")[1]
+    assert major_version(pg_bin) == major_version(target), line

@@ -1,0 +1,58 @@
+"""DeepHyper spellings taken by hpcnas (issue 14): argv translation and the NAS module names."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hpcnas.cli.deephyper_compat import submit_layout, translate
+from hpcnas.core.errors import UsageError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_translate_maps_deephyper_spellings(capsys):
+    argv = ["-p", "pkg.Problem", "-r", "pkg.run", "--acq-func", "LCB", "--evaluator=threadPool",
+            "--eval-timeout-minutes", "2", "--kappa", "1.5", "--eval-timeout=-inf"]
+    assert translate(argv) == ["--problem", "pkg.Problem", "--run", "pkg.run", "--acq-func", "UCB",
+                               "--evaluator", "local", "--eval-timeout", "120.0", "--kappa", "1.5",
+                               "--eval-timeout=-inf"]
+    notes = capsys.readouterr().err.strip().splitlines()
+    assert len(notes) == 2 and all(n.startswith("hpcnas: note:") for n in notes)
+
+
+def test_file_paths_name_problem_and_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert translate(["--problem", "problem.py", "--run", "model_run.py", "--run", "x.py:go"]) == [
+        "--problem", f"{tmp_path}/problem.py:Problem", "--run", f"{tmp_path}/model_run.py:run", "--run", "x.py:go"]
+
+
+@pytest.mark.parametrize("argv, spelling", [(["--evaluator", "mpicomm"], "--evaluator balsam"),
+                                            (["--acq-func=gp_hedge"], "--acq-func UCB")])
+def test_refused_idioms_name_the_hpcnas_spelling(argv, spelling):
+    with pytest.raises(UsageError, match=spelling):
+        translate(argv)
+
+
+def test_balsam_submit_workflow_layout(capsys):
+    assert submit_layout("hps", "test", ["-p", "P"]) == ("ambs", ["-w", "test", "-p", "P"])
+    assert submit_layout("nas", "exp", ["--nas-method", "age", "-n", "2"]) == ("age", ["-w", "exp", "-n", "2"])
+    assert submit_layout("hps", "random", ["-w", "WF"]) == ("random", ["-w", "WF"])  # hpcnas's own layout
+    assert "balsam-submit hps ambs -w test" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module, search", [("regevo", "nas age"), ("full_random", "nas random")])
+def test_deephyper_nas_module_names_run_the_hpcnas_search(module, search):
+    proc = subprocess.run([sys.executable, "-m", f"hpcnas.search.nas.{module}", "--help"], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
+    assert proc.returncode == 0 and f"usage: hpcnas {search}" in proc.stdout, proc.stderr
+
+
+def test_ppo_is_a_one_line_error_naming_the_hpcnas_searches():
+    proc = subprocess.run([sys.executable, "-m", "hpcnas.search.nas.ppo", "--evaluator", "balsam"],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT}, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "hpcnas.search.nas.age" in lines[0]
