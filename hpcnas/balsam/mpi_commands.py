@@ -123,6 +123,13 @@ class OpenMPIHostfileCommandMixin(_Plugin):
     """
 
     HOSTFILE_VARIABLES = ("COBALT_NODEFILE", "PBS_NODEFILE")
+    #: absolute path of the OpenMPI ``mpirun``, set by the job script *before* it puts the
+    #: virtualenv's ``bin`` first on PATH (pip's MPICH wheel, ``hpcnas[mpi]``, has an
+    #: ``mpirun`` there that rejects ``--hostfile`` with ``--host``)
+    MPIRUN_VARIABLE = "HPCNAS_MPIRUN"
+
+    def mpirun(self) -> str:
+        return os.environ.get(self.MPIRUN_VARIABLE) or "mpirun"
 
     def hostfile(self) -> str | None:
         for name in self.HOSTFILE_VARIABLES:
@@ -131,7 +138,7 @@ class OpenMPIHostfileCommandMixin(_Plugin):
         return None
 
     def parts(self, workers, *, num_ranks, ranks_per_node, envs, threads_per_rank, **_):
-        parts = ["mpirun"]
+        parts = [shlex.quote(self.mpirun())]
         hostfile = self.hostfile()
         if hostfile:
             parts.append(f"--hostfile {shlex.quote(hostfile)}")
