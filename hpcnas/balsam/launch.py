@@ -7,7 +7,8 @@ additions and no file of Balsam changed:
 
 * :mod:`hpcnas.balsam.mpi_commands` is registered, so ``MPI_RUN_TEMPLATE`` may name
   ``HpcnasSrunCommand`` or ``HpcnasOpenMPIHostfileCommand`` (configured from the
-  ``HPCNAS_SRUN_MPI`` key of ``settings.json``, when present);
+  ``HPCNAS_SRUN_MPI`` and ``HPCNAS_SRUN_CPU_BIND`` keys of ``settings.json``, when present),
+  or ``HpcnasPalsCommand`` (Cray PALS ``mpiexec``);
 * the serial-mode ensemble master listens on a free TCP port instead of Balsam's fixed 19876
   when it runs on this host (two launchers on one machine -- two allocations sharing a node,
   or tests -- otherwise collide and the second never runs a job). ``HPCNAS_ENSEMBLE_PORT``
@@ -93,7 +94,8 @@ def run_launcher(argv: Sequence[str]) -> int:
 
     from hpcnas.balsam.mpi_commands import register_with_balsam
 
-    register_with_balsam(srun_mpi=getattr(settings, "HPCNAS_SRUN_MPI", ""))
+    register_with_balsam(srun_mpi=getattr(settings, "HPCNAS_SRUN_MPI", ""),
+                         srun_cpu_bind=getattr(settings, "HPCNAS_SRUN_CPU_BIND", ""))
     from balsam.launcher import launcher
 
     _patch_serial_launcher(launcher)
