@@ -12,7 +12,10 @@ additions and no file of Balsam changed:
 * the serial-mode ensemble master listens on a free TCP port instead of Balsam's fixed 19876
   when it runs on this host (two launchers on one machine -- two allocations sharing a node,
   or tests -- otherwise collide and the second never runs a job). ``HPCNAS_ENSEMBLE_PORT``
-  pins the port.
+  pins the port;
+* the serial ensemble is :mod:`hpcnas.balsam.ensemble` (Balsam's, plus one exit rule): it quits
+  seconds after no job of the workflow is left to run, instead of holding the allocation for
+  Balsam's 120 s of idle time.
 
 It also keeps the launcher going across a DB outage: the launcher runs as a child process of
 :class:`hpcnas.balsam.launcher_supervisor.LauncherSupervisor`, which restarts it once the DB
@@ -49,6 +52,11 @@ def with_port(app_cmd: str, port: int) -> str:
     return app_cmd.replace(f":{BALSAM_ENSEMBLE_PORT} ", f":{port} ", 1)
 
 
+def with_ensemble(app_cmd: str, ensemble_exe: str) -> str:
+    """``app_cmd`` running :mod:`hpcnas.balsam.ensemble` instead of Balsam's ``serial_mode_timed.py``."""
+    return app_cmd.replace(f" {ensemble_exe} ", " -m hpcnas.balsam.ensemble ", 1)
+
+
 def _patch_serial_launcher(launcher_module) -> None:
     base = launcher_module.SerialLauncher
     if getattr(base, "_hpcnas", False):
@@ -61,7 +69,7 @@ def _patch_serial_launcher(launcher_module) -> None:
             super().__init__(*args, **kwargs)
             master = sorted(w.hostname for w in self.worker_group)[0]
             port = ensemble_port(master)
-            self.app_cmd = with_port(self.app_cmd, port)
+            self.app_cmd = with_ensemble(with_port(self.app_cmd, port), base.ZMQ_ENSEMBLE_EXE)
             launcher_module.logger.info(f"hpcnas: serial ensemble master on {master}:{port}")
 
     launcher_module.SerialLauncher = SerialLauncher
