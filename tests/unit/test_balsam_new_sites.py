@@ -167,3 +167,31 @@ def test_balsam_submit_dry_run_polaris_renders_the_pbs_script(monkeypatch, tmp_p
     assert "would run: qsub SCRIPT" in out and "submit-launch" not in out
     assert "#PBS -l select=3:system=polaris" in out and "source /home/u/venv/bin/activate" in out
     assert "export PYTHONPATH=/home/u/pkg" in out and "source balsamactivate /data/mydb" in out
+
+
+def test_balsam_submit_direct_sites_qsub_the_rendered_script_and_undo_on_failure(monkeypatch, tmp_path):
+    """``submit`` with ``direct``: search job created, script submitted by qsub, job removed if qsub fails."""
+    from types import SimpleNamespace
+
+    import hpcnas.balsam.apps as apps
+    from hpcnas.cli.balsam_submit_cmd import submit
+
+    deleted = []
+    job = SimpleNamespace(delete=lambda: deleted.append(True))
+    monkeypatch.setattr(apps, "register_apps", lambda db=None, **kw: {})
+    monkeypatch.setattr(apps, "create_search_job", lambda *a, **kw: job)
+    db = SimpleNamespace(BalsamJob=SimpleNamespace(objects=SimpleNamespace(
+        filter=lambda **kw: SimpleNamespace(count=lambda: 0))))
+    plan = SimpleNamespace(workflow="WF", application="AMBS", search_args_text="--evaluator balsam",
+                           job_name="search", node_packing_count=1, wall_minutes=60,
+                           submit_launch=["balsam-must-not-run"])
+    qsub = tmp_path / "qsub"
+    qsub.write_text("#!/bin/sh\necho 77.pbs\n")
+    qsub.chmod(0o755)
+    path = script_path(str(tmp_path / "db"), "WF")
+    assert submit(plan, db, (str(qsub), "#!/bin/bash -l\n", path)) == "77.pbs"
+    assert open(path).read() == "#!/bin/bash -l\n" and not deleted
+    qsub.write_text("#!/bin/sh\necho 'qsub: would exceed queue limit' >&2\nexit 1\n")
+    with pytest.raises(HpcnasError, match="would exceed queue limit"):
+        submit(plan, db, (str(qsub), "#!/bin/bash -l\n", path))
+    assert deleted == [True]
