@@ -15,7 +15,8 @@ additions and no file of Balsam changed:
   pins the port;
 * the serial ensemble is :mod:`hpcnas.balsam.ensemble` (Balsam's, plus one exit rule): it quits
   seconds after no job of the workflow is left to run, instead of holding the allocation for
-  Balsam's 120 s of idle time.
+  Balsam's 120 s of idle time; the MPI-mode launcher likewise quits after 2 idle loops instead
+  of 10 once its workflow is done (:func:`hpcnas.balsam.ensemble.workflow_done`).
 
 It also keeps the launcher going across a DB outage: the launcher runs as a child process of
 :class:`hpcnas.balsam.launcher_supervisor.LauncherSupervisor`, which restarts it once the DB
@@ -75,6 +76,39 @@ def _patch_serial_launcher(launcher_module) -> None:
     launcher_module.SerialLauncher = SerialLauncher
 
 
+#: idle loops (one per SERVICE_PERIOD) of the MPI-mode launcher before it looks at the workflow
+MPI_IDLE_LOOPS = 2
+
+
+def _workflow_done(workflow: str | None) -> bool:
+    from balsam.core import models
+
+    from hpcnas.balsam.ensemble import workflow_done
+
+    return workflow_done(models, workflow)
+
+
+def _patch_mpi_launcher(launcher_module) -> None:
+    base = launcher_module.MPILauncher
+    if getattr(base, "_hpcnas", False):
+        return
+
+    class MPILauncher(base):  # type: ignore[misc, valid-type]
+        _hpcnas = True
+
+        def check_exit(self):
+            super().check_exit()
+            if (launcher_module.EXIT_FLAG or self.is_persistent or self.is_active
+                    or self.exit_counter < MPI_IDLE_LOOPS):
+                return
+            workflow = getattr(self.jobsource, "workflow", None)
+            if _workflow_done(workflow):
+                launcher_module.logger.info(f"hpcnas: no job of workflow {workflow or '(all)'} is left to run: quitting")
+                launcher_module.EXIT_FLAG = True
+
+    launcher_module.MPILauncher = MPILauncher
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from hpcnas.balsam.launcher_supervisor import CHILD_ENV, LauncherSupervisor, release_for
 
@@ -107,6 +141,7 @@ def run_launcher(argv: Sequence[str]) -> int:
     from balsam.launcher import launcher
 
     _patch_serial_launcher(launcher)
+    _patch_mpi_launcher(launcher)
     args = launcher.get_args(list(argv))
     config_logging("launcher")
     launcher.logger.info("Loading Balsam Launcher (hpcnas plug-ins registered)")

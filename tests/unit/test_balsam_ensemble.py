@@ -56,3 +56,35 @@ def test_workflow_done_only_when_its_search_and_every_job_ended():
     evals_only = [r for r in rows if r[2] != "AMBS"]
     assert workflow_done(_models(evals_only, []), "wf1") is False
     assert workflow_done(_models([], []), "wf1") is False
+
+
+def test_mpi_launcher_quits_after_two_idle_loops_once_its_workflow_is_done(monkeypatch):
+    """Balsam's MPI launcher waits 10 idle loops; hpcnas's quits after 2 when the workflow is done."""
+    done = {"value": False}
+    looked = []
+
+    class Base:
+        def __init__(self):
+            self.exit_counter, self.is_persistent, self.is_active = 0, False, False
+            self.jobsource = SimpleNamespace(workflow="wf1")
+
+        def check_exit(self):  # Balsam's: one more idle loop; EXIT_FLAG at 10
+            self.exit_counter += 1
+            if self.exit_counter == 10:
+                module.EXIT_FLAG = True
+
+    module = SimpleNamespace(MPILauncher=Base, EXIT_FLAG=False, logger=SimpleNamespace(info=lambda m: None))
+    monkeypatch.setattr(launch, "_workflow_done", lambda wf: looked.append(wf) or done["value"])
+    launch._patch_mpi_launcher(module)
+    launcher = module.MPILauncher()
+    launcher.check_exit()
+    assert not module.EXIT_FLAG and looked == []  # 1 idle loop: not yet
+    launcher.check_exit()
+    assert not module.EXIT_FLAG and looked == ["wf1"]  # 2 loops, the search still has jobs
+    done["value"] = True
+    launcher.is_active = True
+    launcher.check_exit()
+    assert not module.EXIT_FLAG  # a run is active: never
+    launcher.is_active = False
+    launcher.check_exit()
+    assert module.EXIT_FLAG and launcher.exit_counter == 4
