@@ -11,6 +11,11 @@ Modules:
 * :mod:`~hpcnas.balsam.jobs`, :mod:`~hpcnas.balsam.workers` -- pure helpers (config transport,
   state history, worker arithmetic).
 * :mod:`~hpcnas.balsam.connect`, :mod:`~hpcnas.balsam.recover` -- DB connection, dead-lock release.
+* :mod:`~hpcnas.balsam.launch_lines` -- launch lines per machine (pure render functions), used by
+  the MPI plug-ins of :mod:`~hpcnas.balsam.mpi_commands`; :mod:`~hpcnas.balsam.submit_script` --
+  job scripts hpcnas renders and submits itself (PBS Pro, Perlmutter, Frontier).
+* :mod:`~hpcnas.balsam.launch`, :mod:`~hpcnas.balsam.ensemble` -- Balsam's launcher with the
+  plug-ins, a free ensemble port and an exit seconds after the search ends.
 
 The evaluator itself is :mod:`hpcnas.evaluator.balsam` (``--evaluator balsam``).
 """

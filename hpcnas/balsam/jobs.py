@@ -7,6 +7,7 @@
   under :data:`RESULT_KEY` in the job's ``data`` and prints ``<MARKER><json>`` to stdout (the
   job's ``.out`` file) as a fallback when the DB write fails.
 * Balsam states map to hpcnas statuses with one dict, :data:`STATE_STATUS`.
+* A job's ``cpu_affinity`` follows its threads per rank (:func:`cpu_affinity_for`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,17 @@ EVAL_KEY = "hpcnas_eval"
 MARKER = "HPCNAS_RESULT "
 #: exit code of the runner when the evaluation failed (not in Balsam's retry codes 1/255/-11)
 EXIT_FAILED = 3
+
+def cpu_affinity_for(threads_per_rank: int) -> str:
+    """``BalsamJob.cpu_affinity`` for a job of ``threads_per_rank`` threads per rank.
+
+    Balsam's Theta command (``aprun``) passes ``-d T -j 1`` only with ``-cc depth``; with
+    ``none`` (Balsam's default) the threads of a rank are silently not reserved. ALCF: "When
+    using aprun and the -d argument, you should always use -cc depth". One thread keeps
+    Balsam's default.
+    """
+    return "depth" if int(threads_per_rank) > 1 else "none"
+
 
 #: Balsam state -> hpcnas status for evaluations that are over (absent: still pending)
 STATE_STATUS = {

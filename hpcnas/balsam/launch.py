@@ -7,14 +7,18 @@ additions and no file of Balsam changed:
 
 * :mod:`hpcnas.balsam.mpi_commands` is registered, so ``MPI_RUN_TEMPLATE`` may name
   ``HpcnasSrunCommand`` or ``HpcnasOpenMPIHostfileCommand`` (configured from the
-  ``HPCNAS_SRUN_MPI`` key of ``settings.json``, when present);
+  ``HPCNAS_SRUN_MPI`` and ``HPCNAS_SRUN_CPU_BIND`` keys of ``settings.json``, when present),
+  or ``HpcnasPalsCommand`` (Cray PALS ``mpiexec``);
 * the serial-mode ensemble master listens on a free TCP port instead of Balsam's fixed 19876
   when it runs on this host (two launchers on one machine -- two allocations sharing a node,
   or tests -- otherwise collide and the second never runs a job). ``HPCNAS_ENSEMBLE_PORT``
   pins the port;
 * a job run again keeps the ``.out`` file of its earlier attempt as ``NAME.out.1`` (``.2``, ...)
-  instead of Balsam overwriting it (:mod:`hpcnas.balsam.outfiles`; serial mode runs Balsam's
-  ensemble script through it).
+  instead of Balsam overwriting it (:mod:`hpcnas.balsam.outfiles`, installed in the launcher and the ensemble);
+* the serial ensemble is :mod:`hpcnas.balsam.ensemble` (Balsam's, plus one exit rule): it quits
+  seconds after no job of the workflow is left to run, instead of holding the allocation for
+  Balsam's 120 s of idle time; the MPI-mode launcher likewise quits after 2 idle loops instead
+  of 10 once its workflow is done (:func:`hpcnas.balsam.ensemble.workflow_done`).
 
 It also keeps the launcher going across a DB outage: the launcher runs as a child process of
 :class:`hpcnas.balsam.launcher_supervisor.LauncherSupervisor`, which restarts it once the DB
@@ -51,12 +55,9 @@ def with_port(app_cmd: str, port: int) -> str:
     return app_cmd.replace(f":{BALSAM_ENSEMBLE_PORT} ", f":{port} ", 1)
 
 
-def with_kept_outfiles(app_cmd: str, ensemble_exe: str) -> str:
-    """``app_cmd`` running Balsam's ensemble script through :mod:`hpcnas.balsam.outfiles`."""
-    plain = f"{sys.executable} {ensemble_exe}"
-    if not app_cmd.startswith(plain):
-        return app_cmd
-    return f"{sys.executable} -m hpcnas.balsam.outfiles {ensemble_exe}" + app_cmd[len(plain):]
+def with_ensemble(app_cmd: str, ensemble_exe: str) -> str:
+    """``app_cmd`` running :mod:`hpcnas.balsam.ensemble` instead of Balsam's ``serial_mode_timed.py``."""
+    return app_cmd.replace(f" {ensemble_exe} ", " -m hpcnas.balsam.ensemble ", 1)
 
 
 def _patch_serial_launcher(launcher_module) -> None:
@@ -71,10 +72,43 @@ def _patch_serial_launcher(launcher_module) -> None:
             super().__init__(*args, **kwargs)
             master = sorted(w.hostname for w in self.worker_group)[0]
             port = ensemble_port(master)
-            self.app_cmd = with_kept_outfiles(with_port(self.app_cmd, port), self.ZMQ_ENSEMBLE_EXE)
+            self.app_cmd = with_ensemble(with_port(self.app_cmd, port), base.ZMQ_ENSEMBLE_EXE)
             launcher_module.logger.info(f"hpcnas: serial ensemble master on {master}:{port}")
 
     launcher_module.SerialLauncher = SerialLauncher
+
+
+#: idle loops (one per SERVICE_PERIOD) of the MPI-mode launcher before it looks at the workflow
+MPI_IDLE_LOOPS = 2
+
+
+def _workflow_done(workflow: str | None) -> bool:
+    from balsam.core import models
+
+    from hpcnas.balsam.ensemble import workflow_done
+
+    return workflow_done(models, workflow)
+
+
+def _patch_mpi_launcher(launcher_module) -> None:
+    base = launcher_module.MPILauncher
+    if getattr(base, "_hpcnas", False):
+        return
+
+    class MPILauncher(base):  # type: ignore[misc, valid-type]
+        _hpcnas = True
+
+        def check_exit(self):
+            super().check_exit()
+            if (launcher_module.EXIT_FLAG or self.is_persistent or self.is_active
+                    or self.exit_counter < MPI_IDLE_LOOPS):
+                return
+            workflow = getattr(self.jobsource, "workflow", None)
+            if _workflow_done(workflow):
+                launcher_module.logger.info(f"hpcnas: no job of workflow {workflow or '(all)'} is left to run: quitting")
+                launcher_module.EXIT_FLAG = True
+
+    launcher_module.MPILauncher = MPILauncher
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,10 +138,12 @@ def run_launcher(argv: Sequence[str]) -> int:
 
     from hpcnas.balsam.mpi_commands import register_with_balsam
 
-    register_with_balsam(srun_mpi=getattr(settings, "HPCNAS_SRUN_MPI", ""))
+    register_with_balsam(srun_mpi=getattr(settings, "HPCNAS_SRUN_MPI", ""),
+                         srun_cpu_bind=getattr(settings, "HPCNAS_SRUN_CPU_BIND", ""))
     from balsam.launcher import launcher
 
     _patch_serial_launcher(launcher)
+    _patch_mpi_launcher(launcher)
     from hpcnas.balsam import outfiles
 
     outfiles.install(launcher)  # MPI mode: the launcher opens the jobs' .out files itself

@@ -6,10 +6,12 @@ Balsam's launcher builds every job's command line with the class named by
 ``aprun``) and a workstation (``MPICHCommand``), but:
 
 * ``SlurmMPICommand`` ignores threads per rank (no ``--cpus-per-task``);
+* there is no Cray PALS ``mpiexec`` (Polaris, Aurora);
 * ``ThetaGpuMPICommand`` reads ``COBALT_NODEFILE`` when it is *constructed* (so it cannot
   even be built outside an allocation), gives every host one slot and hides that with
   ``--oversubscribe``, and does not forward the job's own variables to remote ranks.
 
+The text of every line comes from the pure functions of :mod:`hpcnas.balsam.launch_lines`.
 The classes here subclass Balsam's ``MPICommand`` and keep its call signature
 ``cmd(workers, *, app_cmd, num_ranks, ranks_per_node, envs, cpu_affinity,
 threads_per_rank=1, threads_per_core=1, mpi_flags='')``. :func:`register_with_balsam` adds them
@@ -21,21 +23,13 @@ or node id), like Balsam's ``launcher.worker.Worker``.
 from __future__ import annotations
 
 import os
-import shlex
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+from hpcnas.balsam.launch_lines import LaunchSpec, openmpi_line, pals_line, srun_line
 from hpcnas.core.loading import optional_import
 
-#: variables forwarded by name to remote ranks by ``mpirun -x`` (Balsam puts the job's
-#: variables into mpirun's own environment, which OpenMPI does not export by itself)
-FORWARDED_VARIABLES = (
-    "BALSAM_JOB_ID",
-    "BALSAM_PARENT_IDS",
-    "BALSAM_DB_PATH",
-    "PATH",
-    "LD_LIBRARY_PATH",
-    "PYTHONPATH",
-)
+#: environment variable with the absolute path of the machine's MPI launcher (job scripts)
+MPIRUN_VARIABLE = "HPCNAS_MPIRUN"
 
 
 def _balsam_base() -> type:
@@ -43,20 +37,18 @@ def _balsam_base() -> type:
     return module.MPICommand
 
 
-def _join(parts: Iterable[Any]) -> str:
-    return " ".join(str(p) for p in parts if p not in (None, ""))
+def launcher_path(default: str) -> str:
+    """The MPI launcher the job script found before it put the virtualenv first on PATH.
 
-
-def _hosts(workers: Sequence[Any]) -> list[str]:
-    return [str(w.id) for w in workers]
-
-
-def _env_pairs(flag: str, envs: Mapping[str, Any]) -> list[str]:
-    return [f"{flag} {name}={shlex.quote(str(value))}" for name, value in envs.items()]
+    ``$HPCNAS_MPIRUN`` (set by the ThetaGPU / Polaris / Aurora job scripts); ``default`` when
+    unset. pip's MPICH wheel (``hpcnas[mpi]``) installs ``mpirun``/``mpiexec`` in the
+    virtualenv's ``bin``, which would otherwise shadow the machine's OpenMPI or Cray PALS.
+    """
+    return os.environ.get(MPIRUN_VARIABLE) or default
 
 
 class _Plugin:
-    """Mixin with the shared ``__call__``; subclasses implement :meth:`parts`."""
+    """Mixin with Balsam's call signature; subclasses implement :meth:`render`."""
 
     def __call__(
         self,
@@ -71,55 +63,38 @@ class _Plugin:
         threads_per_core: int = 1,
         mpi_flags: str = "",
     ) -> str:
-        workers = list(workers or [])
-        parts = self.parts(
-            workers,
-            num_ranks=int(num_ranks),
-            ranks_per_node=int(ranks_per_node),
-            envs=dict(envs or {}),
-            cpu_affinity=cpu_affinity,
-            threads_per_rank=max(1, int(threads_per_rank or 1)),
-            threads_per_core=max(1, int(threads_per_core or 1)),
+        spec = LaunchSpec(
+            hosts=[w.id for w in (workers or [])], app_cmd=app_cmd, ranks_per_node=int(ranks_per_node),
+            threads_per_rank=max(1, int(threads_per_rank or 1)), threads_per_core=max(1, int(threads_per_core or 1)),
+            envs=dict(envs or {}), mpi_flags=mpi_flags or "",
         )
-        return _join([*parts, mpi_flags, app_cmd])
+        return self.render(spec)
 
-    def parts(self, workers: list[Any], **kw: Any) -> list[str]:  # pragma: no cover - abstract
+    def render(self, spec: LaunchSpec) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
 class SrunCommandMixin(_Plugin):
-    """``srun`` inside a Slurm allocation, with threads as ``--cpus-per-task``.
+    """``srun`` inside a Slurm allocation (:func:`hpcnas.balsam.launch_lines.srun_line`).
 
-    ``srun --nodes K --nodelist a,b -n N --ntasks-per-node R --cpus-per-task T [--mpi=TYPE]
-    --export=ALL`` (the job's variables reach every rank through ``--export=ALL``; extra
-    ``envs`` are added as ``--export=ALL,NAME=value``). ``mpi_type`` (Balsam setting
-    ``HPCNAS_SRUN_MPI``, e.g. ``pmi2`` or ``pmix``) is the PMI the MPI library needs when the
-    cluster's ``MpiDefault`` does not provide it; empty keeps the cluster's default.
+    ``mpi_type`` (setting ``HPCNAS_SRUN_MPI``: ``pmi2``, ``pmix``) is the PMI the MPI library
+    needs when the cluster's ``MpiDefault`` lacks it; ``cpu_bind`` (setting
+    ``HPCNAS_SRUN_CPU_BIND``, ``cores`` on Perlmutter and Frontier) adds ``--cpu-bind=``.
     """
 
     mpi_type: str = ""
+    cpu_bind: str = ""
 
-    def parts(self, workers, *, num_ranks, ranks_per_node, envs, threads_per_rank, **_):
-        export = "--export=ALL" + "".join(f",{k}={v}" for k, v in envs.items())
-        parts = ["srun"]
-        if workers:
-            parts += [f"--nodes {len(workers)}", f"--nodelist {','.join(_hosts(workers))}"]
-        parts += [f"-n {num_ranks}", f"--ntasks-per-node {ranks_per_node}"]
-        if threads_per_rank > 1:
-            parts.append(f"--cpus-per-task {threads_per_rank}")
-        if self.mpi_type:
-            parts.append(f"--mpi={self.mpi_type}")
-        parts.append(shlex.quote(export) if envs else export)
-        return parts
+    def render(self, spec: LaunchSpec) -> str:
+        return srun_line(spec, mpi_type=self.mpi_type, cpu_bind=self.cpu_bind)
 
 
 class OpenMPIHostfileCommandMixin(_Plugin):
-    """OpenMPI ``mpirun`` with the allocation's host file (ThetaGPU, any Cobalt/PBS GPU machine).
+    """OpenMPI ``mpirun`` with the allocation's host file (ThetaGPU;
+    :func:`hpcnas.balsam.launch_lines.openmpi_line`).
 
-    ``mpirun --hostfile $COBALT_NODEFILE --host a:R,b:R -n N --npernode R -x OMP_NUM_THREADS=T
-    -x BALSAM_JOB_ID ... --bind-to none``. The host file is read from ``HOSTFILE_VARIABLES``
-    when the command is *called*, so the class can be built anywhere; ``--host h:R`` gives
-    each chosen node exactly ``R`` slots instead of oversubscribing.
+    The host file (``HOSTFILE_VARIABLES``) and the launcher (``$HPCNAS_MPIRUN``) are read when
+    the command is *called*, so the class can be built anywhere.
     """
 
     HOSTFILE_VARIABLES = ("COBALT_NODEFILE", "PBS_NODEFILE")
@@ -130,26 +105,22 @@ class OpenMPIHostfileCommandMixin(_Plugin):
                 return os.environ[name]
         return None
 
-    def parts(self, workers, *, num_ranks, ranks_per_node, envs, threads_per_rank, **_):
-        parts = ["mpirun"]
-        hostfile = self.hostfile()
-        if hostfile:
-            parts.append(f"--hostfile {shlex.quote(hostfile)}")
-        if workers:
-            parts.append("--host " + ",".join(f"{h}:{ranks_per_node}" for h in _hosts(workers)))
-        parts += [f"-n {num_ranks}", f"--npernode {ranks_per_node}"]
-        if threads_per_rank > 1:
-            parts.append(f"-x OMP_NUM_THREADS={threads_per_rank}")
-        parts += [f"-x {name}" for name in FORWARDED_VARIABLES if name not in envs]
-        parts += _env_pairs("-x", envs)
-        parts.append("--bind-to none")
-        return parts
+    def render(self, spec: LaunchSpec) -> str:
+        return openmpi_line(spec, mpirun=launcher_path("mpirun"), hostfile=self.hostfile())
+
+
+class PalsCommandMixin(_Plugin):
+    """Cray PALS ``mpiexec`` (Polaris, Aurora; :func:`hpcnas.balsam.launch_lines.pals_line`)."""
+
+    def render(self, spec: LaunchSpec) -> str:
+        return pals_line(spec, mpiexec=launcher_path("mpiexec"))
 
 
 #: Balsam setting value (``MPI_RUN_TEMPLATE``) -> mixin implementing it
 PLUGIN_NAMES: dict[str, type] = {
     "HpcnasSrunCommand": SrunCommandMixin,
     "HpcnasOpenMPIHostfileCommand": OpenMPIHostfileCommandMixin,
+    "HpcnasPalsCommand": PalsCommandMixin,
 }
 
 _classes: dict[str, type] = {}
@@ -178,15 +149,17 @@ def command_class(name: str) -> type:
     return cls
 
 
-def register_with_balsam(srun_mpi: str | None = None) -> list[str]:
+def register_with_balsam(srun_mpi: str | None = None, srun_cpu_bind: str | None = None) -> list[str]:
     """Add every plug-in to ``balsam.launcher.mpi_commands`` so Balsam's settings can name it.
 
-    ``srun_mpi`` sets ``--mpi=`` of ``HpcnasSrunCommand`` (None: leave as is). Idempotent;
-    returns the names registered.
+    ``srun_mpi`` / ``srun_cpu_bind`` set ``--mpi=`` / ``--cpu-bind=`` of ``HpcnasSrunCommand``
+    (None: leave as is). Idempotent; returns the names registered.
     """
     module = optional_import("balsam.launcher.mpi_commands", "balsam")
     for name in PLUGIN_NAMES:
         setattr(module, name, plugin_class(name))
     if srun_mpi is not None:
         plugin_class("HpcnasSrunCommand").mpi_type = str(srun_mpi).strip()
+    if srun_cpu_bind is not None:
+        plugin_class("HpcnasSrunCommand").cpu_bind = str(srun_cpu_bind).strip()
     return list(PLUGIN_NAMES)

@@ -9,15 +9,13 @@ Balsam's launcher module (MPI mode) and of its serial-mode ensemble script is
 (then ``.2``, ... for later attempts), and the new attempt writes ``NAME.out`` as before (the
 file the evaluator reads).
 
-``python -m hpcnas.balsam.outfiles SCRIPT ARGS...`` runs Balsam's ensemble script with that
-``open`` (the serial launcher's command line is rewritten to it).
+The serial launcher's ensemble (:mod:`hpcnas.balsam.ensemble`) installs it in Balsam's
+``serial_mode_timed`` module.
 """
 from __future__ import annotations
 
 import builtins
 import os
-import runpy
-import sys
 from typing import Any
 
 #: Balsam's own logs (the launcher's ``ensemble.out``) are left alone
@@ -66,15 +64,3 @@ def install(module: Any) -> None:
     """Make ``open`` inside ``module`` (Balsam's launcher module) :func:`keeping_open`."""
     module.open = keeping_open
 
-
-def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        raise SystemExit("usage: python -m hpcnas.balsam.outfiles SCRIPT [ARGS...]")
-    script, rest = argv[0], argv[1:]
-    sys.argv = [script, *rest]
-    runpy.run_path(script, init_globals={"open": keeping_open}, run_name="__main__")
-
-
-if __name__ == "__main__":
-    main()

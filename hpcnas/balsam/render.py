@@ -134,17 +134,21 @@ def mpi_command_line(
     threads_per_rank: int = 1,
     threads_per_core: int = 1,
     envs: Mapping[str, Any] | None = None,
-    cpu_affinity: str = "depth",
+    cpu_affinity: str | None = None,
     mpi_flags: str = "",
     srun_mpi: str = "",
+    srun_cpu_bind: str = "",
 ) -> str:
     """The command line Balsam's launcher runs for a job on ``hosts`` (its MPI mode).
 
     ``mpi_run_template`` is a settings value (``ThetaMPICommand``, ``HpcnasSrunCommand``,
     ``HpcnasOpenMPIHostfileCommand``, ``MPICHCommand`` ...). The job has
     ``len(hosts) * ranks_per_node`` ranks; whitespace is normalised. ``srun_mpi`` is the
-    ``HPCNAS_SRUN_MPI`` setting of ``HpcnasSrunCommand``.
+    ``HPCNAS_SRUN_MPI`` setting of ``HpcnasSrunCommand``, ``srun_cpu_bind`` its
+    ``HPCNAS_SRUN_CPU_BIND``. ``cpu_affinity`` defaults to what
+    hpcnas gives such a job (:func:`hpcnas.balsam.jobs.cpu_affinity_for`).
     """
+    from hpcnas.balsam.jobs import cpu_affinity_for
     from hpcnas.balsam.mpi_commands import command_class
 
     if not hosts:
@@ -154,15 +158,33 @@ def mpi_command_line(
     cmd = command_class(mpi_run_template)()
     if hasattr(cmd, "mpi_type"):
         cmd.mpi_type = srun_mpi
+        cmd.cpu_bind = srun_cpu_bind
     line = cmd(
         [_Worker(h) for h in hosts],
         app_cmd=app_cmd,
         num_ranks=len(hosts) * ranks_per_node,
         ranks_per_node=ranks_per_node,
         envs=dict(envs or {}),
-        cpu_affinity=cpu_affinity,
+        cpu_affinity=cpu_affinity_for(threads_per_rank) if cpu_affinity is None else cpu_affinity,
         threads_per_rank=threads_per_rank,
         threads_per_core=threads_per_core,
         mpi_flags=mpi_flags,
     )
     return " ".join(line.split())
+
+
+def job_launch_line(
+    mpi_run_template: str, hosts: Sequence[Any], job: Any, *, app_cmd: str, srun_mpi: str = "", srun_cpu_bind: str = "",
+) -> str:
+    """The line Balsam's launcher (``launcher.MPIRun``) builds for ``job`` on ``hosts``.
+
+    ``job`` is a ``BalsamJob`` (or anything with its ``ranks_per_node``, ``threads_per_rank``,
+    ``threads_per_core``, ``cpu_affinity`` and ``mpi_flags``): the launcher passes exactly those
+    fields to the ``MPI_RUN_TEMPLATE`` command, so what a job row holds is what runs.
+    """
+    return mpi_command_line(
+        mpi_run_template, hosts, app_cmd=app_cmd, ranks_per_node=int(job.ranks_per_node),
+        threads_per_rank=int(job.threads_per_rank), threads_per_core=int(getattr(job, "threads_per_core", 1)),
+        cpu_affinity=job.cpu_affinity, mpi_flags=getattr(job, "mpi_flags", "") or "", srun_mpi=srun_mpi,
+        srun_cpu_bind=srun_cpu_bind,
+    )

@@ -4,8 +4,9 @@ Balsam reads ``~/.balsam/settings.json`` (``balsam/django_config/settings.py``) 
 with its Theta defaults when a key is missing, so :func:`install_site` always writes the full
 set: Balsam's ``default_settings.json`` overlaid with the site's values. A :class:`BalsamSite`
 is plain data; :data:`LOCAL_SITE` is a workstation (one node = this host, MPICH ``mpirun``,
-all cores for packed serial jobs). Machine sites (Theta, ThetaGPU, Slurm) live in
-:mod:`hpcnas.balsam.sites` and use the same writer.
+all cores for packed serial jobs). Machine sites (Theta, ThetaGPU, Polaris, Aurora, Perlmutter,
+Frontier, Slurm) are built by :mod:`hpcnas.balsam.sites` from the shipped site files into the same
+registry (``_SITES``) and use the same writer.
 """
 from __future__ import annotations
 

@@ -1,25 +1,38 @@
-"""Machine sites for Balsam 0.5: Theta, ThetaGPU and a generic Slurm cluster.
+"""Machine sites for Balsam 0.5: Theta, ThetaGPU, Polaris, Aurora, Perlmutter, Frontier, any Slurm cluster.
 
 Each machine is described by one shipped file, ``jobscripts/sites/<name>.json``::
 
     {"name": ..., "description": ..., "template": "<file in jobscripts/templates>" | null,
+     "gpus_per_node": G, "launch_example": "<URL of the centre's published launch example>",
      "balsam_settings": {<every key of Balsam's settings.json>}}
+
+``HPCNAS_SUBMIT`` (``qsub`` / ``sbatch``) in the settings marks a site whose job script hpcnas
+renders and submits itself (:mod:`hpcnas.balsam.submit_script`): Balsam 0.5 cannot submit to
+PBS Pro, and its template context cannot forward the submitting environment.
 
 ``SERIAL_CORES_PER_NODE: "auto"`` means the core count of the host where the site is
 installed. This module turns the files into :class:`~hpcnas.balsam.settings.BalsamSite`
 objects (module-level constants, which ``hpcnas.balsam.settings.get_site`` discovers), so
-``hpcnas balsam-setup --machine theta|thetagpu|slurm`` writes ``~/.balsam/settings.json`` and
+``hpcnas balsam-setup --machine NAME`` writes ``~/.balsam/settings.json`` and
 ``~/.balsam/job-templates/hpcnas-<template>`` with the core engineer's ``install_site``.
-The workstation site (``local``) is :data:`hpcnas.balsam.settings.LOCAL_SITE`;
-``jobscripts/sites/local.json`` documents the same values.
+Every file of ``jobscripts/sites`` but ``local.json`` becomes a site of the one registry
+(:data:`hpcnas.balsam.settings._SITES`). The workstation site (``local``) is
+:data:`hpcnas.balsam.settings.LOCAL_SITE`; ``jobscripts/sites/local.json`` documents the same values.
 
 ============  ===============  ======================  ============  ==========================
 site          scheduler        MPI_RUN_TEMPLATE        detection     serial cores per node
 ============  ===============  ======================  ============  ==========================
-theta         CobaltScheduler  ThetaMPICommand         THETA         64
-thetagpu      CobaltScheduler  HpcnasOpenMPIHostfile…  THETA_GPU     128 (8 GPUs per node)
+theta         Cobalt           ThetaMPICommand         THETA         64
+thetagpu      Cobalt           HpcnasOpenMPIHostfile…  THETA_GPU     128 (8 GPUs per node)
+polaris       PBS Pro (qsub)   HpcnasPalsCommand       THETA_GPU     32 (4 GPUs per node)
+aurora        PBS Pro (qsub)   HpcnasPalsCommand       THETA_GPU     104 (6 GPUs per node)
+perlmutter    SlurmScheduler   HpcnasSrunCommand       SLURM         128 (CPU nodes)
+frontier      SlurmScheduler   HpcnasSrunCommand       SLURM         56 (8 GCDs per node)
 slurm         SlurmScheduler   HpcnasSrunCommand       SLURM         this host's cores
 ============  ===============  ======================  ============  ==========================
+
+(PBS sites keep ``SCHEDULER_CLASS=CobaltScheduler`` only because Balsam accepts no other value;
+nodes come from ``$PBS_NODEFILE``, handed over as ``COBALT_NODEFILE``.)
 
 The ``Hpcnas*`` MPI commands are plug-ins (:mod:`hpcnas.balsam.mpi_commands`) that exist only
 in a launcher started by ``python -m hpcnas.balsam.launch``, which the shipped job scripts do.
@@ -37,7 +50,10 @@ from hpcnas.balsam.mpi_commands import PLUGIN_NAMES
 from hpcnas.balsam.render import jobscripts_dir, read_template
 from hpcnas.core.errors import HpcnasError
 
-__all__ = ["MachineSite", "THETA", "THETAGPU", "SLURM", "get_site", "site_names", "load_site_file"]
+__all__ = [
+    "MachineSite", "THETA", "THETAGPU", "SLURM", "POLARIS", "AURORA", "PERLMUTTER", "FRONTIER",
+    "get_site", "site_names", "load_site_file",
+]
 
 #: settings.json keys that map onto BalsamSite fields; every other key goes to ``extra``
 _FIELDS = {
@@ -59,6 +75,7 @@ class MachineSite(_settings.BalsamSite):
 
     template: str | None = None
     gpus_per_node: int = 0
+    launch_example: str = ""
 
     def validate(self) -> None:
         if self.mpi_run_template in PLUGIN_NAMES:
@@ -113,6 +130,7 @@ def load_site_file(path: str) -> MachineSite:
         template=template,
         job_template_text=text,
         gpus_per_node=int(data.get("gpus_per_node", 0)),
+        launch_example=str(data.get("launch_example", "")),
         extra=extra,
         **kwargs,
     )
@@ -122,12 +140,21 @@ def _shipped(name: str) -> MachineSite:
     return load_site_file(os.path.join(jobscripts_dir(), "sites", f"{name}.json"))
 
 
-THETA = _shipped("theta")
-THETAGPU = _shipped("thetagpu")
-SLURM = _shipped("slurm")
+def _shipped_names() -> list[str]:
+    folder = os.path.join(jobscripts_dir(), "sites")
+    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".json") and f != "local.json")
 
-for _site in (THETA, THETAGPU, SLURM):
-    _settings._SITES.setdefault(_site.name, _site)
+
+for _name in _shipped_names():
+    _settings._SITES.setdefault(_name, _shipped(_name))
+
+THETA = _settings._SITES["theta"]
+THETAGPU = _settings._SITES["thetagpu"]
+SLURM = _settings._SITES["slurm"]
+POLARIS = _settings._SITES["polaris"]
+AURORA = _settings._SITES["aurora"]
+PERLMUTTER = _settings._SITES["perlmutter"]
+FRONTIER = _settings._SITES["frontier"]
 
 
 def site_names() -> list[str]:

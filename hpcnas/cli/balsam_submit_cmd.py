@@ -14,7 +14,9 @@ Like ``deephyper balsam-submit``::
 3. creates the search job (the master: application ``AMBS``/``RANDOM``/``AGE``/``AGEBO``, which
    runs ``hpcnas hps ambs --evaluator balsam ...`` as a 1-node serial job in workflow ``-w``);
 4. runs ``balsam submit-launch`` which renders the site's job script (``~/.balsam/job-templates``,
-   written by ``hpcnas balsam-setup --machine NAME``) and submits it with ``qsub``/``sbatch``.
+   written by ``hpcnas balsam-setup --machine NAME``) and submits it with ``qsub``/``sbatch``;
+   sites with ``HPCNAS_SUBMIT`` (Polaris, Aurora, Perlmutter, Frontier) get the script rendered
+   here, with the submitting environment forwarded (:mod:`hpcnas.balsam.submit_script`).
 
 ``--dry-run`` stops after step 1 and prints the search job and the job script that would be
 submitted, without touching the DB. Unknown options are passed to the search.
@@ -218,6 +220,7 @@ def dry_run_script(plan: SubmitPlan, args: argparse.Namespace, settings: dict[st
     """The job script ``balsam submit-launch`` will render, from the installed template."""
     from hpcnas.balsam.render import LaunchRequest, render_template_text, template_context
     from hpcnas.balsam.settings import balsam_home_dir
+    from hpcnas.balsam.submit_script import submit_environment
 
     with open(os.path.join(balsam_home_dir(), settings["JOB_TEMPLATE"]), encoding="utf-8") as fh:
         text = fh.read()
@@ -231,11 +234,14 @@ def dry_run_script(plan: SubmitPlan, args: argparse.Namespace, settings: dict[st
         pg_bin=os.path.dirname(pg_ctl) if pg_ctl else "",
         default_project=settings.get("DEFAULT_PROJECT", ""),
     )
-    return render_template_text(text, ctx)
+    return render_template_text(text, {**ctx, **submit_environment()})
 
 
-def submit(plan: SubmitPlan, db: Any) -> str:
-    """Register apps, create the search job, run ``balsam submit-launch``; returns its output."""
+def submit(plan: SubmitPlan, db: Any, direct: tuple[str, str, str] | None = None) -> str:
+    """Register apps, create the search job, run ``balsam submit-launch``; returns its output.
+
+    ``direct=(command, script, path)`` submits the rendered ``script`` with ``command`` instead.
+    """
     from hpcnas.balsam.apps import create_search_job, register_apps
 
     existing = db.BalsamJob.objects.filter(workflow=plan.workflow).count()
@@ -249,6 +255,14 @@ def submit(plan: SubmitPlan, db: Any) -> str:
         db, plan.application, plan.search_args_text, plan.workflow, name=plan.job_name,
         node_packing_count=plan.node_packing_count, num_nodes=1, wall_time_minutes=plan.wall_minutes,
     )
+    if direct is not None:
+        from hpcnas.balsam.submit_script import submit_script
+
+        try:
+            return submit_script(*direct)
+        except HpcnasError:
+            job.delete()
+            raise
     # Balsam's job template puts the first pg_ctl on PATH into the job script: the DB's own version
     proc = subprocess.run(plan.submit_launch, capture_output=True, text=True, env=_db_env())
     output = (proc.stdout + proc.stderr).strip()
@@ -268,14 +282,22 @@ def _run(args: argparse.Namespace) -> int:
     settings = check_scheduler(strict=not sub_args.dry_run)
     print(f"hpcnas: {plan.worker_text}")
     print(f"hpcnas: search job '{plan.job_name}' in workflow {plan.workflow}: {plan.application} {plan.search_args_text}")
+    from hpcnas.balsam.submit_script import script_path, submit_command
+
+    command = submit_command(settings)
     if sub_args.dry_run:
-        print("hpcnas: dry run; would run: " + " ".join(shlex.quote(a) for a in plan.submit_launch))
+        would = f"{command} SCRIPT" if command else " ".join(shlex.quote(a) for a in plan.submit_launch)
+        print("hpcnas: dry run; would run: " + would)
         print(dry_run_script(plan, sub_args, settings))
         return 0
     from hpcnas.balsam.connect import connect
 
     db = connect()
-    output = submit(plan, db)
+    direct = None
+    if command:
+        path = script_path(os.environ.get("BALSAM_DB_PATH", "."), plan.workflow)
+        direct = (command, dry_run_script(plan, sub_args, settings), path)
+    output = submit(plan, db, direct)
     for line in output.splitlines():
         print(f"hpcnas: {line}")
     return 0

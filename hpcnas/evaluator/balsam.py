@@ -38,7 +38,8 @@ import time
 from typing import Any, Callable
 
 from hpcnas.balsam.jobs import (
-    EVAL_KEY, RESULT_KEY, STATE_STATUS, encode_config, env_string, find_marker, outcome_status, run_times,
+    EVAL_KEY, RESULT_KEY, STATE_STATUS, cpu_affinity_for, encode_config, env_string, find_marker, outcome_status,
+    run_times,
 )
 from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.core.loading import load_attribute
@@ -193,7 +194,7 @@ class BalsamEvaluator(Evaluator):
                 application=self.app,
                 args=f"{self.run_path} {encode_config(config)}{timeout_arg}",
                 wall_time_minutes=wall,
-                cpu_affinity="none",
+                cpu_affinity=cpu_affinity_for(fields["threads_per_rank"]),
                 environ_vars=env_text,
                 data={EVAL_KEY: {"job_id": job_id, "config": config, "search": self.search_id,
                                  "submit_time": submit_time}},

@@ -59,7 +59,7 @@ def test_analytics_of_a_real_launcher_run(balsam_env, balsam_workflow, tmp_path)
     results = pd.read_csv(os.path.join(search_dir, "results.csv"))
     assert search["best_objective"] == pytest.approx(results["objective"].max())
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/png;base64,") == 5  # search curve, parallel coordinates, objective vs parameter, utilization, throughput
 
     # from the DB alone: the search job's results.csv in its Balsam working directory is found
     out2 = tmp_path / "top"

@@ -144,19 +144,20 @@ class BalsamEnv:
 
     # ----------------------------------------------------------------- launcher
     def start_launcher(self, workflow: str, job_mode: str = "serial", log_name: str | None = None,
-                       time_limit_minutes: float = 30, stock: bool = False) -> subprocess.Popen:
+                       time_limit_minutes: float = 30, stock: bool = False, **extra: str) -> subprocess.Popen:
         """Start a launcher for ``workflow`` in its own process group.
 
         ``stock=True`` runs Balsam's own ``balsam launcher`` (the documented user flow); the
         default runs ``python -m hpcnas.balsam.launch`` (same launcher, serial ensemble on a free
         port instead of the fixed 19876, so concurrent test sessions on one host do not collide).
+        ``extra`` are environment variables of the launcher.
         """
         log = os.path.join(self.base, log_name or f"launcher-{workflow}-{job_mode}.log")
         entry = ([os.path.join(os.path.dirname(sys.executable), "balsam"), "launcher"] if stock
                  else [sys.executable, "-m", "hpcnas.balsam.launch"])
         return self.popen(
             [*entry, "--wf-filter", workflow, "--job-mode", job_mode, "--time-limit-minutes", str(time_limit_minutes)],
-            log,
+            log, **extra,
         )
 
     def stop(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> None:

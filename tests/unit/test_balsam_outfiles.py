@@ -1,9 +1,7 @@
 """A Balsam job run again keeps its earlier attempts' .out files; the evaluator names the .out file."""
 from __future__ import annotations
 
-import subprocess
 import sys
-import textwrap
 from types import SimpleNamespace
 
 from hpcnas.balsam import launch, outfiles
@@ -34,29 +32,15 @@ def test_only_non_empty_job_out_files_written_anew_are_kept(tmp_path) -> None:
     assert not (tmp_path / "job.out.1").exists()
 
 
-def test_the_ensemble_script_runs_with_keeping_open(tmp_path) -> None:
-    script = tmp_path / "ensemble.py"
-    script.write_text(textwrap.dedent("""
-        import sys
-        for attempt in ("a", "b"):
-            with open(sys.argv[1], "w") as fh:
-                fh.write(attempt)
-        print("ARGV", sys.argv[1:])
-    """))
-    out = tmp_path / "job.out"
-    proc = subprocess.run([sys.executable, "-m", "hpcnas.balsam.outfiles", str(script), str(out)],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert f"ARGV ['{out}']" in proc.stdout
-    assert out.read_text() == "b" and (tmp_path / "job.out.1").read_text() == "a"
+def test_the_serial_ensemble_opens_job_out_files_keeping_earlier_attempts() -> None:
+    from hpcnas.balsam import ensemble, outfiles
 
-
-def test_the_serial_launcher_command_goes_through_the_wrapper() -> None:
+    stm = ensemble.serial_module()
+    assert stm.open is outfiles.keeping_open
     exe = "/venv/site-packages/balsam/launcher/serial_mode_timed.py"
     cmd = f"{sys.executable} {exe} --time-limit-min=5 --master-address vm:19876"
-    assert launch.with_kept_outfiles(cmd, exe) == \
-        f"{sys.executable} -m hpcnas.balsam.outfiles {exe} --time-limit-min=5 --master-address vm:19876"
-    assert launch.with_kept_outfiles("other command", exe) == "other command"
+    assert launch.with_ensemble(cmd, exe) == \
+        f"{sys.executable} -m hpcnas.balsam.ensemble --time-limit-min=5 --master-address vm:19876"
 
 
 def test_balsam_results_name_the_job_out_file(tmp_path) -> None:

@@ -1,0 +1,122 @@
+"""``python -m hpcnas.balsam.ensemble``: Balsam's serial-mode ensemble that quits when its work is done.
+
+Balsam 0.5's serial launcher runs ``balsam/launcher/serial_mode_timed.py`` on every node (the
+first node's copy also starts the master). Its master quits only after ``MAX_IDLE_TIME`` =
+120 s without a running job, so once a search has ended the allocation stays held for two
+more minutes. This entry runs the same module (same arguments, same workers) with one more
+exit rule on the master: when no job has run for :data:`IDLE_GRACE_S` seconds, the launcher's
+workflow holds a search job (application ``AMBS``, ``RANDOM``, ``AGE`` or ``AGEBO``: the search
+runs inside this launcher, as ``hpcnas balsam-submit`` sets it up) and no job of the workflow can
+still run (every one is ``JOB_FINISHED``, ``FAILED`` or ``USER_KILLED``), it quits at once. A
+workflow without a search job (the master runs elsewhere and may still submit evaluations) keeps
+Balsam's 120 s rule, as do workflows whose remaining jobs cannot run in serial mode.
+``HPCNAS_ENSEMBLE_IDLE_S`` sets the grace.
+
+:mod:`hpcnas.balsam.launch` points the serial launcher here instead of Balsam's script.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+#: seconds without a running job before the master looks at the workflow
+IDLE_GRACE_S = float(os.environ.get("HPCNAS_ENSEMBLE_IDLE_S", "2"))
+#: seconds between two looks at the workflow (one DB query each)
+CHECK_PERIOD_S = 1.0
+
+
+def workflow_done(models: Any, workflow: str | None) -> bool:
+    """``workflow`` (substring match, as Balsam's job source) holds a search job and no job left to run."""
+    from hpcnas.balsam.apps import SEARCH_APPS
+
+    jobs = models.BalsamJob.objects.all()
+    if workflow:
+        jobs = jobs.filter(workflow__contains=workflow)
+    if jobs.exclude(state__in=models.END_STATES).exists():
+        return False
+    return jobs.filter(application__in=list(SEARCH_APPS)).exists()
+
+
+def _master_class(stm: Any) -> type:
+    from balsam.core import models
+
+    class Master(stm.Master):
+        """Balsam's ensemble master plus the "workflow done" exit rule (module docstring)."""
+
+        def __init__(self, args: Any) -> None:
+            super().__init__(args)
+            self.wf_name = args.wf_name
+            self.next_look = 0.0
+
+        def idle_check(self) -> None:
+            super().idle_check()
+            if self.EXIT_FLAG or self.is_persistent or self.active_ids or self.idle_time is None:
+                return
+            now = time.time()
+            if now - self.idle_time < IDLE_GRACE_S or now < self.next_look:
+                return
+            self.next_look = now + CHECK_PERIOD_S
+            try:
+                done = workflow_done(models, self.wf_name)
+            finally:
+                stm.connections.close_all()
+            if done:
+                stm.logger.info(f"hpcnas: no job of workflow {self.wf_name or '(all)'} is left to run: quitting")
+                self.EXIT_FLAG = True
+
+    return Master
+
+
+def _launch_master() -> "subprocess.Popen[bytes]":
+    """The master subprocess, started through this module (Balsam's re-runs ``sys.argv``)."""
+    return subprocess.Popen([sys.executable, "-m", "hpcnas.balsam.ensemble", *sys.argv[1:], "--run-master"])
+
+
+def serial_module() -> Any:
+    """Balsam's ``serial_mode_timed`` module, its jobs' ``.out`` files opened by
+    :func:`hpcnas.balsam.outfiles.keeping_open` (a job run again keeps its earlier attempts)."""
+    from balsam.launcher import serial_mode_timed as stm
+
+    from hpcnas.balsam import outfiles
+
+    outfiles.install(stm)
+    return stm
+
+
+def main() -> None:
+    """The ``__main__`` block of Balsam's ``serial_mode_timed`` with the master above."""
+    from balsam import config_logging
+
+    stm = serial_module()
+    args = stm.parse_args()
+    hostname = socket.gethostname()
+    if args.run_master:
+        config_logging("serial-launcher", filename=args.log_filename + ".master", buffer_capacity=128)
+        master = _master_class(stm)(args)
+
+        def stop_master(signum: int, frame: Any) -> None:
+            master.EXIT_FLAG = True
+
+        signal.signal(signal.SIGINT, stop_master)
+        signal.signal(signal.SIGTERM, stop_master)
+        master.main()
+        return
+    config_logging("serial-launcher", filename=args.log_filename + "." + hostname, buffer_capacity=128)
+    master_proc = _launch_master() if hostname == args.master_host else None
+    worker = stm.Worker(args, hostname=hostname, master_subproc=master_proc)
+
+    def stop_worker(signum: int, frame: Any) -> None:
+        worker.EXIT_FLAG = True
+
+    signal.signal(signal.SIGINT, stop_worker)
+    signal.signal(signal.SIGTERM, stop_worker)
+    worker.main()
+
+
+if __name__ == "__main__":
+    main()
