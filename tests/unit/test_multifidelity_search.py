@@ -146,7 +146,8 @@ def test_searcher_options_reach_the_searcher_through_the_cli(capsys):
     finally:
         search.close()
     # an option of another searcher is refused by the one in use, in one line
-    code = main(["hps", "asha", "--problem", f"{HERE}.Problem", "--run", f"{HERE}.run", "--kappa", "1"])
+    code = main(["hps", "asha", "--problem", f"{HERE}.Problem", "--run", f"{HERE}.run", "--searcher", "random",
+                 "--kappa", "1"])
     assert code == 2 and "unrecognized arguments: --kappa" in capsys.readouterr().err
     with pytest.raises(Exception, match="unknown option.*'random'.*kappa"):
         get_search_class("hps", "asha")(Problem, random_state=0, searcher="random", kappa=1.0)
@@ -190,3 +191,14 @@ def test_results_csv_has_the_reports_column_after_an_asha_search(tmp_path):
     curves = [json.loads(text) for text in df["reports"]]
     assert all(1 <= len(c) <= 9 and c[0][0] == 1 for c in curves)
     assert all(c[-1][1] == pytest.approx(y) for c, y in zip(curves, df["objective"]))
+
+
+def test_the_default_searcher_is_the_one_chosen_on_the_suite():
+    from hpcnas.multifidelity.search import DEFAULT_SEARCHER
+    from hpcnas.search.hps.ambs import AMBS
+
+    search = get_search_class("hps", "asha")(Problem, random_state=0)
+    try:
+        assert DEFAULT_SEARCHER == "ambs" and isinstance(search.searcher, AMBS)
+    finally:
+        search.close()
