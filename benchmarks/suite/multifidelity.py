@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", nargs="+", metavar="JSONL", help="print the table of saved runs and exit")
     args = parser.parse_args(argv)
     if args.report:
-        print(render([json.loads(line) for path in args.report for line in open(path)]))
+        from benchmarks.suite.__main__ import _open
+
+        print(render([json.loads(line) for path in args.report for line in _open(path)]))
         return 0
     runs = []
     with open(args.output, "a") as out:
