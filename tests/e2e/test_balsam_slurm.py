@@ -133,10 +133,10 @@ def test_balsam_submit_runs_search_inside_slurm_allocation(balsam_env, balsam_wo
     # hpcnas's launcher entry moved the ensemble master off Balsam's fixed port 19876
     port = re.search(r"hpcnas: serial ensemble master on \S+:(\d+)", launcher_logs)
     assert port and port.group(1) != "19876", launcher_logs[-2000:]
-    assert re.search(r"srun --nodes 1 --nodelist \S+ -n 1 --ntasks-per-node 1 --export=ALL .*serial_mode_timed",
+    assert re.search(r"srun --nodes 1 --nodelist \S+ -n 1 --ntasks-per-node 1 --export=ALL .*-m hpcnas\.balsam\.ensemble",
                      launcher_logs), launcher_logs[-3000:]
-    # the allocation was still alive when the search finished (Balsam's serial ensemble idles
-    # before it exits)
+    # the allocation was still alive when the search finished (the ensemble quits seconds after
+    # the workflow's last job, not at once)
     assert slurm_final in ("RUNNING", "COMPLETING", "COMPLETED"), slurm_final
 
     evals = env.query(
