@@ -102,7 +102,7 @@ def test_each_task_keeps_its_output_in_its_own_log_file(make_evaluator, tmp_path
     results = {r.config["tag"]: r for r in gather_n(evaluator, 2, 90)}
     assert open(results["one"].log).read().splitlines() == ["stdout of one", "stderr of one", "child of one"]
     two = open(results["two"].log).read()
-    assert results["two"].status == "FAILED" and "ValueError: failing two" in two and "one" not in two
+    assert results["two"].status == "FAILED" and "ValueError: failing two" in two and "of one" not in two
 
 
 def test_reports_and_scheduler_stops_reach_ray_tasks(make_evaluator, ray_session):

@@ -268,7 +268,7 @@ def test_each_evaluation_keeps_its_output_in_its_own_log_file(make_evaluator, tm
     results = {r.config.get("tag"): r for r in gather_n(evaluator, 3, 60)}
     one, two = (open(results[t].log).read() for t in ("one", "two"))
     assert one.splitlines() == ["stdout of one", "stderr of one", "child of one"]
-    assert "stdout of two" in two and "child of two" in two and "one" not in two
+    assert "stdout of two" in two and "child of two" in two and "of one" not in two
     assert "Traceback (most recent call last)" in two and "ValueError: failing two" in two  # the whole traceback
     assert results["two"].status == FAILED and results["one"].log == str(tmp_path / f"{results['one'].job_id}.log")
     assert "KeyError: 'tag'" in open(results[None].log).read()

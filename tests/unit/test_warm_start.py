@@ -44,7 +44,7 @@ def test_warm_start_is_told_before_the_first_ask(tmp_path, monkeypatch):
     (tmp_path / "prob.py").write_text(
         "from hpcnas.problem import HpProblem\nProblem = HpProblem()\n"
         "Problem.add_hyperparameter((-10.0, 10.0), 'x')\nProblem.add_hyperparameter((1, 8), 'units')\n"
-        "def run(config):\n    return -config['x'] ** 2\n")
+        "def run(config):\n    return {'objective': -config['x'] ** 2, 'duration': 1.0}\n")
     events: list = []
     tell, ask = Search.tell, Search.ask
     monkeypatch.setattr(Search, "tell", lambda self, r: (events.append(("tell", list(r))), tell(self, r))[1])
@@ -54,7 +54,8 @@ def test_warm_start_is_told_before_the_first_ask(tmp_path, monkeypatch):
                  "--no-progress", "--output-dir", str(tmp_path / "out")])
     assert code == 0
     assert events[0][0] == "tell" and len(events[0][1]) == 3 and events[0][1][2][1] is None
-    assert len(pd.read_csv(tmp_path / "out" / "results.csv")) == 3
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert len(results) == 3 and (results["status"] == "DONE").all()
 
 
 def test_warm_start_file_of_another_problem_is_one_line(tmp_path):
