@@ -20,6 +20,10 @@ additions and no file of Balsam changed:
   Balsam's 120 s of idle time; the MPI-mode launcher likewise quits after 2 idle loops instead
   of 10 once its workflow is done (:func:`hpcnas.balsam.ensemble.workflow_done`).
 
+* the transition processes (``CREATED`` -> ``PREPROCESSED``, ``RUN_DONE`` -> ``JOB_FINISHED``)
+  look for work every 0.5 s instead of every 5 s, and the serial ensemble polls at the periods of
+  :mod:`hpcnas.balsam.pacing` (``HPCNAS_TRANSITION_S`` and the other knobs there).
+
 It also keeps the launcher going across a DB outage: the launcher runs as a child process of
 :class:`hpcnas.balsam.launcher_supervisor.LauncherSupervisor`, which restarts it once the DB
 answers again (``HPCNAS_LAUNCHER_SUPERVISE=0``: no supervisor).
@@ -142,6 +146,9 @@ def run_launcher(argv: Sequence[str]) -> int:
                          srun_cpu_bind=getattr(settings, "HPCNAS_SRUN_CPU_BIND", ""))
     from balsam.launcher import launcher
 
+    from hpcnas.balsam import pacing
+
+    pacing.install_transitions()  # before launcher.main forks the transition processes
     _patch_serial_launcher(launcher)
     _patch_mpi_launcher(launcher)
     from hpcnas.balsam import outfiles
