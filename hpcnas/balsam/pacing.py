@@ -3,25 +3,21 @@
 Balsam's serial-mode path of one job is four polling loops, each with a fixed period in its
 source (Balsam 0.5 defaults in brackets):
 
-========================  ==========================================  =========================
-knob (environment)        Balsam loop                                 hpcnas default [Balsam]
-========================  ==========================================  =========================
-``HPCNAS_TRANSITION_S``   transition processes look for new jobs      0.5 s [5 s + 1 s sleep]
-                          (``CREATED``->``PREPROCESSED``,
-                          ``RUN_DONE``->``JOB_FINISHED``)
-``HPCNAS_JOBSOURCE_S``    ensemble master fetches runnable jobs       0.25 s [1 s]
-``HPCNAS_STATUS_BATCH_S`` ensemble master batches state updates       0.05 s [1 s]
-                          (``RUNNING``, ``RUN_DONE``) before writing
-``HPCNAS_WORKER_S``       serial worker polls its processes and asks  0.1 s [1 s]
-                          the master for jobs
-========================  ==========================================  =========================
+* ``HPCNAS_TRANSITION_S`` (0.5 s [5 s refresh + 1 s sleep]): the transition processes look for
+  jobs to move (``CREATED`` -> ``PREPROCESSED``, ``RUN_DONE`` -> ``JOB_FINISHED``);
+* ``HPCNAS_JOBSOURCE_S`` (0.25 s [1 s]): the ensemble master fetches runnable jobs;
+* ``HPCNAS_STATUS_BATCH_S`` (0.05 s [1 s]): the ensemble master batches state updates
+  (``RUNNING``, ``RUN_DONE``) before writing them;
+* ``HPCNAS_WORKER_S`` (0.1 s [1 s]): the serial worker polls its processes and asks the master
+  for jobs.
 
 :func:`install_transitions` replaces ``balsam.core.transitions._main`` (the loop each transition
 process runs) with :func:`transition_loop`, the same steps with the period above;
 :func:`install_serial` replaces the job source, the status updater and the worker's main loop
 of ``balsam.launcher.serial_mode_timed`` by subclasses that differ only in their period. Both
 are installed by :mod:`hpcnas.balsam.launch` and :mod:`hpcnas.balsam.ensemble` in their own
-processes; no file of Balsam is changed. Setting a knob to Balsam's value gives Balsam's pace.
+processes; no file of Balsam is changed. A knob set to Balsam's value gives about Balsam's pace
+(hpcnas's transition loop is not line for line Balsam's).
 The names patched are listed in :data:`PATCHED` (a unit test checks they exist in the installed
 Balsam, so an upgrade that renames them fails the tests instead of silently ignoring a knob).
 
