@@ -119,10 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hpcnas.balsam.launcher_supervisor import CHILD_ENV, LauncherSupervisor, release_for
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    from hpcnas.balsam.pacing import check_knobs
+    from hpcnas.core.errors import HpcnasError
+
+    try:
+        check_knobs()  # a bad HPCNAS_*_S: one line here, not a traceback in the ensemble's log
+    except HpcnasError as err:
+        print(f"hpcnas: error: {err}", file=sys.stderr)
+        return HpcnasError.exit_code
     supervise = os.environ.get("HPCNAS_LAUNCHER_SUPERVISE", "1") != "0" and not os.environ.get(CHILD_ENV)
     if supervise and not {"-h", "--help"} & set(argv):
         from hpcnas.balsam.connect import connect
-        from hpcnas.core.errors import HpcnasError
 
         try:
             connect()

@@ -64,6 +64,11 @@ def worker_period() -> float:
     return _period("HPCNAS_WORKER_S", 0.1)
 
 
+def check_knobs() -> None:
+    """Raise :class:`~hpcnas.core.errors.UsageError` (one line) for a knob that is not a positive number."""
+    transition_period(), jobsource_period(), status_batch_period(), worker_period()
+
+
 #: (module, attribute) of Balsam that hpcnas replaces or subclasses, and the names it calls there
 PATCHED: tuple[tuple[str, str], ...] = (
     ("balsam.core.transitions", "_main"),

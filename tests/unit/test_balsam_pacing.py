@@ -108,3 +108,12 @@ def test_knobs_default_and_override(monkeypatch):
     monkeypatch.setenv("HPCNAS_TRANSITION_S", "5")
     assert pacing.transition_period() == 5.0
     assert os.environ["HPCNAS_TRANSITION_S"] == "5"
+
+
+def test_the_launcher_refuses_a_bad_knob_with_one_line(monkeypatch, capsys):
+    from hpcnas.balsam import launch
+
+    monkeypatch.setenv("HPCNAS_TRANSITION_S", "soon")
+    assert launch.main(["--wf-filter", "x", "--job-mode", "serial"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HPCNAS_TRANSITION_S='soon' is not a positive number of seconds" in err
