@@ -117,3 +117,58 @@ def test_the_launcher_refuses_a_bad_knob_with_one_line(monkeypatch, capsys):
     assert launch.main(["--wf-filter", "x", "--job-mode", "serial"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "HPCNAS_TRANSITION_S='soon' is not a positive number of seconds" in err
+
+
+def _fake_stm():
+    import queue as queue_mod
+    import threading
+    from types import SimpleNamespace
+
+    class BalsamJobSource:
+        def __init__(self):
+            self._exit_flag, self.queue, self.prefetch_depth, self.fetches = threading.Event(), queue_mod.Queue(), 3, []
+
+        def _acquire_jobs(self, n):
+            self.fetches.append(n)
+            if len(self.fetches) == 2:
+                self._exit_flag.set()
+            return [f"job{len(self.fetches)}"]
+
+        def _on_exit(self):
+            self.exited = True
+
+    class BalsamDBStatusUpdater:
+        def __init__(self):
+            self.queue, self.batches = queue_mod.Queue(), []
+
+        def perform_updates(self, updates):
+            self.batches.append(list(updates))
+
+        def _on_exit(self):
+            pass
+
+    log = SimpleNamespace(info=lambda msg: None)
+    return SimpleNamespace(BalsamJobSource=BalsamJobSource, BalsamDBStatusUpdater=BalsamDBStatusUpdater,
+                           Worker=type("Worker", (), {}), connections=SimpleNamespace(close_all=lambda: None),
+                           logger=log)
+
+
+def test_paced_job_source_and_status_updater_keep_balsams_behaviour(monkeypatch):
+    import time
+
+    monkeypatch.setenv("HPCNAS_JOBSOURCE_S", "0.05")
+    monkeypatch.setenv("HPCNAS_STATUS_BATCH_S", "0.05")
+    monkeypatch.setattr(pacing.signal, "signal", lambda *a: None)  # keep pytest's own SIGINT handler
+    stm = _fake_stm()
+    pacing.install_serial(stm)
+    source = stm.BalsamJobSource()
+    started = time.monotonic()
+    source.run()  # fetches up to prefetch_depth minus what is queued, every period, until the exit flag
+    assert source.fetches == [3, 2] and source.exited and time.monotonic() - started < 5
+    assert [source.queue.get_nowait() for _ in range(2)] == ["job1", "job2"]
+
+    updater = stm.BalsamDBStatusUpdater()
+    for item in ({"started": ["a"]}, {"done": ["a"]}, "exit"):
+        updater.queue.put(item)
+    updater.run()  # what arrives within one batch period is written together; "exit" ends it
+    assert updater.batches == [[{"started": ["a"]}, {"done": ["a"]}, "exit"]]
