@@ -15,7 +15,13 @@ until it exits) and its share of the machine over the span (``cpu_s / (span * co
 one core. Needs root (the DB runs as the test user, as in the e2e tests) or an ordinary user
 who can run Postgres.
 
-    python benchmarks/balsam_throughput.py [--max-evals 40] [--search ambs] [--json out.json]
+Also printed: the median seconds per Balsam state of the evaluation jobs (``state_history``;
+``CREATED->RUN_DONE`` is when the master sees the result), the job runner's own medians from its
+``HPCNAS_TIMINGS`` lines (process start -> ``run(config)`` reached -> returned -> report stored)
+and the same for 5 runs of the runner by hand against the real DB, with the exit seen from
+outside. ``--balsam-pace`` sets the knobs of :mod:`hpcnas.balsam.pacing` to Balsam's own periods.
+
+    python benchmarks/balsam_throughput.py [--max-evals 40] [--search ambs] [--balsam-pace] [--json out.json]
 """
 from __future__ import annotations
 
@@ -45,7 +51,9 @@ def span_rate(results_csv: str) -> tuple[int, float, float]:
 
 
 STAGES = (("CREATED", "PREPROCESSED"), ("PREPROCESSED", "RUNNING"), ("RUNNING", "RUN_DONE"),
-          ("RUN_DONE", "JOB_FINISHED"))
+          ("RUN_DONE", "JOB_FINISHED"), ("CREATED", "RUN_DONE"), ("CREATED", "JOB_FINISHED"))
+#: the job runner's own times (its HPCNAS_TIMINGS line), as stages
+RUNNER_STAGES = (("process_start", "run_start"), ("run_start", "run_end"), ("run_end", "reported"))
 
 
 def stage_medians(histories: list[str]) -> dict[str, float]:
@@ -63,6 +71,45 @@ def stage_medians(histories: list[str]) -> dict[str, float]:
             if a in first and b in first:
                 spans[f"{a}->{b}"].append(first[b] - first[a])
     return {k: statistics.median(v) for k, v in spans.items() if v}
+
+
+def runner_timings(out_files: list[str]) -> list[dict[str, float]]:
+    """The job runner's ``HPCNAS_TIMINGS`` line of each job's ``.out`` file."""
+    from hpcnas.balsam.job_runner import TIMINGS_MARKER
+
+    found = []
+    for path in out_files:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = [l for l in fh if l.startswith(TIMINGS_MARKER)]
+        if lines:
+            found.append(json.loads(lines[-1][len(TIMINGS_MARKER):]))
+    return found
+
+
+def runner_medians(timings: list[dict[str, float]]) -> dict[str, float]:
+    import statistics
+
+    out = {}
+    for a, b in RUNNER_STAGES + (("reported", "exit"),):
+        values = [t[b] - t[a] for t in timings if t.get(a) is not None and t.get(b) is not None]
+        if values:
+            out[f"{a}->{b}"] = statistics.median(values)
+    return out
+
+
+def hand_runs(env, job: dict, runs: int = 5) -> list[dict[str, float]]:
+    """The runner of a finished job run again by hand (as the DB owner, its job id set), ``runs``
+    times: its own timings plus ``exit``, when this process saw it leave."""
+    from hpcnas.balsam.job_runner import TIMINGS_MARKER
+
+    found = []
+    for _ in range(runs):
+        proc = env.run([sys.executable, "-m", "hpcnas.balsam.job_runner", *job["args"].split()],
+                       BALSAM_JOB_ID=job["pk"])
+        exited = time.time()
+        line = [l for l in proc.stdout.splitlines() if l.startswith(TIMINGS_MARKER)][-1]
+        found.append({**json.loads(line[len(TIMINGS_MARKER):]), "exit": exited})
+    return found
 
 
 class CpuSampler:
@@ -103,6 +150,17 @@ def is_master(workflow_flag: str):
     return check
 
 
+def pace_knobs() -> dict[str, str]:
+    """The pace knobs of :mod:`hpcnas.balsam.pacing` set in this environment (passed to the launcher)."""
+    return {k: v for k, v in os.environ.items() if k in PACE_KNOBS}
+
+
+PACE_KNOBS = ("HPCNAS_TRANSITION_S", "HPCNAS_JOBSOURCE_S", "HPCNAS_STATUS_BATCH_S", "HPCNAS_WORKER_S")
+#: Balsam 0.5's own periods (``--balsam-pace``): the launcher as Balsam paces it
+BALSAM_PACE = {"HPCNAS_TRANSITION_S": "5", "HPCNAS_JOBSOURCE_S": "1", "HPCNAS_STATUS_BATCH_S": "1",
+               "HPCNAS_WORKER_S": "1"}
+
+
 def run_balsam(search: str, max_evals: int, cores: int, seed: int) -> dict:
     from tests.support.balsam_env import make_balsam_env
 
@@ -117,7 +175,7 @@ def run_balsam(search: str, max_evals: int, cores: int, seed: int) -> dict:
         started = time.time()
         launcher = env.popen([sys.executable, "-m", "hpcnas.balsam.launch", "--wf-filter", wf,
                               "--job-mode", "serial", "--time-limit-minutes", "60"],
-                             os.path.join(env.base, "launcher.log"))
+                             os.path.join(env.base, "launcher.log"), **pace_knobs())
         sampler = CpuSampler(is_master("--evaluator balsam"))
         state = None
         last_query = 0.0
@@ -137,8 +195,13 @@ def run_balsam(search: str, max_evals: int, cores: int, seed: int) -> dict:
         n, span, rate = span_rate(csv)
         histories = env.query(f"list(BalsamJob.objects.filter(workflow={wf!r}).exclude(name='search')"
                               ".values_list('state_history', flat=True))")
+        outs = glob.glob(os.path.join(env.db_path, "data", wf, "eval-*", "eval-*.out"))
+        job = env.query(f"[dict(pk=str(j.pk), args=j.args) for j in BalsamJob.objects.filter(workflow={wf!r})"
+                        ".exclude(name='search')[:1]][0]")
         return dict(backend="balsam", workers=2 * cores, evals=n, span_s=span, wall_s=wall,
-                    evals_per_min=rate, master_cpu_s=sampler.total, stages=stage_medians(histories))
+                    evals_per_min=rate, master_cpu_s=sampler.total, stages=stage_medians(histories),
+                    runner=runner_medians(runner_timings(outs)), runner_by_hand=runner_medians(hand_runs(env, job)),
+                    knobs=pace_knobs())
     finally:
         env.close()
 
@@ -173,7 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search", default="ambs", choices=("ambs", "random"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--balsam-pace", action="store_true",
+                        help="run the launcher at Balsam's own polling periods (sets the HPCNAS_*_S knobs)")
     args = parser.parse_args(argv)
+    if args.balsam_pace:
+        os.environ.update(BALSAM_PACE)
     cores = os.cpu_count() or 1
     print(f"balsam throughput: {cores} cores, {2 * cores} packed workers (2 per core), "
           f"{args.search} search, {args.max_evals} evaluations of {RUN}", flush=True)
@@ -189,7 +256,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * r['master_share_core']:7.1f}%")
     stages = rows[0].get("stages", {})
     print("balsam evaluation job, median seconds per stage: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+          + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
+    print("job runner in the launcher, median seconds: "
+          + (", ".join(f"{k} {v:.3f}" for k, v in rows[0].get("runner", {}).items()) or "no HPCNAS_TIMINGS lines"))
+    print("job runner by hand (5 runs, real DB), median seconds: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in rows[0].get("runner_by_hand", {}).items()))
+    if rows[0].get("knobs"):
+        print("pace knobs set: " + ", ".join(f"{k}={v}" for k, v in rows[0]["knobs"].items()))
     load = os.getloadavg()
     print(f"load average during the run (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
     ratio = rows[1]["evals_per_min"] / rows[0]["evals_per_min"]

@@ -15,7 +15,8 @@ Modules:
   the MPI plug-ins of :mod:`~hpcnas.balsam.mpi_commands`; :mod:`~hpcnas.balsam.submit_script` --
   job scripts hpcnas renders and submits itself (PBS Pro, Perlmutter, Frontier).
 * :mod:`~hpcnas.balsam.launch`, :mod:`~hpcnas.balsam.ensemble` -- Balsam's launcher with the
-  plug-ins, a free ensemble port and an exit seconds after the search ends.
+  plug-ins, a free ensemble port and an exit seconds after the search ends;
+  :mod:`~hpcnas.balsam.pacing` -- the launcher's polling periods (``HPCNAS_TRANSITION_S`` ...).
 
 The evaluator itself is :mod:`hpcnas.evaluator.balsam` (``--evaluator balsam``).
 """

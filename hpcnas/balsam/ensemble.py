@@ -12,7 +12,9 @@ workflow without a search job (the master runs elsewhere and may still submit ev
 Balsam's 120 s rule, as do workflows whose remaining jobs cannot run in serial mode.
 ``HPCNAS_ENSEMBLE_IDLE_S`` sets the grace.
 
-:mod:`hpcnas.balsam.launch` points the serial launcher here instead of Balsam's script.
+:mod:`hpcnas.balsam.launch` points the serial launcher here instead of Balsam's script. The
+ensemble's polling periods (job source 1 s, status updates 1 s, worker loop 1 s in Balsam) are
+those of :mod:`hpcnas.balsam.pacing`.
 """
 from __future__ import annotations
 
@@ -79,12 +81,14 @@ def _launch_master() -> "subprocess.Popen[bytes]":
 
 def serial_module() -> Any:
     """Balsam's ``serial_mode_timed`` module, its jobs' ``.out`` files opened by
-    :func:`hpcnas.balsam.outfiles.keeping_open` (a job run again keeps its earlier attempts)."""
+    :func:`hpcnas.balsam.outfiles.keeping_open` (a job run again keeps its earlier attempts), its
+    job source, status updater and worker loop at hpcnas's pace (:mod:`hpcnas.balsam.pacing`)."""
     from balsam.launcher import serial_mode_timed as stm
 
-    from hpcnas.balsam import outfiles
+    from hpcnas.balsam import outfiles, pacing
 
     outfiles.install(stm)
+    pacing.install_serial(stm)
     return stm
 
 

@@ -20,6 +20,10 @@ additions and no file of Balsam changed:
   Balsam's 120 s of idle time; the MPI-mode launcher likewise quits after 2 idle loops instead
   of 10 once its workflow is done (:func:`hpcnas.balsam.ensemble.workflow_done`).
 
+* the transition processes (``CREATED`` -> ``PREPROCESSED``, ``RUN_DONE`` -> ``JOB_FINISHED``)
+  look for work every 0.5 s instead of every 5 s, and the serial ensemble polls at the periods of
+  :mod:`hpcnas.balsam.pacing` (``HPCNAS_TRANSITION_S`` and the other knobs there).
+
 It also keeps the launcher going across a DB outage: the launcher runs as a child process of
 :class:`hpcnas.balsam.launcher_supervisor.LauncherSupervisor`, which restarts it once the DB
 answers again (``HPCNAS_LAUNCHER_SUPERVISE=0``: no supervisor).
@@ -115,10 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hpcnas.balsam.launcher_supervisor import CHILD_ENV, LauncherSupervisor, release_for
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    from hpcnas.balsam.pacing import check_knobs
+    from hpcnas.core.errors import HpcnasError
+
+    try:
+        check_knobs()  # a bad HPCNAS_*_S: one line here, not a traceback in the ensemble's log
+    except HpcnasError as err:
+        print(f"hpcnas: error: {err}", file=sys.stderr)
+        return HpcnasError.exit_code
     supervise = os.environ.get("HPCNAS_LAUNCHER_SUPERVISE", "1") != "0" and not os.environ.get(CHILD_ENV)
     if supervise and not {"-h", "--help"} & set(argv):
         from hpcnas.balsam.connect import connect
-        from hpcnas.core.errors import HpcnasError
 
         try:
             connect()
@@ -142,6 +153,9 @@ def run_launcher(argv: Sequence[str]) -> int:
                          srun_cpu_bind=getattr(settings, "HPCNAS_SRUN_CPU_BIND", ""))
     from balsam.launcher import launcher
 
+    from hpcnas.balsam import pacing
+
+    pacing.install_transitions()  # before launcher.main forks the transition processes
     _patch_serial_launcher(launcher)
     _patch_mpi_launcher(launcher)
     from hpcnas.balsam import outfiles

@@ -10,19 +10,26 @@
 """
 from __future__ import annotations
 
-from hpcnas.multifidelity.asha import ASHA
-from hpcnas.multifidelity.hyperband import Hyperband
-from hpcnas.multifidelity.pasha import PASHA
-from hpcnas.multifidelity.policy import (
-    Decision,
-    StoppingPolicy,
-    create_policy,
-    policy_names,
-    register_policy,
-    rung_levels,
-)
-from hpcnas.multifidelity.reporting import StopEvaluation, current_channel, report
-from hpcnas.multifidelity.successive_halving import SuccessiveHalving
+import importlib
+from typing import Any
+
+#: public name -> its module; imported on first use, so ``hpcnas.multifidelity.reporting`` (loaded
+#: in every evaluation process) does not pay for numpy and the policies
+_EXPORTS = {
+    "ASHA": "asha", "Hyperband": "hyperband", "PASHA": "pasha", "SuccessiveHalving": "successive_halving",
+    "Decision": "policy", "StoppingPolicy": "policy", "create_policy": "policy", "policy_names": "policy",
+    "register_policy": "policy", "rung_levels": "policy",
+    "StopEvaluation": "reporting", "current_channel": "reporting", "report": "reporting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"hpcnas.multifidelity.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hpcnas.multifidelity' has no attribute {name!r}")
+
 
 __all__ = [
     "ASHA",
