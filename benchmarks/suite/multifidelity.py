@@ -23,6 +23,7 @@ JSON line per run to ``--output``.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -59,9 +60,8 @@ class TellingPolicy:
     """Wraps a policy for the simulator: tells the searcher each trial's last objective when
     the trial ends (the simulator calls ``report``, ``poll``, ``end``, ``release``, ``best``)."""
 
-    def __init__(self, inner: StoppingPolicy, searcher: Any) -> None:
-        self.inner, self.searcher = inner, searcher
-        self.asked: AskedConfigs | None = None
+    def __init__(self, inner: StoppingPolicy, searcher: Any, asked: AskedConfigs) -> None:
+        self.inner, self.searcher, self.asked = inner, searcher, asked
         self.last: dict[Any, float] = {}
         self.max_resource, self.name = inner.max_resource, getattr(inner, "name", "policy")
 
@@ -74,7 +74,6 @@ class TellingPolicy:
 
     def end(self, trial_id: Any) -> None:
         self.inner.end(trial_id)
-        assert self.asked is not None
         self.searcher.tell([(self.asked.configs[trial_id], self.last.get(trial_id))])
 
     def release(self) -> None:
@@ -87,7 +86,10 @@ class TellingPolicy:
         return self.inner.best()
 
 
-def curve_scale(problem: BenchProblem) -> float:
+@functools.lru_cache(maxsize=None)
+def curve_scale(problem_name: str) -> float:
+    """Median regret of 64 random configurations: the size of the early-training gap."""
+    problem = get_problem(problem_name)
     space = problem.space.hp_problem()
     configs = get_search_class("hps", "random")(space, random_state=12345).ask(64)
     return float(np.median([problem.regret(c) for c in configs])) or 1.0
@@ -106,11 +108,10 @@ def run_one(problem_name: str, searcher_name: str, scheduler: str, seed: int, wo
             budget: float, max_resource: int = 27) -> dict[str, Any]:
     problem = get_problem(problem_name)
     searcher = get_search_class("hps", searcher_name)(problem.space.hp_problem(), random_state=seed)
-    policy = TellingPolicy(create_policy(scheduler, min_resource=1, max_resource=max_resource,
-                                         reduction_factor=3), searcher)
-    policy.asked = AskedConfigs(searcher, policy, budget * max_resource)
-    result = simulate(policy, policy.asked, curve_of(problem, curve_scale(problem), max_resource),
-                      num_workers=workers)
+    inner = create_policy(scheduler, min_resource=1, max_resource=max_resource, reduction_factor=3)
+    asked = AskedConfigs(searcher, inner, budget * max_resource)
+    result = simulate(TellingPolicy(inner, searcher, asked), asked,
+                      curve_of(problem, curve_scale(problem_name), max_resource), num_workers=workers)
     best = result.best_config
     return {"problem": problem_name, "searcher": searcher_name, "scheduler": scheduler, "seed": seed,
             "workers": workers, "trials": len(result.trials), "resource": result.total_resource,

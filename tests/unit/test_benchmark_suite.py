@@ -122,9 +122,9 @@ def test_the_multifidelity_suite_tells_the_searcher_every_trial_and_spends_its_b
     from hpcnas.search import get_search_class
 
     searcher = get_search_class("hps", "random")(problem.space.hp_problem(), random_state=0)
-    policy = Spy(create_policy("asha", min_resource=1, max_resource=27, reduction_factor=3), searcher)
-    policy.asked = MF.AskedConfigs(searcher, policy, 10 * 27)
-    result = simulate(policy, policy.asked, MF.curve_of(problem, 10.0, 27), num_workers=4)
+    inner = create_policy("asha", min_resource=1, max_resource=27, reduction_factor=3)
+    asked = MF.AskedConfigs(searcher, inner, 10 * 27)
+    result = simulate(Spy(inner, searcher, asked), asked, MF.curve_of(problem, 10.0, 27), num_workers=4)
     assert sorted(told) == list(range(len(result.trials))) and searcher.num_told == len(result.trials)
     assert 10 * 27 <= result.total_resource < 10 * 27 + 4 * 27  # stops starting trials at the budget
     run = MF.run_one("branin-2", "ambs", "asha", 0, 4, 5)
