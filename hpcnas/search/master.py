@@ -93,7 +93,7 @@ class SearchMaster:
         self.lock = OutputLock(self.output_dir)
         self.max_evals = max_evals
         self.timeout = timeout
-        self.progress = {True: "auto", False: "off"}.get(progress, progress)  # type: ignore[call-overload]
+        self.progress = "auto" if progress is True else "off" if progress is False else str(progress)
         check_options(self.progress, log_format, log_interval)
         self.log_format = log_format
         self.log_interval = log_interval

@@ -189,7 +189,6 @@ def test_postgres_outage_master_and_launcher_go_on(balsam_env, balsam_workflow, 
 @pytest.fixture
 def foreign_db(balsam_env):
     """A running Postgres (scram on loopback TCP) with an empty ``balsam`` database: not Balsam's schema."""
-    import json
     import socket
 
     env = balsam_env

@@ -15,7 +15,10 @@ import pytest
 from tests.support.components import require, require_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_HVD_PYTHON = "/opt/hpcnas/hvd-venv/bin/python"  # where tests/install_horovod_env.sh builds it
+#: where tests/install_horovod_env.sh builds it (HPCNAS_HOROVOD_PYTHON overrides both)
+DEFAULT_HVD_PYTHONS = ("/opt/hpcnas/hvd-venv/bin/python",
+                       os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                    ".hvd-venv", "bin", "python"))
 
 
 def _run_json(cmd: list[str], env: dict, timeout: int = 300) -> list[dict]:
@@ -47,12 +50,13 @@ print("RESULT" + json.dumps(run(P.make_config([1, 2, 3, 0, 1], {"batch_size": 64
 
 
 def horovod_python() -> str:
-    python = os.environ.get("HPCNAS_HOROVOD_PYTHON") or DEFAULT_HVD_PYTHON
+    python = os.environ.get("HPCNAS_HOROVOD_PYTHON") or next(
+        (p for p in DEFAULT_HVD_PYTHONS if os.path.exists(p)), DEFAULT_HVD_PYTHONS[0])
     ok = os.path.exists(python) and subprocess.run(
         [python, "-c", "import horovod.tensorflow.keras as h; assert h.mpi_built()"], capture_output=True, timeout=120
     ).returncode == 0
     require("Horovod environment", ok, f"{python} cannot import horovod with MPI: run tests/install_horovod_env.sh "
-            "and set HPCNAS_HOROVOD_PYTHON")
+            "(README's test command does)")
     return python
 
 

@@ -60,7 +60,7 @@ def test_nasty_values_reach_run_exactly_and_execute_nothing_balsam(balsam_env, b
 
 def _host_addresses() -> set[str]:
     addresses = {"127.0.0.1", "::1"}
-    for family, _, _, _, sockaddr in socket.getaddrinfo(socket.gethostname(), None):
+    for _family, _, _, _, sockaddr in socket.getaddrinfo(socket.gethostname(), None):
         addresses.add(sockaddr[0])
     for nics in psutil.net_if_addrs().values():  # "samehost" = any address of this machine
         addresses.update(a.address.split("%")[0] for a in nics if a.family in (socket.AF_INET, socket.AF_INET6))

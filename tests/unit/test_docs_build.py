@@ -35,7 +35,16 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert re.search(r"\.venv/bin/hpcnas hps ambs --problem hpcnas\.benchmark\.polynome2\.Problem "
                      r"--run hpcnas\.benchmark\.polynome2\.run", search)
     assert tests == ("sh tests/install_system_packages.sh && /usr/bin/python3 -m venv .venv && "
-                     ".venv/bin/pip install -e '.[all]' && .venv/bin/python -m pytest")
+                     ".venv/bin/pip install -e '.[all]' && bash tests/install_horovod_env.sh && "
+                     ".venv/bin/python -m pytest")
+
+
+def test_ci_runs_only_the_readme_command() -> None:
+    """What a newcomer runs from README is all CI runs: no extra environment built or exported."""
+    script = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read()
+    code = [line for line in script.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert not [line for line in code if "install_" in line and "grep" not in line]
+    assert not [line for line in code if "export" in line and "CI=true" not in line]
 
 
 def test_ci_runs_the_readme_test_command_and_fails_on_no_tests(tmp_path) -> None:

@@ -133,7 +133,7 @@ def test_bad_scheduler_options_are_usage_errors():
 
 def test_searcher_options_reach_the_searcher_through_the_cli(capsys):
     """BOHB-like ``asha --searcher ambs --kappa ... --surrogate-model ET``: the options are AMBS's."""
-    from hpcnas.cli.search_cmd import parse, run_search
+    from hpcnas.cli.search_cmd import parse
 
     argv = ["--problem", f"{HERE}.Problem", "--run", f"{HERE}.run", "--searcher", "ambs", "--kappa", "0.25",
             "--surrogate-model", "ET", "--max-resource", "9"]

@@ -43,7 +43,7 @@ class SpaceCodec:
     def __init__(self, space: CS.ConfigurationSpace, seed: int | None = None) -> None:
         self.space = space
         self.rs = np.random.RandomState(seed)
-        self.hps = list(space.values())
+        self.hps: list[Any] = list(space.values())
         self.names = [hp.name for hp in self.hps]
         self.kinds: list[str] = []
         self.sizes: list[int] = []  # number of values (grid points) of each column, 0 = continuous
