@@ -29,7 +29,7 @@ import sys
 
 TYPE_CHECKING = False  # type checkers take this as True; at run time typing (~30 ms) stays unimported
 if TYPE_CHECKING:
-    from typing import Any, Callable, TypeVar
+    from typing import Any, Callable, NoReturn, TypeVar
 
     F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,11 +57,13 @@ class _State:
     depth = 0  # nesting of ``deferred`` sections
     pending: int | None = None  # a signal that arrived in a deferred section
     reported = False  # the command already printed its one line about a signal
+    received: int | None = None  # the first signal that reached the search phase
     saved: dict[int, Any] = {}  # handlers before cli_process
 
 
 def _handler(signum: int, frame: object) -> None:
     if _State.mode == "raise":
+        _State.received = _State.received or signum
         if _State.depth:
             _State.pending = _State.pending or signum
             return
@@ -201,11 +203,23 @@ def finish(code: int) -> int:
 
     Returns ``code`` when the process can end normally; otherwise waits up to
     :data:`THREAD_GRACE_S` for the leftover threads, says which ones it leaves behind (one
-    line), runs the ``atexit`` handlers and ends the process with ``code``.
+    line), runs the ``atexit`` handlers and ends the process with ``code``. After a signal
+    reached the search the process always ends with that signal's code (130 / 143), even when
+    code on the way caught the ``KeyboardInterrupt`` and the command returned 0.
     """
     if not _State.cli:
         return code
     _install("exit")
+    if _State.received is not None:
+        # a signal stopped the search: its exit code, whatever code on the way swallowed the
+        # KeyboardInterrupt, and without the interpreter's own exit (which kills the process
+        # with SIGINT when it saw a KeyboardInterrupt pass through C code: -2, not 130)
+        if code == 0:
+            code, line = OUTCOME.get(_State.received, (128 + _State.received, "hpcnas: interrupted"))
+            if not _State.reported:
+                print(line, file=sys.stderr)
+                _State.reported = True
+        return _exit_process(code)
     import threading
     import time
 
@@ -227,6 +241,11 @@ def finish(code: int) -> int:
     message = (f"hpcnas: warning: exiting although {len(left)} thread(s) still run ({names}): the problem or "
                "run function started them without daemon=True")
     print(message, file=sys.stderr)
+    return _exit_process(code)
+
+
+def _exit_process(code: int) -> NoReturn:
+    """Run the ``atexit`` handlers, flush the streams and end the process with ``code``."""
     import atexit
 
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)

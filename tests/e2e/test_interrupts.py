@@ -123,6 +123,29 @@ def test_a_signal_at_any_moment_ends_the_search_with_one_line(tmp_path, signum, 
         assert len(after) == len(data) + 2 and after[: len(data)] == data
 
 
+def test_a_swallowed_keyboard_interrupt_still_ends_with_130(tmp_path) -> None:
+    """Code on the master's path caught the KeyboardInterrupt, so the search ended "normally":
+    the command used to exit 0 (a batch script reads success); the signal's code wins."""
+    flag = tmp_path / "in-ask"
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.swallowing_search", str(flag), "hps", "random", *TOY,
+             "--max-evals", "50", "--num-workers", "2", "--seed", "1", "--output-dir", str(tmp_path / "out")],
+            stdout=subprocess.DEVNULL, stderr=err, env=ENV, cwd=ROOT, preexec_fn=_default_signals)
+    try:
+        _await(flag.exists, proc, "the search waiting in ask")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=LIMIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert stderr.splitlines()[-1] == "hpcnas: interrupted"
+    assert all(r["status"] == "DONE" for r in rows(tmp_path / "out" / "results.csv"))
+
+
 def test_a_problem_module_thread_does_not_keep_the_finished_search_alive(tmp_path) -> None:
     """The search ends, then the CLI exits although the problem module's non-daemon thread runs."""
     try:
