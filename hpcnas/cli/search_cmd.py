@@ -255,6 +255,7 @@ def _run_master(
     from contextlib import closing
 
     from hpcnas.search.master import SearchMaster
+    from hpcnas.search.objectives import declare
 
     with evaluator, closing(search):
         master = SearchMaster(
