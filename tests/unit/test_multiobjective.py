@@ -252,3 +252,18 @@ def test_analytics_pareto_of_a_single_objective_search_is_one_line(tmp_path, cap
                    "start_time": 0.0, "end_time": 1.0}]).to_csv(tmp_path / "results.csv", index=False)
     assert main(["pareto", str(tmp_path), "-o", str(tmp_path / "an")]) == 2
     assert "'pareto' needs a search run with --objectives 2 or more" in capsys.readouterr().err
+
+
+def test_a_balsam_job_runs_the_wrapped_path_and_its_report_carries_the_objectives() -> None:
+    from hpcnas.balsam.job_runner import evaluate
+    from hpcnas.evaluator.balsam import _dotted_path, _resource_function
+    from hpcnas.evaluator.base import EvalResult
+
+    path = declare(2).wrap(MO + "two")
+    assert _dotted_path(path) == path and _resource_function(None, path) is None
+    report = json.loads(json.dumps(evaluate(path, {"x": 3.0}, None)))  # what the job stores in the DB
+    result = EvalResult("j", {"x": 3.0}, report["objective"], report["status"], metadata=report["metadata"])
+    declare(2).take(result)
+    assert result.metadata["objectives"] == (-9.0, -1.0) and "m:__hpcnas_objectives__" not in result.to_row()
+    bad = json.loads(json.dumps(evaluate(declare(3).wrap(MO + "two"), {"x": 3.0}, None)))
+    assert bad["status"] == "FAILED" and "returned 2 objective(s) but 3 are declared" in bad["error"]
