@@ -11,8 +11,8 @@ leaves two hooks to the algorithms:
 
 Starting points of the problem are returned by the first asks, before any proposal.
 
-Several objectives (``use_objectives(k)``): the base keeps every told row of objectives
-(``told_objectives``) and hands ``_observe`` either that ``(n, k)`` matrix (algorithms with
+Several objectives (``use_objectives(k)``): the base keeps every row of objectives told
+(``_told_objectives``) and hands ``_observe`` either that ``(n, k)`` matrix (algorithms with
 ``pareto_based``, AgE) or its random augmented Chebyshev scalarization
 (:class:`~hpcnas.search.multiobjective.Scalarizer`; AMBS redraws its weights at each refit
 with :meth:`HpSearch.rescalarized`).
