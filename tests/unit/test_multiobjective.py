@@ -267,3 +267,13 @@ def test_a_balsam_job_runs_the_wrapped_path_and_its_report_carries_the_objective
     assert result.metadata["objectives"] == (-9.0, -1.0) and "m:__hpcnas_objectives__" not in result.to_row()
     bad = json.loads(json.dumps(evaluate(declare(3).wrap(MO + "two"), {"x": 3.0}, None)))
     assert bad["status"] == "FAILED" and "returned 2 objective(s) but 3 are declared" in bad["error"]
+
+
+def test_the_report_of_a_search_with_two_objectives_shows_its_front(tmp_path) -> None:
+    from hpcnas.analytics.experiment import load_experiment
+    from hpcnas.analytics.report import build_report
+
+    (tmp_path / "run").mkdir()
+    page = build_report(load_experiment(str(_mo_results(tmp_path / "run"))), str(tmp_path / "an"))
+    text = open(page, encoding="utf-8").read()
+    assert "<h2>Pareto front</h2>" in text and "accuracy, speed" in text and 'alt="Pareto front and hypervolume"' in text
