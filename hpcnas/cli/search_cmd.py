@@ -237,6 +237,9 @@ def run_search(
     objectives = declare(args.objectives)
     if objectives is not None:
         search.use_objectives(objectives.count)  # one line for a search of one objective, before any worker starts
+        if getattr(args, "warm_start", None):
+            raise UsageError("--warm-start tells one objective per evaluation: it cannot start a search "
+                             "with --objectives; leave one of them out")
     _warm_start(args, problem)
     evaluator = create_evaluator(
         args.evaluator, objectives.wrap(args.run) if objectives is not None else args.run,

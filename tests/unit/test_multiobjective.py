@@ -271,9 +271,23 @@ def test_a_balsam_job_runs_the_wrapped_path_and_its_report_carries_the_objective
 
 def test_the_report_of_a_search_with_two_objectives_shows_its_front(tmp_path) -> None:
     from hpcnas.analytics.experiment import load_experiment
-    from hpcnas.analytics.report import build_report
+    from hpcnas.analytics.report import _pareto_section
 
     (tmp_path / "run").mkdir()
-    page = build_report(load_experiment(str(_mo_results(tmp_path / "run"))), str(tmp_path / "an"))
-    text = open(page, encoding="utf-8").read()
+    exp = load_experiment(str(_mo_results(tmp_path / "run")))
+    text = _pareto_section(exp, str(tmp_path / "an"))  # the section build_report adds
+    exp.results = exp.results.drop(columns=["objective_0", "objective_1"])
+    assert _pareto_section(exp, str(tmp_path / "an")) == ""  # one objective: no section
     assert "<h2>Pareto front</h2>" in text and "accuracy, speed" in text and 'alt="Pareto front and hypervolume"' in text
+
+
+def test_warm_start_and_a_single_objective_search_refuse_objectives_in_one_line(tmp_path, capsys) -> None:
+    common = ["--problem", "tests.support.toy.Problem", "--run", MO + "two", "--objectives", "2",
+              "--output-dir", str(tmp_path / "o"), "--max-evals", "3"]
+    (tmp_path / "w.csv").write_text("p:x,objective\n1.0,2.0\n")
+    assert cli_main(["hps", "ambs", *common, "--warm-start", str(tmp_path / "w.csv")]) == 2
+    captured = capsys.readouterr()
+    assert "--warm-start tells one objective per evaluation" in captured.err and "warm start from" not in captured.out
+    assert cli_main(["hps", "asha", "--searcher", "ambs", "--min-resource", "1", "--max-resource", "3", *common]) == 2
+    assert "search 'asha' optimises one objective: --objectives 2 needs" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "results.csv").exists()
