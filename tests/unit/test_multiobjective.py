@@ -291,3 +291,19 @@ def test_warm_start_and_a_single_objective_search_refuse_objectives_in_one_line(
     assert cli_main(["hps", "asha", "--searcher", "ambs", "--min-resource", "1", "--max-resource", "3", *common]) == 2
     assert "search 'asha' optimises one objective: --objectives 2 needs" in capsys.readouterr().err
     assert not (tmp_path / "o" / "results.csv").exists()
+
+
+def test_an_edited_objective_cell_is_refused_naming_line_and_column(tmp_path) -> None:
+    kwargs = dict(search="random", evaluator="simulated", objectives=2, output_dir=tmp_path, progress=False,
+                  default_duration=1.0)
+    hpcnas.search(Problem, MO + "two", max_evals=3, **kwargs)
+    path = tmp_path / "results.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    header = lines[0].strip().split(",")
+    for text, match in (("abc", r"line 2 of .*column 'objective_1' holds 'abc', not a number"),
+                        ("", r"line 2 of .*column 'objective_1' is empty or not finite while 'objective' holds")):
+        cells = lines[1].rstrip("\r\n").split(",")
+        cells[header.index("objective_1")] = text
+        path.write_text(lines[0] + ",".join(cells) + "\r\n" + "".join(lines[2:]))
+        with pytest.raises(HpcnasError, match=match):
+            hpcnas.search(Problem, MO + "two", max_evals=4, **kwargs)
