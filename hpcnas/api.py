@@ -45,6 +45,7 @@ def search(
     log_interval: float = DEFAULT_INTERVAL,
     max_failure_ratio: float | None = DEFAULT_MAX_FAILURE_RATIO,
     sync_interval: float = 0.0,
+    objectives: int | str | list[str] | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Run a search and return its results (one row per finished evaluation, as in ``results.csv``).
@@ -67,6 +68,11 @@ def search(
         or one of ``"bar"``, ``"lines"``, ``"off"``.
     :param max_failure_ratio: stop once more than this share of the evaluations finished failed
         (counted from 10 finished evaluations on); ``1``: never.
+    :param objectives: several objectives (``--objectives``): their count or names (a list, or a
+        string of names separated by commas). ``run`` then returns that many numbers, all
+        maximised (a tuple, or a dict whose ``"objective"`` is one); the rows get
+        ``objective_0``, ``objective_1``, ... columns and ``objective`` holds the first
+        (:doc:`multiobjective`). ``None``: one objective.
     :param options: options of the search or the evaluator, named as their command-line options
         without ``--`` and with ``_`` for ``-`` (``kappa=1.96``, ``output_tail=4000``,
         ``ray_address="auto"``); ``hpcnas hps SEARCH --evaluator NAME --help`` lists them.
@@ -84,7 +90,9 @@ def search(
     from hpcnas.evaluator.base import Evaluator, create_evaluator
     from hpcnas.search.base import Search, get_search_class
     from hpcnas.search.master import SearchMaster
+    from hpcnas.search.objectives import declare
 
+    declared = declare(objectives)
     problem = _problem(problem)
     family = _family(problem)
     name = search if isinstance(search, str) else getattr(search, "name", type(search).__name__)
@@ -100,16 +108,18 @@ def search(
         else:
             search_obj = get_search_class(family, str(search))(problem, random_state=seed_used, **search_options)
             stack.enter_context(closing(search_obj))
+        if declared is not None:
+            search_obj.use_objectives(declared.count)
         if isinstance(evaluator, Evaluator):
             evaluator_obj = evaluator
         else:
-            evaluator_obj = create_evaluator(str(evaluator), run, num_workers=num_workers, eval_timeout=eval_timeout,
-                                             **evaluator_options)
+            evaluator_obj = create_evaluator(str(evaluator), declared.wrap(run) if declared is not None else run,
+                                             num_workers=num_workers, eval_timeout=eval_timeout, **evaluator_options)
             stack.enter_context(evaluator_obj)
         master = SearchMaster(
             problem, search_obj, evaluator_obj, output_dir, max_evals, timeout=timeout, progress=progress,
             sync_interval=sync_interval, log_format=log_format, log_interval=log_interval,
-            max_failure_ratio=max_failure_ratio,
+            max_failure_ratio=max_failure_ratio, objectives=declared,
             metadata={"family": family, "run": run if isinstance(run, str) else getattr(run, "__qualname__", repr(run)),
                       "seed": seed, "search_random_state": seed_used, "search_options": search_options,
                       "evaluator_options": evaluator_options, "api": "hpcnas.search"},

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "hpcnas.analytics.throughput",
     "hpcnas.analytics.search",
     "hpcnas.analytics.topk",
+    "hpcnas.analytics.pareto",
     "hpcnas.analytics.params",
     "hpcnas.analytics.compare",
     "hpcnas.analytics.report",

@@ -1,7 +1,8 @@
 """``hpcnas-analytics report``: one self-contained HTML page summarising an experiment.
 
 Runs every command the experiment has data for, in this order: search curve and top-k, then
-parameter importance and plots (these need objectives), then utilization and throughput (these
+parameter importance and plots (these need objectives), the Pareto front (a search with
+several objectives), then utilization and throughput (these
 need start/end times); writes their files into the output directory,
 and writes ``report.html`` with the figures embedded as base64 ``data:`` URIs and no
 external resource, so it opens offline. A small inline script writes the number of
@@ -94,6 +95,22 @@ def _params_section(exp: Experiment, out: str, maximize: bool) -> str:
     return "\n".join(parts)
 
 
+def _pareto_section(exp: Experiment, out: str) -> str:
+    """The Pareto front and hypervolume of a search with several objectives ('' otherwise)."""
+    from hpcnas.analytics.pareto import write_pareto
+    from hpcnas.search.objectives import COLUMN_RE
+
+    assert exp.results is not None
+    columns = [c for c in exp.results.columns if COLUMN_RE.match(str(c))]
+    if len(columns) < 2 or not exp.results[columns].notna().all(axis=1).any():
+        return ""
+    s = write_pareto(exp, out)
+    return "<h2>Pareto front</h2>" + _kv_table({
+        "objectives": ", ".join(s["objectives"]), "on the front": s["front_size"],
+        "hypervolume": s["hypervolume"], "reference point": ", ".join(f"{v:.6g}" for v in s["reference"]),
+    }) + _img(os.path.join(out, "pareto.png"), "Pareto front and hypervolume")
+
+
 def build_report(exp: Experiment, out: str, k: int = 10, maximize: bool = True) -> str:
     """Write all figures and ``report.html`` into ``out``; return the HTML path."""
     output.output_dir(out)
@@ -114,6 +131,9 @@ def build_report(exp: Experiment, out: str, k: int = 10, maximize: bool = True) 
             sections.append(f"<h2>Top {len(table)} configurations</h2>"
                             + table.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.6g}"))
         sections.append(_params_section(exp, out, maximize))
+        pareto = _pareto_section(exp, out)
+        if pareto:
+            sections.append(pareto)
     if not exp.runs.empty:
         u = write_utilization(exp, out)
         sections.append("<h2>Node utilization</h2>" + _kv_table({

@@ -120,6 +120,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     opt = parser.add_argument_group("search master")
     opt.add_argument("--max-evals", type=int, default=100, metavar="N", help="evaluations to finish (default 100)")
     opt.add_argument(
+        "--objectives", metavar="N|NAMES",
+        help="the run function returns this many objectives, all maximised (a count, or names separated "
+        "by commas); results.csv gets objective_0, objective_1, ... (default: one objective)",
+    )
+    opt.add_argument(
         "--evaluator", default="local", metavar="NAME",
         help=f"evaluator backend: {', '.join(evaluator_names())} (default local)",
     )
@@ -220,6 +225,7 @@ def run_search(
     from hpcnas.evaluator.base import create_evaluator
     from hpcnas.evaluator.runner import resolve_run_function
     from hpcnas.search.base import get_search_class
+    from hpcnas.search.objectives import declare
 
     _setup_logging()
     problem = _load_problem(family, args.problem)
@@ -228,9 +234,16 @@ def run_search(
     evaluator_options = _picked(args, evaluator_dests)
     seed = resume_seed(args.seed, args.output_dir)
     search = get_search_class(family, name)(problem, random_state=seed, **search_options)
+    objectives = declare(args.objectives)
+    if objectives is not None:
+        search.use_objectives(objectives.count)  # one line for a search of one objective, before any worker starts
+        if getattr(args, "warm_start", None):
+            raise UsageError("--warm-start tells one objective per evaluation: it cannot start a search "
+                             "with --objectives; leave one of them out")
     _warm_start(args, problem)
     evaluator = create_evaluator(
-        args.evaluator, args.run, num_workers=args.num_workers, eval_timeout=args.eval_timeout, **evaluator_options
+        args.evaluator, objectives.wrap(args.run) if objectives is not None else args.run,
+        num_workers=args.num_workers, eval_timeout=args.eval_timeout, **evaluator_options
     )
     # SIGINT, and SIGTERM (a batch scheduler ending the allocation), stop the search cleanly
     with interrupts.raising():
@@ -245,6 +258,7 @@ def _run_master(
     from contextlib import closing
 
     from hpcnas.search.master import SearchMaster
+    from hpcnas.search.objectives import declare
 
     with evaluator, closing(search):
         master = SearchMaster(
@@ -260,6 +274,7 @@ def _run_master(
             log_interval=args.log_interval,
             max_failure_ratio=args.max_failure_ratio,
             warm_start=getattr(args, "warm_pairs", ()),
+            objectives=declare(args.objectives),
             metadata={
                 "family": family,
                 "problem_path": args.problem,

@@ -9,6 +9,10 @@ A search is a pure ask/tell object: it never runs anything, reads files or sleep
   order. ``objective`` is a finite float to *maximise*, or ``None`` for a failed evaluation
   (crash, timeout, NaN). A search must accept configurations it never asked for (resume
   tells it the evaluations recorded earlier, and starting points).
+* Several objectives (:meth:`Search.use_objectives`, ``--objectives``): a search that supports
+  them (``supports_objectives``) is then told a sequence of ``k`` finite floats, all maximised,
+  or ``None``; a row of another length or with a value that is not a finite number is told as
+  a failure (:mod:`hpcnas.search.objectives`, :mod:`hpcnas.search.multiobjective`).
 * Seeded: the same ``random_state`` and the same sequence of calls give the same asks.
 
 Public ``ask``/``tell`` validate and keep the bookkeeping (counts, history); subclasses
@@ -77,6 +81,8 @@ class Search(ABC):
     """Base class of all search algorithms (see the module docstring for the contract)."""
 
     name = "search"
+    #: whether :meth:`use_objectives` accepts more than one objective
+    supports_objectives = False
 
     def __init__(self, problem: Any, random_state: int | None = None, **kwargs: Any) -> None:
         if kwargs:
@@ -90,7 +96,8 @@ class Search(ABC):
         self.rng = np.random.default_rng(random_state)
         self.num_asked = 0
         self.num_told = 0
-        self.history: list[tuple[Config, float | None]] = []
+        self.history: list[tuple[Config, Any]] = []
+        self.num_objectives = 1
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
@@ -110,6 +117,24 @@ class Search(ABC):
         options depend on another option (a multi-fidelity search adds its ``--searcher``'s)."""
         cls.add_arguments(parser)
 
+    def use_objectives(self, k: int) -> None:
+        """Optimise ``k`` objectives (call before the first ``ask``/``tell``); one line when this
+        search optimises one objective only."""
+        if k == self.num_objectives:
+            return
+        if k > 1 and not self.supports_objectives:
+            raise UsageError(
+                f"search '{self.name}' optimises one objective: --objectives {k} needs a multi-objective "
+                "search (hpcnas hps ambs, age or random)"
+            )
+        if self.num_told or self.num_asked:
+            raise HpcnasError("use_objectives() must be called before the search asks or is told anything")
+        self.num_objectives = k
+        self._use_objectives(k)
+
+    def _use_objectives(self, k: int) -> None:
+        """Prepare for ``k`` objectives (searches with ``supports_objectives``)."""
+
     # ----------------------------------------------------------------- public API
     def ask(self, n: int = 1) -> list[Config]:
         if n < 0:
@@ -125,7 +150,8 @@ class Search(ABC):
         for config, objective in results:
             if not isinstance(config, dict):
                 raise HpcnasError(f"tell() needs (config dict, objective) pairs, got {config!r}")
-            clean.append((config, _clean_objective(objective)))
+            clean.append((config, _clean_objective(objective) if self.num_objectives == 1
+                           else _clean_objectives(objective, self.num_objectives)))
         if not clean:
             return
         self.history.extend(clean)
@@ -137,7 +163,10 @@ class Search(ABC):
 
     @property
     def best(self) -> tuple[Config, float] | None:
+        """The best configuration and objective told (several objectives: the best first objective)."""
         ok = [(c, y) for c, y in self.history if y is not None]
+        if self.num_objectives > 1:
+            ok = [(c, y[0]) for c, y in ok]
         return max(ok, key=lambda cy: cy[1]) if ok else None
 
     # ----------------------------------------------------------------- backend
@@ -157,3 +186,11 @@ def _clean_objective(objective: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def _clean_objectives(objectives: Any, k: int) -> tuple[float, ...] | None:
+    from hpcnas.search.objectives import check_values
+
+    if objectives is None or check_values(objectives, k) is not None:
+        return None
+    return tuple(float(v) for v in objectives)

@@ -14,6 +14,10 @@ evaluations are told to the search (not run again) and count towards ``max_evals
 ``evaluator.recover()`` adds what the backend finished meanwhile (deduplicated by job id) and
 adopts what it still runs. ``search.json`` guards against mixing problems.
 
+Several objectives (``objectives``, :mod:`hpcnas.search.objectives`): the search is told the
+row of objectives of each result (the master takes it out of the result first, failing the
+results that carry a bad one), and results.csv gets a column per objective.
+
 One master per output directory: :meth:`SearchMaster.run` holds ``search.lock``
 (:mod:`hpcnas.search.output_lock`) while it runs, and everything that could stop it -- an
 output directory it cannot write, a results.csv edited by hand -- is refused before the first
@@ -36,6 +40,8 @@ from hpcnas.core.limits import time_limit
 from hpcnas.evaluator.base import DONE, STOPPED, EvalResult, Evaluator
 from hpcnas.search import output_dir as output_dirs
 from hpcnas.search.base import Search
+from hpcnas.search.objectives import RESULT_KEY, Objectives
+from hpcnas.search.objectives import told as told_objectives
 from hpcnas.search.output_lock import OutputLock
 from hpcnas.search.progress import DEFAULT_INTERVAL, Progress, check_options, first_line
 from hpcnas.search.results_store import ResultsStore
@@ -69,6 +75,7 @@ class SearchMaster:
         max_failure_ratio: float | None = DEFAULT_MAX_FAILURE_RATIO,
         keep_logs: bool = True,
         warm_start: Sequence[tuple[dict[str, Any], float | None]] = (),
+        objectives: Objectives | None = None,
     ) -> None:
         from hpcnas.evaluator.runner import importing_run_function
 
@@ -87,7 +94,14 @@ class SearchMaster:
         self.evaluator = evaluator
         if not sync_interval >= 0:  # nan too
             raise UsageError(f"--sync-interval must be >= 0 seconds, got {sync_interval}")
-        self.store = ResultsStore(output_dir, problem, sync_interval=sync_interval)
+        self.objectives = objectives
+        if objectives is not None:
+            search.use_objectives(objectives.count)
+            if warm_start:
+                raise UsageError("--warm-start tells one objective per evaluation: it cannot start a search "
+                                 "with --objectives; leave one of them out")
+        self.store = ResultsStore(output_dir, problem, sync_interval=sync_interval,
+                                  objectives=objectives.columns if objectives is not None else ())
         self.store.check_compatible()  # fail before anything starts
         self.output_dir = self.store.output_dir
         self.lock = OutputLock(self.output_dir)
@@ -115,6 +129,7 @@ class SearchMaster:
         self._seen: set[str] = set()  # configurations already evaluated (JSON keys)
         self._resumed_keys: set[str] = set()  # ... of them, those recorded before this run
         self._warned_repeat = False
+        self._objective_rows: list[tuple[float, ...]] = []  # several objectives: the successes' rows
         #: (config, objective) pairs of another search, told before anything runs (--warm-start)
         self.warm_start = list(warm_start)
 
@@ -144,6 +159,7 @@ class SearchMaster:
                     "num_workers": self.evaluator.num_workers,
                     "max_evals": self.max_evals,
                     "timeout": self.timeout,
+                    **({"objectives": list(self.objectives.names)} if self.objectives is not None else {}),
                     **self.metadata,
                 }
             )
@@ -250,12 +266,17 @@ class SearchMaster:
             return []
         if restore:
             self.search.restore(fresh)
+        if self.objectives is not None:
+            for r in fresh:
+                self.objectives.take(r)
+                if r.metadata.get(RESULT_KEY) is not None:
+                    self._objective_rows.append(r.metadata[RESULT_KEY])
         if write:
             self.store.append(fresh)
             self.lock.touch()
         self._known.update(r.job_id for r in fresh)
         self._seen.update(_key(r.config) for r in fresh)
-        self.search.tell([(r.config, _told_objective(r)) for r in fresh])
+        self.search.tell([(r.config, self._told(r)) for r in fresh])
         self.num_finished += len(fresh)
         for r in fresh:
             if r.status == STOPPED:
@@ -267,6 +288,9 @@ class SearchMaster:
             elif r.ok and (self.best is None or r.objective > self.best.objective):  # type: ignore[operator]
                 self.best = r
         return fresh
+
+    def _told(self, result: EvalResult) -> Any:
+        return _told_objective(result) if self.objectives is None else told_objectives(result)
 
     def _check_repeats(self, configs: list[dict[str, Any]]) -> None:
         if self._warned_repeat or not self._seen:
@@ -296,6 +320,12 @@ class SearchMaster:
             if self.best is not None
             else "no successful evaluation"
         )
+        if self.objectives is not None and self._objective_rows:
+            from hpcnas.search.multiobjective import pareto_front
+
+            front = int(pareto_front(self._objective_rows).sum())
+            best = (f"{front} evaluation(s) on the Pareto front of {', '.join(self.objectives.names)} "
+                    f"(best {self.objectives.names[0]} {self.best.objective:.6g})" if self.best is not None else best)
         resumed = f" ({self.num_resumed} resumed)" if self.num_resumed else ""
         stopped = f", {self.num_stopped} stopped early" if self.num_stopped else ""
         return (

@@ -12,6 +12,10 @@ one-line :class:`~hpcnas.core.errors.HpcnasError` naming the line and the column
   not write, a header that was deleted or damaged while the rows fit the problem, a header of
   other hyper-parameters (another problem), rows that all have the same wrong width.
 
+Several objectives: the columns ``objective_0`` ... (:mod:`hpcnas.search.objectives`) are read
+into each result's ``metadata["objectives"]``; a header with them is refused for a search of one
+objective (and one without them for a search of several), naming ``--objectives``.
+
 It only reads; :class:`~hpcnas.search.results_store.ResultsStore` moves lines and rewrites.
 """
 from __future__ import annotations
@@ -21,10 +25,11 @@ import io
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from hpcnas.core.errors import HpcnasError
 from hpcnas.evaluator.base import DONE, METADATA_PREFIX, PARAM_PREFIX, RESULT_COLUMNS, STATUSES, EvalResult
+from hpcnas.search.objectives import COLUMN_RE, RESULT_KEY
 from hpcnas.search.output_dir import FIX
 from hpcnas.search.results_csv import CellError, Damaged, Scan, choice_cells, decode, number_cell, reports_cell, scan
 
@@ -60,12 +65,13 @@ class RowReader:
     then an edit, not another problem's file).
     """
 
-    def __init__(self, path: str, problem: Any, params: list[str] | None) -> None:
+    def __init__(self, path: str, problem: Any, params: list[str] | None, objectives: Sequence[str] = ()) -> None:
         self.path = path
         self.output_dir = os.path.dirname(path)
         self.problem = problem
         self._params = params
-        self._columns = params + list(RESULT_COLUMNS) if params is not None else None
+        self._objectives = list(objectives)
+        self._columns = params + result_columns(self._objectives) if params is not None else None
         self.same_problem = False
         self._hps: dict[str, tuple[Any, dict[str, Any] | None]] = {}
 
@@ -139,7 +145,9 @@ class RowReader:
             raise HpcnasError(
                 f"output dir {self.output_dir} holds a results.csv with other columns ({', '.join(header[:6])}...): "
                 "use another --output-dir or remove that one")
-        extra = [c for c in others if c not in RESULT_COLUMNS and not c.startswith(METADATA_PREFIX)]
+        self._check_objectives(header)
+        extra = [c for c in others if c not in RESULT_COLUMNS and not c.startswith(METADATA_PREFIX)
+                 and not COLUMN_RE.match(c)]
         if extra:
             raise HpcnasError(f"the header of {self.path} has the column(s) {', '.join(extra)} that hpcnas does not "
                               f"write (added by hand?): remove them (keep a copy), or {FIX}")
@@ -147,6 +155,21 @@ class RowReader:
         if missing:
             raise HpcnasError(f"the header of {self.path} lacks the column(s) {', '.join(missing)}: put them back, "
                               f"or {FIX}")
+
+    def _check_objectives(self, header: list[str]) -> None:
+        found = sorted((c for c in header if COLUMN_RE.match(c)), key=lambda c: int(COLUMN_RE.match(c).group(1)))  # type: ignore[union-attr]
+        if found == self._objectives:
+            return
+        if not self._objectives:
+            raise HpcnasError(f"{self.path} holds the results of a search with {len(found)} objectives "
+                              f"({', '.join(found)}): pass --objectives {len(found)} (or their names) to resume it, "
+                              "or use another --output-dir")
+        if not found:
+            raise HpcnasError(f"{self.path} holds the results of a search with one objective, this search has "
+                              f"{len(self._objectives)} (--objectives): use another --output-dir")
+        raise HpcnasError(f"{self.path} has the objective columns {', '.join(found)}, this search declares "
+                          f"{len(self._objectives)} objectives (--objectives): declare as many, or use another "
+                          "--output-dir")
 
     def _expected(self) -> str:
         return f" ({_line(self._columns).strip()[:120]}...)" if self._columns else ""
@@ -212,12 +235,24 @@ class RowReader:
             reports = reports_cell(row.get("reports", ""))
         except CellError as err:
             raise RowError("reports", str(err)) from None
-        return EvalResult(
+        result = EvalResult(
             job_id=row["job_id"], config=config, objective=numbers["objective"], status=status,
             error=row.get("error") or None, submit_time=numbers["submit_time"],
             start_time=numbers["start_time"], end_time=numbers["end_time"],
             worker=row.get("worker") or None, reports=reports, log=row.get("log") or None,
         )
+        if self._objectives and result.objective is not None:
+            values = []
+            for col in self._objectives:
+                try:
+                    value = number_cell(row.get(col, ""))
+                except CellError as err:
+                    raise RowError(col, str(err)) from None
+                if value is None or not math.isfinite(value):
+                    raise RowError(col, f"is empty or not finite while 'objective' holds {result.objective!r}")
+                values.append(value)
+            result.metadata[RESULT_KEY] = tuple(values)
+        return result
 
     def _validated(self, config: dict[str, Any], empty: list[str]) -> dict[str, Any]:
         validate = getattr(self.problem, "validate_config", None)
@@ -247,6 +282,13 @@ class RowReader:
                     hp = None
             self._hps[name] = (hp, choice_cells(hp))
         return self._hps[name]
+
+
+def result_columns(objectives: Sequence[str] = ()) -> list[str]:
+    """:data:`~hpcnas.evaluator.base.RESULT_COLUMNS`, the objective columns after ``objective``."""
+    columns = list(RESULT_COLUMNS)
+    at = columns.index("objective") + 1
+    return columns[:at] + list(objectives) + columns[at:]
 
 
 def _line(cells: list[str]) -> str:

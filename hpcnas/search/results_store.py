@@ -22,6 +22,11 @@ Nothing recorded is ever dropped. On reopening (:meth:`ResultsStore.load`):
 
 ``search.json`` records the problem's fingerprint and JSON, the search and its options: an
 output directory that holds the results of a *different* problem is refused.
+
+Several objectives (``objectives``: their columns, :mod:`hpcnas.search.objectives`): the columns
+``objective_0`` ... follow ``objective`` (which holds ``objective_0``); each result carries its
+objectives in ``metadata["objectives"]``, written there and read back from there. A file
+without them is refused for a search with several objectives, and the other way round.
 """
 from __future__ import annotations
 
@@ -31,14 +36,15 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from hpcnas.core.errors import HpcnasError
-from hpcnas.evaluator.base import METADATA_PREFIX, PARAM_PREFIX, RESULT_COLUMNS, EvalResult
+from hpcnas.evaluator.base import METADATA_PREFIX, PARAM_PREFIX, EvalResult
 from hpcnas.search import output_dir
 from hpcnas.search.output_dir import FIX
 from hpcnas.search.results_csv import LINE_END, encode, encode_text, scan
-from hpcnas.search.results_reader import Reading, RowReader
+from hpcnas.search.objectives import RESULT_KEY
+from hpcnas.search.results_reader import Reading, RowReader, result_columns
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +91,8 @@ def parameter_names(problem: Any) -> list[str] | None:
 class ResultsStore:
     """Reads, repairs and appends ``results.csv`` in ``output_dir`` for ``problem``."""
 
-    def __init__(self, output_dir: str, problem: Any, sync_interval: float = 0.0) -> None:
+    def __init__(self, output_dir: str, problem: Any, sync_interval: float = 0.0,
+                 objectives: Sequence[str] = ()) -> None:
         self.sync_interval = sync_interval
         self._last_sync = float("-inf")
         self.output_dir = os.path.abspath(output_dir)
@@ -93,9 +100,11 @@ class ResultsStore:
         self.damaged_path = os.path.join(self.output_dir, DAMAGED_FILE)
         self.problem = problem
         names = parameter_names(problem)
+        self._objectives = list(objectives)
+        self._results = result_columns(self._objectives)
         self._params = [PARAM_PREFIX + n for n in names] if names is not None else None
-        self._columns: list[str] | None = self._params + list(RESULT_COLUMNS) if self._params is not None else None
-        self._reader = RowReader(self.path, problem, self._params)
+        self._columns: list[str] | None = self._params + self._results if self._params is not None else None
+        self._reader = RowReader(self.path, problem, self._params, self._objectives)
         self._cache: tuple[tuple[int, int, int], Reading] | None = None
         self._file: io.TextIOWrapper | None = None
         self._writer: csv.DictWriter | None = None
@@ -202,7 +211,7 @@ class ResultsStore:
 
     def append(self, results: Iterable[EvalResult]) -> None:
         """Append rows, flush them to the OS and ``fsync`` (see ``sync_interval``) before returning."""
-        rows = [r.to_row() for r in results]
+        rows = [self._row(r) for r in results]
         if not rows:
             return
         if self._writer is None:
@@ -230,6 +239,13 @@ class ResultsStore:
                 "recorded, the rows before them are intact: free space and run the same command again to resume"
             ) from err
 
+    def _row(self, result: EvalResult) -> dict[str, Any]:
+        row = result.to_row()
+        if self._objectives:
+            values = result.metadata.get(RESULT_KEY) or [None] * len(self._objectives)
+            row.update(zip(self._objectives, values))
+        return row
+
     def _abandon(self, size: int) -> None:
         """Truncate ``results.csv`` back to ``size`` bytes and drop the file without flushing."""
         assert self._file is not None
@@ -250,7 +266,7 @@ class ResultsStore:
     def _open(self, rows: list[dict[str, Any]]) -> None:
         output_dir.make(self.output_dir)
         if self._columns is None:
-            self._columns = [k for k in rows[0] if k.startswith(PARAM_PREFIX)] + list(RESULT_COLUMNS)
+            self._columns = [k for k in rows[0] if k.startswith(PARAM_PREFIX)] + self._results
         try:
             size = os.path.getsize(self.path)
         except OSError:

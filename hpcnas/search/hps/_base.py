@@ -10,6 +10,12 @@ leaves two hooks to the algorithms:
   search and not yet told (so an algorithm can undo what it did at ask time).
 
 Starting points of the problem are returned by the first asks, before any proposal.
+
+Several objectives (``use_objectives(k)``): the base keeps every row of objectives told
+(``_told_objectives``) and hands ``_observe`` either that ``(n, k)`` matrix (algorithms with
+``pareto_based``, AgE) or its random augmented Chebyshev scalarization
+(:class:`~hpcnas.search.multiobjective.Scalarizer`; AMBS redraws its weights at each refit
+with :meth:`HpSearch.rescalarized`).
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import numpy as np
 
 from hpcnas.search.base import Config, Search
 from hpcnas.search.hps.encoding import SpaceCodec
+from hpcnas.search.multiobjective import Scalarizer, as_matrix
 
 
 class HpSearch(Search):
@@ -27,6 +34,9 @@ class HpSearch(Search):
 
     #: proposal rounds before duplicates are accepted (tiny discrete spaces)
     max_duplicate_rounds = 10
+    supports_objectives = True
+    #: several objectives: ``_observe`` gets the objective matrix (else one scalarized column)
+    pareto_based = False
 
     def __init__(self, problem: Any, random_state: int | None = None, **kwargs: Any) -> None:
         super().__init__(problem, random_state, **kwargs)
@@ -34,6 +44,11 @@ class HpSearch(Search):
         self._starting = [dict(p) for p in problem.starting_points]
         self._seen: set[bytes] = set()
         self._pending: dict[bytes, int] = {}  # key -> number of asks not told yet
+        self.scalarizer: Scalarizer | None = None
+        self._told_objectives: list[np.ndarray] = []  # several objectives: every told row
+
+    def _use_objectives(self, k: int) -> None:
+        self.scalarizer = Scalarizer(k, np.random.default_rng(int(self.rng.integers(0, 2**31 - 1))))
 
     # ----------------------------------------------------------------- Search hooks
     def _ask(self, n: int) -> list[Config]:
@@ -56,7 +71,12 @@ class HpSearch(Search):
 
     def _tell(self, results: list[tuple[Config, float | None]]) -> None:
         vectors = self.codec.to_vectors([c for c, _ in results])
-        objectives = np.array([np.nan if y is None else y for _, y in results], dtype=float)
+        if self.scalarizer is not None:
+            rows = as_matrix([y for _, y in results], self.num_objectives)
+            self._told_objectives.extend(rows)
+            objectives = rows if self.pareto_based else self.scalarizer.scalarize(rows)
+        else:
+            objectives = np.array([np.nan if y is None else y for _, y in results], dtype=float)
         pending = np.zeros(len(results), dtype=bool)
         for i, key in enumerate(self.codec.keys(vectors)):
             self._seen.add(key)
@@ -70,6 +90,13 @@ class HpSearch(Search):
         self._observe(vectors, objectives, pending)
 
     # ----------------------------------------------------------------- helpers
+    def rescalarized(self) -> np.ndarray:
+        """Several objectives: new scalarization weights and bounds; every told row scalarized
+        with them, in the order told (``NaN`` for failures)."""
+        assert self.scalarizer is not None
+        rows = np.array(self._told_objectives).reshape(-1, self.num_objectives)
+        return self.scalarizer.redraw(rows)
+
     def _accept(self, vec: np.ndarray) -> bool:
         key = self.codec.keys(vec)[0]
         if key in self._seen:

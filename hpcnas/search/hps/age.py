@@ -13,6 +13,11 @@
   population, so they have no offspring.
 
 Asks are independent of pending evaluations, so any number of workers can be kept busy.
+
+Several objectives (``--objectives``): the population keeps each member's objectives and still
+ages out the oldest; the parent of a tournament is the drawn member that NSGA-II's crowded
+comparison prefers, ranked over the whole population (the lowest non-dominated front, then the
+largest crowding distance, :mod:`hpcnas.search.multiobjective`).
 """
 from __future__ import annotations
 
@@ -27,11 +32,14 @@ from hpcnas.core.errors import UsageError
 from hpcnas.core.limits import MAX_COUNT
 from hpcnas.search.base import register_search
 from hpcnas.search.hps._base import HpSearch
+from hpcnas.search.multiobjective import selection_keys, tournament_winner
 
 
 @register_search("hps", "age")
 class AgE(HpSearch):
     """Aging evolution (see the module docstring)."""
+
+    pareto_based = True
 
     def __init__(
         self,
@@ -73,9 +81,10 @@ class AgE(HpSearch):
         members = list(self.population)
         rs = self.codec.rs
         parents = np.empty((n, self.codec.dim))
+        keys = selection_keys(np.array([m[1] for m in members])) if self.scalarizer is not None else None
         for i in range(n):
             drawn = rs.choice(len(members), size=self.sample_size, replace=False)
-            parents[i] = members[max(drawn, key=lambda k: members[k][1])][0]
+            parents[i] = members[self._winner(members, drawn, keys)][0]
         children = []
         for _ in range(20):  # forbidden mutants are redrawn from the same parents
             kids = self.codec.repair(self.codec.mutate(parents, 1, self.mutation_scale))
@@ -88,8 +97,17 @@ class AgE(HpSearch):
 
     def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
         for vec, y in zip(vectors, objectives):
-            if not np.isnan(y):
-                self.population.append((vec, float(y)))
+            if not np.isnan(y).any():
+                self.population.append((vec, float(y) if np.ndim(y) == 0 else np.array(y)))
+
+    @staticmethod
+    def _winner(members: list[tuple[np.ndarray, Any]], drawn: np.ndarray, keys: Any) -> int:
+        """The parent among the ``drawn`` members: the best objective, or with several objectives
+        NSGA-II's crowded comparison over the population (lowest Pareto rank, then the largest
+        crowding distance)."""
+        if keys is not None:
+            return tournament_winner(drawn, *keys)
+        return max(drawn, key=lambda k: members[k][1])
 
 
 if __name__ == "__main__":

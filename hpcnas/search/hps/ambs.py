@@ -37,6 +37,11 @@ Algorithm
    spreads the workers), ``cl_min`` with the best, ``cl_mean`` with the mean.
 4. A failed evaluation (objective ``None``) is learnt as the worst objective seen, so the
    model steers away from the region.
+5. Several objectives (``--objectives``): random scalarization as ParEGO (Knowles 2006) and
+   Paria et al. 2019: the surrogate learns the augmented Chebyshev scalarization of the
+   normalised objectives with weights drawn uniformly on the simplex, drawn anew -- with new
+   normalisation bounds -- at each refit (:meth:`HpSearch.rescalarized`,
+   :mod:`hpcnas.search.multiobjective`), so successive refits aim at other parts of the front.
 
 Cost per call (the master's overhead)
 -------------------------------------
@@ -248,6 +253,10 @@ class AMBS(HpSearch):
         return len(self._y) - self._n_fit >= max(1, math.ceil(self.refit_fraction * self._n_fit))
 
     def _refit(self) -> None:
+        if self.scalarizer is not None:  # several objectives: new random weights, all told rows again
+            self._y = _Rows(1)
+            self._y.extend(self.rescalarized()[:, None])
+            self._best_seen = float(np.max(self._ok(), initial=-np.inf))
         y = self._y.view()[:, 0].copy()
         y[np.isnan(y)] = self._ok().min()
         self._model = SURROGATES[self.surrogate_model](
