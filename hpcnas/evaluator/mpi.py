@@ -26,7 +26,8 @@ crash or hang of a one-rank evaluation must not take its rank down.
   returns. When rank 0 ends while ranks are still set aside it ends the job with ``MPI_Abort``.
 * A rank that dies (killed, out of memory) ends the MPI job: ``mpirun`` kills the others, rank 0
   included, and exits non-zero; the search never hangs. ``results.csv`` keeps every evaluation
-  finished until then, and the same command resumes the search from it. This evaluator keeps no
+  finished until then, and the same command resumes the search from it. A worker rank that stops
+  serving without dying ends the job with ``MPI_Abort`` (:func:`~hpcnas.evaluator.mpi_worker.serve_rank`). This evaluator keeps no
   state of its own (:meth:`~hpcnas.evaluator.base.Evaluator.recover` returns ``[]``).
 * ``hpcnas hps ... --evaluator mpi`` without ``mpirun``, with ``mpirun -n 1``, or without
   ``mpi4py`` is a one-line error (exit code 2).

@@ -220,5 +220,19 @@ MAX_WAIT = 0.02
 
 
 def serve_rank(comm: Any) -> int:
-    """Serve rank 0 until it says ``exit``; returns the rank's exit code."""
-    return _Server(comm).loop()
+    """Serve rank 0 until it says ``exit``; returns the rank's exit code.
+
+    Should this rank stop serving any other way (a signal reaching this rank only, a multi-rank
+    run function raising ``KeyboardInterrupt``, a fault here), rank 0 would wait for it forever:
+    it ends the whole MPI job with ``MPI_Abort`` instead, after one line saying why."""
+    try:
+        return _Server(comm).loop()
+    except BaseException as err:  # noqa: BLE001 - whatever it is, the job must not hang
+        import sys
+
+        reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        print(f"hpcnas: error: MPI rank {comm.Get_rank()} stopped serving evaluations ({reason}): ending the "
+              "MPI job (results.csv keeps the finished evaluations; run the same command to resume)",
+              file=sys.stderr, flush=True)
+        comm.Abort(1)
+        raise

@@ -124,6 +124,19 @@ def test_cli_search_survives_a_dead_worker_rank_by_resuming(tmp_path) -> None:
     assert {r["worker"] for r in after[len(before):]} == {"rank-1", "rank-2"}
 
 
+def test_a_rank_that_stops_serving_ends_the_job_instead_of_hanging(tmp_path) -> None:
+    """A worker rank whose loop ends by an exception (here KeyboardInterrupt from a multi-rank run
+    function on one rank) would leave rank 0 waiting forever: it ends the job with MPI_Abort."""
+    mpirun = _mpirun()
+    start = time.monotonic()
+    proc = subprocess.run([mpirun, "-n", "3", *HPCNAS, "hps", "random", "--problem", "tests.support.toy.Problem",
+                           "--run", "tests.support.run_functions.interrupt_in_group", "--evaluator", "mpi",
+                           "--ranks-per-eval", "2", "--max-evals", "3", "--output-dir", str(tmp_path), "--no-progress"],
+                          capture_output=True, text=True, env=ENV, timeout=120, cwd=tmp_path)
+    assert proc.returncode != 0 and time.monotonic() - start < 90
+    assert "hpcnas: error: MPI rank 2 stopped serving evaluations (KeyboardInterrupt): ending the MPI job" in proc.stderr
+
+
 BLOCK_MPI4PY = "import sys; sys.modules['mpi4py'] = None; from hpcnas.cli.main import main; sys.exit(main())"
 
 

@@ -160,3 +160,12 @@ def mpi_group(config: dict[str, Any], comm: Any = None) -> dict[str, Any]:
 def mpi_ranks(config: dict[str, Any]) -> dict[str, int]:
     """resources(config) for the mpi evaluator: ``config["k"]`` ranks."""
     return {"num_ranks": int(config["k"])}
+
+
+def interrupt_in_group(config: dict[str, Any], comm: Any = None) -> float:
+    """Raises KeyboardInterrupt (which run_config passes on) on sub-rank 1 of a multi-rank evaluation:
+    that rank's own loop ends, as when a signal reaches one rank only."""
+    if comm is not None and comm.Get_rank() == 1:
+        raise KeyboardInterrupt
+    time.sleep(0.2)
+    return 1.0
