@@ -196,21 +196,29 @@ class MPIEvaluator(Evaluator):
                 del self._aside[rank]
             return
         run.outcomes[rank] = outcome
-        if len(run.outcomes) == len(run.ranks):
+        # a rank that failed fails the evaluation at once: its other ranks may wait for it forever
+        # (a collective it never joins); they are set aside until they return
+        if len(run.outcomes) == len(run.ranks) or outcome["status"] != DONE:
             del self._running[job_id]
+            for other in run.ranks:
+                if other not in run.outcomes:
+                    self._aside[other] = job_id
             self._ready.append(self._result(job_id, run))
 
     def _result(self, job_id: str, run: _Running) -> EvalResult:
-        lead = run.outcomes[run.ranks[0]]
-        status, objective, error = lead["status"], lead["objective"], lead["error"]
-        others = [(r, o) for r, o in run.outcomes.items() if r != run.ranks[0] and o["status"] != DONE]
-        if status == DONE and others:
-            rank, bad = others[0]
-            status, objective, error = bad["status"], None, f"rank {rank} of the evaluation: {bad['error']}"
+        """The evaluation's result: its first rank's, unless another of its ranks failed."""
+        lead = run.outcomes.get(run.ranks[0])
+        bad = next(((r, o) for r, o in run.outcomes.items() if o["status"] != DONE), None)
+        if lead is not None and (lead["status"] != DONE or bad is None):
+            base, status, objective, error = lead, lead["status"], lead["objective"], lead["error"]
+        else:
+            assert bad is not None
+            rank, base = bad
+            status, objective, error = base["status"], None, f"rank {rank} of the evaluation: {base['error']}"
         return EvalResult(
             job_id, run.config, objective, status, error=error, submit_time=run.submit_time,
-            start_time=lead["start_time"], end_time=lead["end_time"], worker=_worker_name(run.ranks),
-            reports=list(lead.get("reports") or []), metadata={**lead.get("metadata", {}), "ranks": run.ranks},
+            start_time=base["start_time"], end_time=base["end_time"], worker=_worker_name(run.ranks),
+            reports=list(base.get("reports") or []), metadata={**base.get("metadata", {}), "ranks": run.ranks},
         )
 
     def _failed(self, job_id: str, config: Config, submit_time: float, error: str) -> EvalResult:

@@ -77,11 +77,18 @@ def test_too_many_ranks_is_a_failed_result_naming_mpirun(make_evaluator):
     assert "mpirun -n 10" in results[1].error
 
 
-def test_failure_on_one_rank_of_a_group_fails_the_evaluation(make_evaluator):
-    ev = make_evaluator(RF + "mpi_group", ranks_per_eval=2, num_workers=1)
-    ev.submit([{"fail_on": 1}])
+def test_a_failing_rank_fails_its_group_at_once(make_evaluator, tmp_path):
+    """Sub-rank 1 fails while sub-rank 0 is busy for 3 s more: FAILED at once; the next 3-rank
+    evaluation waits for sub-rank 0 to come back."""
+    ev = make_evaluator(RF + "mpi_group", ranks_per_eval=3, num_workers=1)
+    returned = tmp_path / "lead-returned"
+    ev.submit([{"fail_on": 1, "lead_sleep": 3.0, "touch": str(returned)}])
     (result,) = gather_n(ev, 1, WAIT)
     assert result.status == FAILED and "failing on sub-rank 1" in result.error and "rank 2" in result.error
+    assert not returned.exists()
+    ev.submit([{}])
+    (again,) = gather_n(ev, 1, WAIT)
+    assert again.status == DONE and again.objective == 3.0 and again.start_time >= os.path.getmtime(returned)
 
 
 def test_multi_rank_hang_times_out_and_its_ranks_come_back(make_evaluator, tmp_path):

@@ -133,8 +133,9 @@ def loaded_heavy_modules(config: dict[str, Any]) -> dict[str, Any]:
 def mpi_group(config: dict[str, Any], comm: Any = None) -> dict[str, Any]:
     """For the mpi evaluator: objective = the size of the evaluation's communicator; ``members``:
     the COMM_WORLD ranks of its processes (JSON), ``api_size``: what ``evaluation_comm()`` says.
-    Sleeps ``config["sleep"]`` seconds (default 0) after a barrier; raises on rank ``config["fail_on"]``;
-    creates the file ``config["touch"]``; waits (30 s at most) for the file ``config["wait_for"]``."""
+    Sleeps ``config["sleep"]`` seconds (default 0) after a barrier, sub-rank 0 ``config["lead_sleep"]``
+    more; raises on sub-rank ``config["fail_on"]``; sub-rank 0 creates the file ``config["touch"]``;
+    waits (30 s at most) for the file ``config["wait_for"]``."""
     import json
 
     from hpcnas.evaluator.mpi import evaluation_comm
@@ -143,8 +144,8 @@ def mpi_group(config: dict[str, Any], comm: Any = None) -> dict[str, Any]:
     assert comm is not None, "the mpi evaluator passes comm="
     members = comm.allgather(MPI.COMM_WORLD.Get_rank())
     comm.Barrier()
-    time.sleep(float(config.get("sleep", 0.0)))
-    if config.get("touch"):
+    time.sleep(float(config.get("sleep", 0.0)) + (float(config.get("lead_sleep", 0.0)) if comm.Get_rank() == 0 else 0))
+    if config.get("touch") and comm.Get_rank() == 0:
         open(config["touch"], "w").close()
     deadline = time.monotonic() + 30
     while config.get("wait_for") and not os.path.exists(config["wait_for"]):
