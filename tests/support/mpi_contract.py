@@ -103,6 +103,9 @@ def test_multi_rank_hang_times_out_and_its_ranks_come_back(make_evaluator, tmp_p
     assert again.start_time >= os.path.getmtime(returned)  # its ranks came back once it returned
 
 
-def test_too_many_workers_is_a_one_line_usage_error():
+def test_too_many_workers_or_ranks_is_a_one_line_usage_error():
     with pytest.raises(UsageError, match="needs 8 worker ranks but mpirun -n 4 gives 3"):
         create_evaluator("mpi", RF + "echo", num_workers=4, ranks_per_eval=2)
+    with pytest.raises(UsageError, match=r"--ranks-per-eval 4 needs 4 worker ranks but mpirun -n 4 gives 3 \(rank 0 "
+                       r"runs the search\): run mpirun -n 5 or more"):
+        create_evaluator("mpi", RF + "echo", ranks_per_eval=4)
