@@ -23,7 +23,9 @@ crash or hang of a one-rank evaluation must not take its rank down.
   process): an exception or non-number is ``FAILED`` as usual, but a hard crash (``os._exit``,
   segfault, kill) ends the whole MPI job (``mpirun`` kills every rank, within a second with MPICH),
   and a hang past ``--eval-timeout`` is a ``TIMEOUT`` result whose ranks are set aside until it
-  returns. When rank 0 ends while ranks are still set aside it ends the job with ``MPI_Abort``.
+  returns. When nothing runs and the next evaluation waits for ranks set aside longer than
+  :data:`STALL_GRACE` (or ``--eval-timeout``), or when rank 0 ends while ranks are still set
+  aside, rank 0 ends the job with ``MPI_Abort`` (resume it with the same command).
 * A rank that dies (killed, out of memory) ends the MPI job: ``mpirun`` kills the others, rank 0
   included, and exits non-zero; the search never hangs. ``results.csv`` keeps every evaluation
   finished until then, and the same command resumes the search from it. A worker rank that stops
@@ -56,6 +58,10 @@ from hpcnas.evaluator.runner import DEFAULT_LOG_LIMIT
 __all__ = ["MPIEvaluator", "evaluation_comm", "launcher_rank", "serve"]
 
 log = logging.getLogger(__name__)
+
+#: seconds (at least ``--eval-timeout``) rank 0 waits, with nothing running, for ranks set aside
+#: by a timed-out multi-rank evaluation before it ends the job (:meth:`MPIEvaluator._check_stall`)
+STALL_GRACE = 10.0
 
 
 
@@ -123,6 +129,8 @@ class MPIEvaluator(Evaluator):
         self._ready: list[EvalResult] = []
         #: rank -> job id of a timed-out multi-rank evaluation it still runs
         self._aside: dict[int, str] = {}
+        #: since when (monotonic) nothing runs and the next evaluation waits for ranks set aside
+        self._stalled_since: float | None = None
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
@@ -140,6 +148,10 @@ class MPIEvaluator(Evaluator):
     @classmethod
     def serve(cls) -> int | None:
         return serve()
+
+    def busy_ranks(self) -> set[int]:
+        """Ranks running (or set aside by) this evaluator's evaluations."""
+        return {r for run in self._running.values() for r in run.ranks} | set(self._aside)
 
     # ----------------------------------------------------------------- backend
     def _submit(self, jobs: list[tuple[str, Config]], submit_time: float) -> None:
@@ -175,7 +187,7 @@ class MPIEvaluator(Evaluator):
                     f"the evaluation asks for {k} MPI ranks but mpirun -n {hub.size} has "
                     f"{len(hub.worker_ranks)} worker ranks: run mpirun -n {k + 1} or more"))
                 continue
-            busy = {r for run in self._running.values() for r in run.ranks} | set(self._aside) | hub.stray
+            busy = hub.busy_ranks()
             free = [r for r in hub.worker_ranks if r not in busy]
             if len(free) < k:
                 return
@@ -243,6 +255,23 @@ class MPIEvaluator(Evaluator):
                     worker=_worker_name(run.ranks), metadata={"ranks": run.ranks},
                 ))
 
+    def _check_stall(self) -> None:
+        """Nothing runs and the next evaluation waits for ranks set aside (a hung multi-rank
+        evaluation) for longer than :data:`STALL_GRACE` (or ``--eval-timeout``): end the job
+        (a fresh one resumes with all its ranks) rather than wait for them forever."""
+        if self._running or not self._queue or not self._aside:
+            self._stalled_since = None
+            return
+        now = time.monotonic()
+        if self._stalled_since is None:
+            self._stalled_since = now
+        if now - self._stalled_since >= max(STALL_GRACE, self.eval_timeout or 0.0):
+            ranks = ", ".join(map(str, sorted(self._aside)))
+            print(f"hpcnas: error: MPI rank(s) {ranks} still run a timed-out evaluation and no evaluation can "
+                  f"start without them for {now - self._stalled_since:.0f} s: ending the MPI job (results.csv "
+                  "keeps the finished evaluations; run the same command to resume)", file=sys.stderr, flush=True)
+            self._hub.comm.Abort(1)
+
     def _gather(self, timeout: float | None) -> list[EvalResult]:
         until = None if timeout is None else time.monotonic() + timeout
         backoff = 0.0005
@@ -250,6 +279,7 @@ class MPIEvaluator(Evaluator):
             got = self._hub.deliver()
             self._expire()
             self._dispatch()
+            self._check_stall()
             if self._ready:
                 results, self._ready = self._ready, []
                 return results

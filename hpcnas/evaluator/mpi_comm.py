@@ -100,6 +100,13 @@ class _Hub:
     def worker_ranks(self) -> list[int]:
         return list(range(1, self.size))
 
+    def busy_ranks(self) -> set[int]:
+        """Worker ranks no evaluator may give a new evaluation now."""
+        busy = set(self.stray)
+        for evaluator in self.evaluators.values():
+            busy |= evaluator.busy_ranks()
+        return busy
+
     def send(self, rank: int, message: tuple[Any, ...]) -> None:
         self.sends.append(self.comm.isend(message, dest=rank, tag=TO_WORKER))
         self.sends = [r for r in self.sends if not r.Test()]

@@ -137,6 +137,21 @@ def test_a_rank_that_stops_serving_ends_the_job_instead_of_hanging(tmp_path) -> 
     assert "hpcnas: error: MPI rank 2 stopped serving evaluations (KeyboardInterrupt): ending the MPI job" in proc.stderr
 
 
+def test_ranks_lost_to_a_hung_multi_rank_evaluation_end_the_job_instead_of_stalling(tmp_path) -> None:
+    """A 2-rank evaluation hangs past --eval-timeout (TIMEOUT, its ranks set aside); the next one
+    cannot start without them: after the stall grace (10 s) rank 0 ends the job with one line."""
+    mpirun = _mpirun()
+    start = time.monotonic()
+    proc = subprocess.run([mpirun, "-n", "3", *HPCNAS, "hps", "random", "--problem", "tests.support.toy.Problem",
+                           "--run", "tests.support.run_functions.hang", "--evaluator", "mpi", "--ranks-per-eval", "2",
+                           "--eval-timeout", "1", "--max-evals", "3", "--output-dir", str(tmp_path), "--no-progress"],
+                          capture_output=True, text=True, env=ENV, timeout=120, cwd=tmp_path)
+    assert proc.returncode != 0 and time.monotonic() - start < 100
+    assert "hpcnas: error: MPI rank(s) 1, 2 still run a timed-out evaluation and no evaluation can start" in proc.stderr
+    data = rows(tmp_path / "results.csv")
+    assert [r["status"] for r in data] == ["TIMEOUT"] and data[0]["worker"] == "rank-1+2"
+
+
 BLOCK_MPI4PY = "import sys; sys.modules['mpi4py'] = None; from hpcnas.cli.main import main; sys.exit(main())"
 
 
