@@ -58,7 +58,8 @@ def search(
         it is sent to the worker processes by value (``cloudpickle``). ``balsam`` needs a dotted path.
     :param search: a search name (``ambs``, ``age``, ``random``, ...; NAS: ``regevo``, ``agebo``, ...)
         or a :class:`~hpcnas.search.base.Search` object.
-    :param evaluator: ``local`` (worker processes), ``simulated``, ``ray`` or ``balsam``, or an
+    :param evaluator: ``local`` (worker processes), ``simulated``, ``ray``, ``balsam`` or ``mpi`` (in a
+        script started with ``mpirun``, on the rank where :func:`hpcnas.evaluator.mpi.serve` returned ``None``), or an
         :class:`~hpcnas.evaluator.base.Evaluator` object (then the caller closes it).
     :param max_evals: evaluations to finish, counting those recorded in ``output_dir`` before.
     :param output_dir: where ``results.csv``, ``search.json`` and ``logs/`` go; an existing one of

@@ -11,7 +11,9 @@ becomes the hpcnas one, with one ``hpcnas: note:`` line on stderr when the meani
 * ``--acq-func LCB``: ``UCB`` (DeepHyper minimises ``-objective``: its lower confidence bound
   is hpcnas's upper one); ``gp_hedge`` is refused;
 * ``--evaluator subprocess|processPool|threadPool``: ``local`` (worker processes);
-  ``mpicomm`` / ``mpipool`` are refused;
+* ``--evaluator mpicomm``: ``mpi`` (the same layout: the search on rank 0 of ``mpirun -n N``,
+  evaluations on the other ranks); ``mpipool`` is refused (DeepHyper spawned its workers with
+  ``MPI_Comm_spawn``; hpcnas's come from ``mpirun -n N``), naming ``--evaluator mpi``;
 * ``--eval-timeout-minutes M``: ``--eval-timeout`` ``60 * M`` seconds;
 * ``balsam-submit hps WORKFLOW -p P -r R ... -j MODE`` (DeepHyper's layout, a workflow name
   where hpcnas has the search): :func:`submit_layout` makes it ``balsam-submit hps ambs
@@ -29,9 +31,10 @@ from hpcnas.core.errors import UsageError
 SHORT = {"-p": "--problem", "-r": "--run"}
 FILE_DEFAULT = {"--problem": "Problem", "--run": "run"}
 LOCAL_ALIASES = {"subprocess", "processPool", "threadPool", "process", "thread"}
+MPI_ALIASES = {"mpicomm"}
 REFUSED_EVALUATORS = {
-    "mpicomm": "--evaluator balsam with a launcher in --job-mode mpi, or --evaluator ray",
-    "mpipool": "--evaluator balsam with a launcher in --job-mode mpi, or --evaluator ray",
+    "mpipool": "--evaluator mpi under mpirun -n N (its workers are ranks 1..N-1 of the job: hpcnas does not "
+    "spawn MPI processes)",
     "serial": "--evaluator local --num-workers 1",
 }
 ACQ_ALIASES = {"LCB": "UCB"}
@@ -39,6 +42,10 @@ REFUSED_ACQ = {"gp_hedge": "--acq-func UCB (the default), EI or PI"}
 
 
 def _note(text: str) -> None:
+    from hpcnas.evaluator.mpi_comm import launcher_rank
+
+    if launcher_rank() not in (None, 0):  # mpirun -n N hpcnas ...: the note once, from rank 0
+        return
     print(f"hpcnas: note: {text}", file=sys.stderr, flush=True)
 
 
@@ -86,6 +93,10 @@ def _one(name: str, value: str) -> list[str]:
             raise UsageError(
                 f"--evaluator {value} (DeepHyper) is not available in hpcnas: use {REFUSED_EVALUATORS[value]}"
             )
+        if value in MPI_ALIASES:
+            _note(f"--evaluator {value} is DeepHyper's; hpcnas runs it as --evaluator mpi (the search on rank 0 "
+                  "of mpirun -n N, evaluations on ranks 1..N-1)")
+            return [name, "mpi"]
         if value in LOCAL_ALIASES:
             _note(f"--evaluator {value} is DeepHyper's; hpcnas runs it as --evaluator local "
                   "(a pool of worker processes: crashes and hangs stay in their process)")

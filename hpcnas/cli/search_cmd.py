@@ -68,9 +68,29 @@ def main(family: str, name: str, argv: Sequence[str]) -> int:
 
     Until the master starts, SIGINT/SIGTERM end a command-line process at once (nothing is
     recorded yet); during the search they stop it cleanly (:mod:`hpcnas.core.interrupts`)."""
+    from hpcnas.cli.deephyper_compat import translate
+
     with interrupts.setup_phase():
+        argv = translate(argv)  # once here (its notes once); parse's second pass changes nothing
+        served = serve_evaluations(argv)
+        if served is not None:  # a worker process of the evaluator (mpi: ranks 1..N-1)
+            return served
         args, search_dests, evaluator_dests = parse(family, name, argv)
         return run_search(family, name, args, search_dests, evaluator_dests)
+
+
+def serve_evaluations(argv: Sequence[str]) -> int | None:
+    """Before anything is parsed or loaded: where the chosen evaluator's workers are processes of
+    this same command (``mpirun -n N hpcnas hps ambs --evaluator mpi``: ranks 1..N-1), serve
+    evaluations here and return the exit code (:meth:`~hpcnas.evaluator.base.Evaluator.serve`);
+    ``None`` in the process that runs the search, and for ``--help``."""
+    from hpcnas.evaluator.base import get_evaluator_class
+
+    if "-h" in argv or "--help" in argv:
+        return None
+    pre = OneLineParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--evaluator", default="local")
+    return get_evaluator_class(pre.parse_known_args(list(argv))[0].evaluator).serve()
 
 
 def parse(family: str, name: str, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str], list[str]]:

@@ -131,6 +131,7 @@ _BUILTIN = {
     "local": "hpcnas.evaluator.local",
     "balsam": "hpcnas.evaluator.balsam",
     "ray": "hpcnas.evaluator.ray",
+    "mpi": "hpcnas.evaluator.mpi",
     "simulated": "hpcnas.evaluator.simulated",
 }
 
@@ -186,6 +187,13 @@ class Evaluator(ABC):
         Each option's ``dest`` must be an ``__init__`` keyword argument: the CLI passes
         ``{dest: value}`` to :func:`create_evaluator` (``--output-tail`` -> ``output_tail=``).
         """
+
+    @classmethod
+    def serve(cls) -> int | None:
+        """Where this backend's workers are other processes of the same command (``mpi``: ranks
+        1..N-1 of ``mpirun -n N hpcnas ...``), run the worker side here and return its exit code;
+        ``None`` in the process that runs the search (default: always)."""
+        return None
 
     # ----------------------------------------------------------------- public API
     def clock(self) -> float:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.flows.conftest import transcript
+from tests.support.components import require_executable
 
 pytestmark = [pytest.mark.e2e]
 
@@ -68,8 +69,23 @@ def test_deephyper_cli_habits_run_unchanged(flows):
     assert (done["m:twice"] == 2 * done["p:units"]).all()
 
 
+def test_deephyper_mpicomm_search_runs_under_mpirun(flows):
+    """DeepHyper 0.13's ``--evaluator mpicomm`` inside one MPI job: ``mpirun -n 3`` runs the
+    search on rank 0 and the project's ``run(job)`` on ranks 1 and 2 (no Balsam DB involved)."""
+    require_executable("mpirun")
+    folder = project(flows, "dhmpi")
+    proc = flows.sh("cd dhmpi\nmpirun -n 3 hpcnas hps ambs -p problem.py -r model_run.py --evaluator mpicomm "
+                    "--max-evals 8 --seed 3 --no-progress --output-dir out\n", activate=False, timeout=240)
+    assert proc.returncode == 0, transcript(proc)
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("hpcnas: note:")]
+    assert len(notes) == 1 and "--evaluator mpi" in notes[0], proc.stderr  # from rank 0 only
+    results = pd.read_csv(os.path.join(folder, "out", "results.csv"))
+    assert len(results) == 8 and set(results["worker"]) <= {"rank-1", "rank-2"}
+    assert results.loc[results["p:units"] != 7, "status"].eq("DONE").all()
+
+
 @pytest.mark.parametrize("argv, spelling", [
-    ("--evaluator mpicomm", "--evaluator balsam"),
+    ("--evaluator mpipool", "--evaluator mpi under mpirun -n N"),
     ("--acq-func gp_hedge", "--acq-func UCB"),
     ("--eval-timeout-minutes ten", "--eval-timeout SECONDS"),
 ])

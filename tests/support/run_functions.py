@@ -128,3 +128,45 @@ HEAVY_MODULES = ("django", "balsam", "pandas", "sklearn", "numpy", "scipy", "Con
 def loaded_heavy_modules(config: dict[str, Any]) -> dict[str, Any]:
     """Objective 1.0; ``loaded``: the :data:`HEAVY_MODULES` already imported when it was called."""
     return {"objective": 1.0, "loaded": " ".join(m for m in HEAVY_MODULES if m in sys.modules) or "none"}
+
+
+def mpi_group(config: dict[str, Any], comm: Any = None) -> dict[str, Any]:
+    """For the mpi evaluator: objective = the size of the evaluation's communicator; ``members``:
+    the COMM_WORLD ranks of its processes (JSON), ``api_size``: what ``evaluation_comm()`` says.
+    Sleeps ``config["sleep"]`` seconds (default 0) after a barrier, sub-rank 0 ``config["lead_sleep"]``
+    more; raises on sub-rank ``config["fail_on"]``; sub-rank 0 creates the file ``config["touch"]``;
+    waits (30 s at most) for the file ``config["wait_for"]``."""
+    import json
+
+    from hpcnas.evaluator.mpi import evaluation_comm
+    from mpi4py import MPI
+
+    assert comm is not None, "the mpi evaluator passes comm="
+    members = comm.allgather(MPI.COMM_WORLD.Get_rank())
+    comm.Barrier()
+    time.sleep(float(config.get("sleep", 0.0)) + (float(config.get("lead_sleep", 0.0)) if comm.Get_rank() == 0 else 0))
+    if config.get("touch") and comm.Get_rank() == 0:
+        open(config["touch"], "w").close()
+    deadline = time.monotonic() + 30
+    while config.get("wait_for") and not os.path.exists(config["wait_for"]):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{config['wait_for']} did not appear within 30 s")
+        time.sleep(0.01)
+    if config.get("fail_on") is not None and comm.Get_rank() == int(config["fail_on"]):
+        raise ValueError(f"failing on sub-rank {comm.Get_rank()}")
+    return {"objective": float(comm.Get_size()), "members": json.dumps(members),
+            "api_size": evaluation_comm().Get_size()}
+
+
+def mpi_ranks(config: dict[str, Any]) -> dict[str, int]:
+    """resources(config) for the mpi evaluator: ``config["k"]`` ranks."""
+    return {"num_ranks": int(config["k"])}
+
+
+def interrupt_in_group(config: dict[str, Any], comm: Any = None) -> float:
+    """Raises KeyboardInterrupt (which run_config passes on) on sub-rank 1 of a multi-rank evaluation:
+    that rank's own loop ends, as when a signal reaches one rank only."""
+    if comm is not None and comm.Get_rank() == 1:
+        raise KeyboardInterrupt
+    time.sleep(0.2)
+    return 1.0

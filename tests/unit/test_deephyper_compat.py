@@ -29,7 +29,17 @@ def test_file_paths_name_problem_and_run(tmp_path, monkeypatch):
         "--problem", f"{tmp_path}/problem.py:Problem", "--run", f"{tmp_path}/model_run.py:run", "--run", "x.py:go"]
 
 
-@pytest.mark.parametrize("argv, spelling", [(["--evaluator", "mpicomm"], "--evaluator balsam"),
+def test_mpicomm_is_the_mpi_evaluator_with_a_note(capsys, monkeypatch):
+    monkeypatch.delenv("PMI_RANK", raising=False)
+    assert translate(["--evaluator", "mpicomm", "--max-evals", "3"]) == ["--evaluator", "mpi", "--max-evals", "3"]
+    (note,) = capsys.readouterr().err.strip().splitlines()
+    assert note.startswith("hpcnas: note:") and "--evaluator mpi" in note
+    monkeypatch.setenv("PMI_RANK", "2")  # rank 2 of mpirun -n N: the note comes from rank 0 only
+    assert translate(["--evaluator=mpicomm"]) == ["--evaluator", "mpi"]
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("argv, spelling", [(["--evaluator", "mpipool"], "--evaluator mpi under mpirun -n N"),
                                             (["--acq-func=gp_hedge"], "--acq-func UCB")])
 def test_refused_idioms_name_the_hpcnas_spelling(argv, spelling):
     with pytest.raises(UsageError, match=spelling):
