@@ -146,7 +146,7 @@ class Search(ABC):
         return configs
 
     def tell(self, results: Sequence[tuple[Config, float | None]]) -> None:
-        clean: list[tuple[Config, float | None]] = []
+        clean: list[tuple[Config, Any]] = []  # objective: a float, a tuple of them, or None
         for config, objective in results:
             if not isinstance(config, dict):
                 raise HpcnasError(f"tell() needs (config dict, objective) pairs, got {config!r}")

@@ -321,9 +321,11 @@ class SearchMaster:
             else "no successful evaluation"
         )
         if self.objectives is not None and self._objective_rows:
+            import numpy as np
+
             from hpcnas.search.multiobjective import pareto_front
 
-            front = int(pareto_front(self._objective_rows).sum())
+            front = int(pareto_front(np.asarray(self._objective_rows, dtype=float)).sum())
             best = (f"{front} evaluation(s) on the Pareto front of {', '.join(self.objectives.names)} "
                     f"(best {self.objectives.names[0]} {self.best.objective:.6g})" if self.best is not None else best)
         resumed = f" ({self.num_resumed} resumed)" if self.num_resumed else ""

@@ -145,7 +145,7 @@ def selection_keys(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ranks, crowding
 
 
-def tournament_winner(drawn: Sequence[int], ranks: np.ndarray, crowding: np.ndarray) -> int:
+def tournament_winner(drawn: Sequence[int] | np.ndarray, ranks: np.ndarray, crowding: np.ndarray) -> int:
     """The member of ``drawn`` NSGA-II's crowded comparison prefers (lowest rank, then most
     isolated; the first drawn on a tie)."""
     return min(drawn, key=lambda i: (ranks[i], -crowding[i]))
@@ -202,4 +202,4 @@ def _dominated(row: np.ndarray, front: np.ndarray) -> bool:
 
 
 def _dominates_all(row: np.ndarray, front: np.ndarray) -> np.ndarray:
-    return (row >= front).all(axis=1) if len(front) else np.zeros(0, dtype=bool)
+    return np.asarray((row >= front).all(axis=1)) if len(front) else np.zeros(0, dtype=bool)

@@ -86,7 +86,7 @@ class Objectives:
         problem = check_values(values, self.count) if values is not None else \
             "the evaluation reported no objectives (run function not wrapped for --objectives?)"
         if problem is None:
-            result.metadata[RESULT_KEY] = tuple(float(v) for v in values)  # type: ignore[union-attr]
+            result.metadata[RESULT_KEY] = tuple(float(v) for v in values)
             result.objective = result.metadata[RESULT_KEY][0]
         else:
             result.status, result.objective, result.error = FAILED, None, problem
@@ -160,7 +160,7 @@ class ObjectivesRun:
         if self._func is None:
             from hpcnas.evaluator.runner import resolve_run_function
 
-            self._func = resolve_run_function(self.target)  # type: ignore[arg-type]
+            self._func = resolve_run_function(self.target)
         return self._func
 
     @property

@@ -64,7 +64,8 @@ class AgE(HpSearch):
         super().__init__(problem, random_state, **kwargs)
         self.population_size, self.sample_size = population_size, sample_size
         self.mutation_scale = float(mutation_scale)
-        self.population: deque[tuple[np.ndarray, float]] = deque(maxlen=population_size)
+        #: (vector, objective): a float, or an array of them with several objectives
+        self.population: deque[tuple[np.ndarray, Any]] = deque(maxlen=population_size)
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
