@@ -1,0 +1,21 @@
+"""A NAS problem for PPO tests: the combo problem's space, scored without training.
+
+``match`` counts the decisions of ``arch_seq`` equal to :data:`TARGET` (0..8): a policy that
+learns finds it; ``HPCNAS_TEST_SLEEP`` seconds of sleep make evaluations overlap on Balsam.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from hpcnas.nas.problems.combo.problem import Problem  # noqa: F401 - the --problem of the tests
+
+TARGET = [3, 5, 0, 7, 1, 4, 0, 1]
+
+
+def match(config: dict[str, Any]) -> float:
+    delay = float(os.environ.get("HPCNAS_TEST_SLEEP", "0") or 0)
+    if delay:
+        time.sleep(delay)
+    return float(sum(int(a == t) for a, t in zip(config["arch_seq"], TARGET)))
