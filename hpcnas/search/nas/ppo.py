@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hpcnas.core.errors import UsageError
+from hpcnas.core.errors import MissingExtraError, UsageError
 from hpcnas.problem.na_problem import ARCH_KEY
 from hpcnas.search.base import Config, Search, register_search
 from hpcnas.search.nas._views import check_na_problem, default_hyperparameters
@@ -48,6 +48,10 @@ class PPO(Search):
         check_na_problem(problem)
         super().__init__(problem, random_state, **kwargs)
         _check_options(network, cliprange, ent_coef, gamma, lam, nminibatches, noptepochs, lr, num_agents)
+        import importlib.util
+
+        if importlib.util.find_spec("tensorflow") is None:  # before anything runs; imported at the first ask
+            raise MissingExtraError("the PPO policy needs TensorFlow: pip install 'hpcnas[tf]'")
         self.network, self.cliprange, self.ent_coef = network, float(cliprange), float(ent_coef)
         self.gamma, self.lam, self.lr = float(gamma), float(lam), float(lr)
         self.nminibatches, self.noptepochs = int(nminibatches), int(noptepochs)

@@ -45,8 +45,10 @@ def plan_split(args: argparse.Namespace, ranks: int, local_agents: int, environ:
 def agent_count(args: argparse.Namespace, ranks: int) -> int:
     """Agents in this process: ``--num-agents`` outside mpirun, 1 per rank under it."""
     wanted = getattr(args, "num_agents", None)
+    if wanted is not None and wanted < 1:
+        raise UsageError(f"--num-agents must be at least 1, got {wanted}")
     if ranks == 1:
-        return wanted or 1
+        return 1 if wanted is None else wanted
     if wanted is not None and wanted != ranks:
         raise UsageError(
             f"--num-agents {wanted} but mpirun started {ranks} ranks: under mpirun every rank is one agent "
