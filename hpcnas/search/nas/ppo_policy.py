@@ -12,6 +12,7 @@ The loss is OpenAI baselines' ppo2 loss without value clipping: ``-min(r A, clip
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from typing import Any, Sequence
@@ -19,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+logging.getLogger("tensorflow").setLevel(logging.WARNING)  # no DEBUG lines under a DEBUG root logger
 
 import tensorflow as tf  # noqa: E402
 
