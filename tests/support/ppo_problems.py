@@ -25,4 +25,10 @@ def __getattr__(name: str) -> Any:
         from hpcnas.nas.problems.combo.problem import Problem
 
         return Problem
+    if name == "RankOneFails":  # the problem, except on MPI rank 1, where loading it fails
+        if os.environ.get("PMI_RANK") == "1":
+            from hpcnas.core.errors import HpcnasError
+
+            raise HpcnasError("test: rank 1 cannot load its problem")
+        return __getattr__("Problem")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

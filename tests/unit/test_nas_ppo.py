@@ -184,6 +184,26 @@ def test_an_agent_that_stops_never_leaves_the_others_waiting():
     assert proc.stdout.strip() == "[[[3.0, 3.0, 3.0], None, None], [[3.0, 3.0, 3.0]]]", proc.stdout
 
 
+def test_an_agent_that_fails_at_start_up_ends_the_others(tmp_path):
+    require("tensorflow", _has_tf(), "pip install 'hpcnas[tf]'")
+    require("mpi4py", _has("mpi4py"), "pip install 'hpcnas[mpi]'")
+    require("mpirun", shutil.which("mpirun") is not None, "MPICH mpirun on PATH")
+    argv = ["mpirun", "-n", "2", sys.executable, "-m", "hpcnas.search.nas.ppo", "--problem",
+            "tests.support.ppo_problems.RankOneFails", "--run", "tests.support.ppo_problems.match", "--num-workers",
+            "4", "--max-evals", "40", "--noptepochs", "1", "--network", "ppo_lstm_32", "--seed", "2",
+            "--no-progress", "--evaluator", "local", "--output-dir", str(tmp_path)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"})
+    assert "hpcnas: error: test: rank 1 cannot load its problem" in proc.stderr, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "another agent ended" in proc.stderr, proc.stderr[-3000:]  # agent 0 saw the stop flag ...
+    import pandas as pd
+
+    done = pd.read_csv(tmp_path / "agent0" / "results.csv")
+    assert len(done) == 2 and (done["status"] == "DONE").all()  # ... after its first batch, kept
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 2
+
+
 def _has(module: str) -> bool:
     import importlib.util
 

@@ -58,28 +58,49 @@ def agent_count(args: argparse.Namespace, ranks: int) -> int:
 
 
 def run(family: str, name: str, args: argparse.Namespace, search_dests: list[str], evaluator_dests: list[str]) -> int:
+    """Run this process's agent(s). Under mpirun, whatever happens here (an error on one rank, a
+    signal), every rank exchanges the stop flag once and meets the others at a last barrier, so
+    no rank is left waiting; then rank 0 merges the agents' results."""
+    comm = world()
+    # first, before anything can fail on one rank only: every rank takes part in each exchange
+    shared_seed = comm.bcast(args.seed if args.seed is not None or comm.rank else _fresh_seed())
+    mine = copy.copy(args)
+    if comm.size > 1:
+        mine.output_dir = os.path.join(args.output_dir, f"agent{comm.rank}")
+        mine.seed = shared_seed
+    held: dict[str, Any] = {}
+    try:
+        _run_agent(family, name, mine, search_dests, evaluator_dests, comm, shared_seed, held)
+    finally:
+        comm.stop()  # a no-op when the stop flag was exchanged already
+        if "search" in held:
+            _write_updates(held["search"].updates, mine.output_dir)
+        if comm.size > 1:
+            comm.barrier()  # every agent's results.csv is complete
+            if comm.rank == 0:
+                merge_agents(args.output_dir, comm.size)
+    return 0
+
+
+def _run_agent(family: str, name: str, mine: argparse.Namespace, search_dests: list[str],
+               evaluator_dests: list[str], comm: Any, shared_seed: int | None, held: dict[str, Any]) -> None:
     from hpcnas.cli import search_cmd
     from hpcnas.evaluator.base import create_evaluator
     from hpcnas.evaluator.runner import resolve_run_function
     from hpcnas.search.base import get_search_class
 
-    comm = world()
     search_cmd._setup_logging()
-    local = agent_count(args, comm.size)
-    split = plan_split(args, comm.size, local, dict(os.environ))
-    problem = search_cmd._load_problem(family, args.problem)
-    resolve_run_function(args.run)
-    shared_seed = comm.bcast(args.seed if args.seed is not None or comm.rank else _fresh_seed())
-    mine = copy.copy(args)
+    local = agent_count(mine, comm.size)
+    split = plan_split(mine, comm.size, local, dict(os.environ))
     if comm.size > 1:
-        mine.output_dir = os.path.join(args.output_dir, f"agent{comm.rank}")
-        mine.max_evals = ppo_math.share_evals(args.max_evals, comm.size)
-        mine.seed = shared_seed
+        mine.max_evals = ppo_math.share_evals(mine.max_evals, comm.size)
+    problem = search_cmd._load_problem(family, mine.problem)
+    resolve_run_function(mine.run)
     search_options = search_cmd._picked(mine, search_dests)
     search_options.pop("num_agents", None)
     evaluator_options = search_cmd._picked(mine, evaluator_dests)
     seed = search_cmd.resume_seed(mine.seed, mine.output_dir)
-    search = get_search_class(family, name)(
+    search = held["search"] = get_search_class(family, name)(
         problem, random_state=seed, num_agents=local, comm=comm, first_agent=comm.rank,
         policy_seed=shared_seed if shared_seed is not None else seed, **search_options,
     )
@@ -92,25 +113,16 @@ def run(family: str, name: str, args: argparse.Namespace, search_dests: list[str
     if split is None:
         split = ppo_math.WorkerSplit(comm.size * local, comm.size * evaluator.num_workers,
                                      evaluator.num_workers // local, comm.size * (evaluator.num_workers % local),
-                                     f"evaluation workers (each agent's evaluator default)")
+                                     "evaluation workers (each agent's evaluator default)")
     search.capacity = split.per_agent * local
     if comm.rank == 0:
         print(f"hpcnas: {split.line}", flush=True)
     if comm.size > 1:
         print(f"hpcnas: PPO agent {comm.rank}: {split.per_agent} worker(s), {mine.max_evals} evaluations, "
               f"output {mine.output_dir}", flush=True)
-    try:
-        with interrupts.raising():
-            search_cmd._run_master(family, name, mine, problem, search, evaluator, seed, search_options,
-                                   evaluator_options)
-    finally:
-        search.close()  # (again: a no-op) the stop flag is exchanged before the barrier
-        _write_updates(search.updates, mine.output_dir)
-        if comm.size > 1:
-            comm.barrier()  # every agent's results.csv is complete
-            if comm.rank == 0:
-                merge_agents(args.output_dir, comm.size)
-    return 0
+    with interrupts.raising():
+        search_cmd._run_master(family, name, mine, problem, search, evaluator, seed, search_options,
+                               evaluator_options)
 
 
 def _fresh_seed() -> int:
