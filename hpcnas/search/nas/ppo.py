@@ -103,6 +103,8 @@ class PPO(Search):
             return []  # synchronous: the next batch once this one is told
         if self.capacity is not None:
             n = min(n, self.capacity)
+        if n <= 0:
+            return []
         if self.policy is None:
             from hpcnas.search.nas.ppo_policy import Policy
 

@@ -110,10 +110,13 @@ def _run_agent(family: str, name: str, mine: argparse.Namespace, search_dests: l
                                  **evaluator_options)
     if comm.size > 1 and hasattr(evaluator, "search_id"):
         evaluator.search_id = f"{evaluator.search_id}/agent{comm.rank}"  # each agent recovers its own jobs
-    if split is None:
-        split = ppo_math.WorkerSplit(comm.size * local, comm.size * evaluator.num_workers,
-                                     evaluator.num_workers // local, comm.size * (evaluator.num_workers % local),
-                                     "evaluation workers (each agent's evaluator default)")
+    if split is None:  # the evaluator's default workers: one evaluator per rank
+        what = "evaluation workers (the evaluator's default" + (" on each rank)" if comm.size > 1 else ")")
+        try:
+            split = ppo_math.split_workers(comm.size * local, comm.size * evaluator.num_workers, what)
+        except UsageError:
+            evaluator.close()
+            raise
     search.capacity = split.per_agent * local
     if comm.rank == 0:
         print(f"hpcnas: {split.line}", flush=True)
