@@ -61,6 +61,7 @@ def test_minibatches_always_the_same_number():
     assert sum(len(p) == 0 for p in parts) == 1
 
 
+@pytest.mark.tf
 def test_tensorflow_loss_is_the_clipped_objective():
     require("tensorflow", _has_tf(), "pip install 'hpcnas[tf]'")
     from hpcnas.search.nas.ppo_policy import Policy
@@ -103,6 +104,7 @@ def test_num_agents_under_mpirun_is_the_number_of_ranks():
 
 
 # ----------------------------------------------------------------------------- the search
+@pytest.mark.tf
 def test_agents_are_batch_synchronous_and_learn_from_their_own_episodes():
     require("tensorflow", _has_tf(), "pip install 'hpcnas[tf]'")
     from hpcnas.search.base import get_search_class
@@ -120,6 +122,7 @@ def test_agents_are_batch_synchronous_and_learn_from_their_own_episodes():
     assert len(search.ask(5)) == 5
 
 
+@pytest.mark.tf
 def test_agents_learn_the_target():
     require("tensorflow", _has_tf(), "pip install 'hpcnas[tf]'")
     from hpcnas.search.base import get_search_class
@@ -174,6 +177,7 @@ if comm.rank == 0:
 """
 
 
+@pytest.mark.mpi
 def test_an_agent_that_stops_never_leaves_the_others_waiting():
     require("mpi4py", _has("mpi4py"), "pip install 'hpcnas[mpi]'")
     require("mpirun", shutil.which("mpirun") is not None, "MPICH mpirun on PATH")
@@ -184,6 +188,8 @@ def test_an_agent_that_stops_never_leaves_the_others_waiting():
     assert proc.stdout.strip() == "[[[3.0, 3.0, 3.0], None, None], [[3.0, 3.0, 3.0]]]", proc.stdout
 
 
+@pytest.mark.mpi
+@pytest.mark.tf
 def test_an_agent_that_fails_at_start_up_ends_the_others(tmp_path):
     require("tensorflow", _has_tf(), "pip install 'hpcnas[tf]'")
     require("mpi4py", _has("mpi4py"), "pip install 'hpcnas[mpi]'")
