@@ -247,6 +247,9 @@ def run_search(
     from hpcnas.search.base import get_search_class
     from hpcnas.search.objectives import declare
 
+    command = getattr(get_search_class(family, name), "run_command", None)
+    if command is not None:  # a search that runs its own processes (PPO agents)
+        return command(family, name, args, search_dests, evaluator_dests)
     _setup_logging()
     problem = _load_problem(family, args.problem)
     resolve_run_function(args.run)  # fail here, not in every worker

@@ -60,9 +60,15 @@ def test_deephyper_nas_module_names_run_the_hpcnas_search(module, search):
     assert proc.returncode == 0 and f"usage: hpcnas {search}" in proc.stdout, proc.stderr
 
 
-def test_ppo_is_a_one_line_error_naming_the_hpcnas_searches():
-    proc = subprocess.run([sys.executable, "-m", "hpcnas.search.nas.ppo", "--evaluator", "balsam"],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT}, timeout=60)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "hpcnas.search.nas.age" in lines[0]
+def test_the_guides_ppo_app_arguments_parse_with_deephypers_meaning():
+    proc = subprocess.run([sys.executable, "-m", "hpcnas.search.nas.ppo", "--help"], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
+    assert proc.returncode == 0 and "usage: hpcnas nas ppo" in proc.stdout, proc.stderr
+    from hpcnas.cli.search_cmd import parse
+
+    argv = ("--evaluator local --run tests.support.ppo_problems.match --problem tests.support.ppo_problems.Problem "
+            "--ent-coef 0.01 --noptepochs 10 --network ppo_lnlstm_128 --gamma 1.0 --lam 0.95 --max-evals 1000000")
+    args, search_dests, _ = parse("nas", "ppo", argv.split())
+    assert (args.ent_coef, args.noptepochs, args.network, args.gamma, args.lam, args.max_evals) == \
+        (0.01, 10, "ppo_lnlstm_128", 1.0, 0.95, 1000000)
+    assert {"cliprange", "nminibatches", "lr", "num_agents"} <= set(search_dests)
