@@ -14,7 +14,7 @@ with the flag set; whoever sees it stops exchanging and asks for no more archite
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -92,11 +92,11 @@ class MpiComm:
         self.comm.Barrier()
 
 
-def mpi_world_size(environ: dict[str, str] | None = None) -> int:
+def mpi_world_size(environ: Mapping[str, str] | None = None) -> int:
     """The number of ranks mpirun started this process among (1 outside mpirun)."""
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     for name in MPI_SIZE_VARS:
-        value = environ.get(name, "")
+        value = env.get(name, "")
         if value.isdigit() and int(value) > 0:
             return int(value)
     return 1

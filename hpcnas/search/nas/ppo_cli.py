@@ -100,10 +100,11 @@ def _run_agent(family: str, name: str, mine: argparse.Namespace, search_dests: l
     search_options.pop("num_agents", None)
     evaluator_options = search_cmd._picked(mine, evaluator_dests)
     seed = search_cmd.resume_seed(mine.seed, mine.output_dir)
-    search = held["search"] = get_search_class(family, name)(
+    search: Any = get_search_class(family, name)(
         problem, random_state=seed, num_agents=local, comm=comm, first_agent=comm.rank,
         policy_seed=shared_seed if shared_seed is not None else seed, **search_options,
     )
+    held["search"] = search
     search_cmd._warm_start(mine, problem)
     num_workers = split.per_agent * local if split is not None else None
     evaluator = create_evaluator(mine.evaluator, mine.run, num_workers=num_workers, eval_timeout=mine.eval_timeout,
