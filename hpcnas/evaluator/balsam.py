@@ -389,13 +389,9 @@ class BalsamEvaluator(Evaluator):
 
 def scheduler_environment() -> dict[str, str]:
     """The multi-fidelity scheduler's variables of this process, in a form Balsam can carry."""
-    from hpcnas.multifidelity.reporting import ADDRESS_ENV, AUTHKEY_ENV
+    from hpcnas.multifidelity.protocol import carried_environment
 
-    env = {k: os.environ[k] for k in (ADDRESS_ENV, AUTHKEY_ENV) if os.environ.get(k)}
-    if ADDRESS_ENV in env:  # host:port -> host/port (``remote_decider`` reads both)
-        host, _, port = env[ADDRESS_ENV].rpartition(":")
-        env[ADDRESS_ENV] = f"{host}/{port}" if host else env[ADDRESS_ENV]
-    return env
+    return carried_environment(dict(os.environ))
 
 
 def _dotted_path(run_function: str | Callable[..., Any]) -> str:

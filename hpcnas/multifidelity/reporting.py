@@ -36,9 +36,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from hpcnas.core.errors import HpcnasError
-
-ADDRESS_ENV = "HPCNAS_MF_ADDRESS"
-AUTHKEY_ENV = "HPCNAS_MF_AUTHKEY"
+from hpcnas.multifidelity import protocol
+from hpcnas.multifidelity.protocol import ADDRESS_ENV, AUTHKEY_ENV, parse_address, request
 
 Decider = Callable[[str, tuple], str]
 
@@ -87,10 +86,10 @@ class Channel:
             return
         if not math.isfinite(objective):
             return  # a NaN report is kept; the final objective decides the failure
-        decision = self.decider("report", (self.trial_id, self.config, step, objective))
+        decision = self.decider(protocol.REPORT, (self.trial_id, self.config, step, objective))
         while decision == "wait":
             time.sleep(self.poll_interval)
-            decision = self.decider("poll", (self.trial_id,))
+            decision = self.decider(protocol.POLL, (self.trial_id,))
         if decision in ("stop", "finish"):
             self.stopped = True
             self.finished = decision == "finish"
@@ -111,7 +110,7 @@ class Channel:
             outcome.objective = finite[-1] if finite else None
             outcome.error = None
         if self.decider is not None:
-            self.decider("end", (self.trial_id,))
+            self.decider(protocol.END, (self.trial_id,))
         return outcome
 
 
@@ -166,26 +165,15 @@ def remote_decider(address: str, authkey: str) -> Decider | None:
     """A decider that asks the policy server at ``host:port`` (``None`` when no address)."""
     if not address:
         return None
-    # host:port, or host/port where ':' cannot be carried (Balsam 0.x environ_vars)
-    host, _, port = address.rpartition("/" if "/" in address else ":")
-    if not host or not port.isdigit():
-        raise HpcnasError(f"{ADDRESS_ENV}={address!r} is not host:port: unset it or give the policy server's address")
+    host, port = parse_address(address)
     key = bytes.fromhex(authkey) if authkey else b""
     warned: list[bool] = []
 
     def decide(kind: str, payload: tuple) -> str:
         from multiprocessing import AuthenticationError
-        from multiprocessing.connection import Client, answer_challenge, deliver_challenge
-
-        from hpcnas.multifidelity.server import IO_TIMEOUT, set_io_timeout
 
         try:
-            with Client((host, int(port))) as conn:
-                set_io_timeout(conn, IO_TIMEOUT)
-                answer_challenge(conn, key)
-                deliver_challenge(conn, key)
-                conn.send((kind, payload))
-                return str(conn.recv())
+            return request(host, port, key, kind, payload)
         except (OSError, EOFError, AuthenticationError) as err:
             if not warned:
                 warned.append(True)

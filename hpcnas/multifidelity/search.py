@@ -22,6 +22,7 @@ import atexit
 import os
 from typing import Any, Sequence
 
+from hpcnas.multifidelity import protocol
 from hpcnas.multifidelity.policy import create_policy
 from hpcnas.multifidelity.server import PolicyServer
 from hpcnas.search.base import Config, Search, get_search_class, register_search
@@ -133,9 +134,9 @@ class MultiFidelitySearch(Search):
         for result in results:
             trial = f"resumed:{result.job_id}"
             for step, objective in result.reports:
-                self.server.handle("report", (trial, dict(result.config), step, objective))
+                self.server.handle(protocol.REPORT, (trial, dict(result.config), step, objective))
             if result.reports:
-                self.server.handle("end", (trial,))
+                self.server.handle(protocol.END, (trial,))
 
     def tell(self, results: Sequence[tuple[Config, float | None]]) -> None:
         mapped = []

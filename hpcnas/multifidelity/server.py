@@ -3,8 +3,8 @@
 :class:`PolicyServer` listens on a TCP port (``multiprocessing.connection`` with a random
 authkey, so only holders of the key can talk to it) in a daemon thread of the master. Each
 report from an evaluation's :class:`~hpcnas.multifidelity.reporting.Channel` is one short
-connection: ``("report", (trial, config, step, objective))``, ``("poll", (trial,))`` or
-``("end", (trial,))``; the answer is ``"continue"``, ``"stop"`` or ``"wait"``. Decisions are
+connection of :mod:`~hpcnas.multifidelity.protocol` (``report``, ``poll`` or ``end``; the answer
+``"continue"``, ``"stop"`` or ``"wait"``). Decisions are
 made under a lock by the single policy object, so they are consistent across processes and
 nodes. Each connection is authenticated and served in its own short-lived thread with socket
 timeouts, so a stalled or hostile client cannot block the others. A trial that waits at a synchronous barrier longer than ``barrier_timeout`` seconds
@@ -16,28 +16,14 @@ import json
 import os
 import secrets
 import socket
-import struct
 import threading
 import time
-from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
+from multiprocessing.connection import Connection, Listener
 from typing import Any
 
+from hpcnas.multifidelity import protocol
 from hpcnas.multifidelity.policy import Decision, StoppingPolicy
-from hpcnas.multifidelity.reporting import ADDRESS_ENV, AUTHKEY_ENV
-
-#: seconds a connection may stay silent before it is dropped (both ends)
-IO_TIMEOUT = 30.0
-
-
-def set_io_timeout(conn: Connection, seconds: float) -> None:
-    """Make blocking reads and writes on ``conn`` fail after ``seconds`` (``SO_RCVTIMEO``/``SO_SNDTIMEO``)."""
-    sock = socket.socket(fileno=conn.fileno())
-    try:
-        value = struct.pack("ll", int(seconds), int((seconds % 1) * 1e6))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
-    finally:
-        sock.detach()
+from hpcnas.multifidelity.protocol import ADDRESS_ENV, AUTHKEY_ENV
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -114,13 +100,13 @@ class PolicyServer:
     # ----------------------------------------------------------------- serving
     def handle(self, kind: str, payload: tuple) -> str:
         with self.lock:
-            if kind == "report":
+            if kind == protocol.REPORT:
                 trial, config, step, objective = payload
                 if trial not in self.configs:
                     self.configs[trial] = config
                     self.trials_by_config.setdefault(config_key(config), []).append(trial)
                 decision = self.policy.report(trial, step, objective)
-            elif kind == "poll":
+            elif kind == protocol.POLL:
                 (trial,) = payload
                 decision = self.policy.poll(trial)
                 if decision == Decision.WAIT and self._waited_too_long(trial):
@@ -128,7 +114,7 @@ class PolicyServer:
                     if release is not None:
                         release()
                     decision = self.policy.poll(trial)
-            elif kind == "end":
+            elif kind == protocol.END:
                 (trial,) = payload
                 self.policy.end(trial)
                 self._wait_since.pop(trial, None)
@@ -158,10 +144,7 @@ class PolicyServer:
     def _answer(self, conn: Connection) -> None:
         try:
             with conn:
-                set_io_timeout(conn, IO_TIMEOUT)
-                deliver_challenge(conn, self._authkey)
-                answer_challenge(conn, self._authkey)
-                kind, payload = conn.recv()
+                kind, payload = protocol.receive(conn, self._authkey)
                 conn.send(self.handle(kind, payload))
         except Exception:  # noqa: BLE001 - failed authentication, timeouts, bad clients
             return

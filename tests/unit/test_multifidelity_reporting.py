@@ -12,7 +12,8 @@ from hpcnas.core.errors import HpcnasError
 from hpcnas.evaluator.base import DONE, FAILED, STOPPED
 from hpcnas.evaluator.runner import run_config
 from hpcnas.multifidelity import ASHA, SuccessiveHalving, report
-from hpcnas.multifidelity.reporting import ADDRESS_ENV, AUTHKEY_ENV, Channel, StopEvaluation
+from hpcnas.multifidelity.protocol import ADDRESS_ENV, AUTHKEY_ENV
+from hpcnas.multifidelity.reporting import Channel, StopEvaluation
 from hpcnas.multifidelity.server import PolicyServer
 
 

@@ -11,7 +11,7 @@ import pytest
 from hpcnas.cli.main import main
 from hpcnas.evaluator.base import create_evaluator
 from hpcnas.multifidelity import report
-from hpcnas.multifidelity.reporting import ADDRESS_ENV
+from hpcnas.multifidelity.protocol import ADDRESS_ENV
 from hpcnas.problem import HpProblem
 from hpcnas.search.base import get_search_class
 
