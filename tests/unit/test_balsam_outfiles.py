@@ -1,11 +1,15 @@
 """A Balsam job run again keeps its earlier attempts' .out files; the evaluator names the .out file."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from types import SimpleNamespace
 
 from hpcnas.balsam import launch, outfiles
 from hpcnas.evaluator.balsam import BalsamEvaluator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_an_out_file_opened_again_keeps_the_earlier_attempts(tmp_path) -> None:
@@ -32,11 +36,14 @@ def test_only_non_empty_job_out_files_written_anew_are_kept(tmp_path) -> None:
     assert not (tmp_path / "job.out.1").exists()
 
 
-def test_the_serial_ensemble_opens_job_out_files_keeping_earlier_attempts() -> None:
-    from hpcnas.balsam import ensemble, outfiles
-
-    stm = ensemble.serial_module()
-    assert stm.open is outfiles.keeping_open
+def test_the_serial_ensemble_opens_job_out_files_keeping_earlier_attempts(tmp_path) -> None:
+    # Balsam's serial module configures Django from BALSAM_DB_PATH at import: in a process of
+    # its own, so that this test neither needs an earlier test's DB nor leaves settings behind
+    check = ("from hpcnas.balsam import ensemble, outfiles; "
+             "assert ensemble.serial_module().open is outfiles.keeping_open; print('ok')")
+    env = dict(os.environ, BALSAM_DB_PATH=str(tmp_path), PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
     exe = "/venv/site-packages/balsam/launcher/serial_mode_timed.py"
     cmd = f"{sys.executable} {exe} --time-limit-min=5 --master-address vm:19876"
     assert launch.with_ensemble(cmd, exe) == \
