@@ -128,3 +128,12 @@ HEAVY_MODULES = ("django", "balsam", "pandas", "sklearn", "numpy", "scipy", "Con
 def loaded_heavy_modules(config: dict[str, Any]) -> dict[str, Any]:
     """Objective 1.0; ``loaded``: the :data:`HEAVY_MODULES` already imported when it was called."""
     return {"objective": 1.0, "loaded": " ".join(m for m in HEAVY_MODULES if m in sys.modules) or "none"}
+
+
+def reports_twice(config: dict[str, Any]) -> dict[str, Any]:
+    """Reports 0.5 then 0.7 (a stopping policy may stop it after the first), lasting 10 virtual s."""
+    from hpcnas.multifidelity.reporting import report
+
+    report(1, 0.5)
+    report(2, 0.7)
+    return {"objective": 1.0, "duration": 10.0}
