@@ -34,7 +34,13 @@ Algorithm
    the surrogate with a lie, so that the next asks go elsewhere; the lie is replaced by the
    real objective when it is told. Strategy names follow DeepHyper/scikit-optimize, which
    minimise ``-objective``: ``cl_max`` lies with the *worst* objective seen (default,
-   spreads the workers), ``cl_min`` with the best, ``cl_mean`` with the mean.
+   spreads the workers), ``cl_min`` with the best, ``cl_mean`` with the mean. Lies never
+   enter a refit (the model is fitted on told points only) and are added to the fitted
+   model as leaf statistics (a kriging believer on a fixed model): the lies of a batch of
+   asks in one vectorised update before the model is next used, those of a batch of tells
+   out in one, and all pending lies back into the new leaves after a refit in one
+   (microseconds per lie). A batch ``ask(k)`` picks ``batch_chunk`` (32) points per screen
+   of candidates, with temporary lies between the picks, so it costs O(k), not O(k^2).
 4. A failed evaluation (objective ``None``) is learnt as the worst objective seen, so the
    model steers away from the region.
 
@@ -51,7 +57,11 @@ number of refits over a search of ``N`` evaluations grows only as ``log N / log 
 A call without refit costs O(num_candidates x trees x depth), independent of ``n`` apart
 from the tree depth (``log n``): milliseconds. The *median* ask+tell is such a call;
 ``benchmarks/search_overhead.py`` prints the median, the maximum and the amortised cost.
-``GP`` refits cost O(n^3) (n capped at 1,000) and each ask re-conditions on the lies.
+``GP`` is a subset-of-data GP (:class:`~hpcnas.search.hps.surrogate.GaussianProcessSurrogate`):
+its kernel is optimised on at most 256 points and its posterior conditioned on at most
+1,000 plus the 128 most recent extra points (lies, points told since the fit), so an ask
+costs at most one O((1,000 + 128)^3) conditioning per pick, whatever ``n``.
+``benchmarks/master_scale.py cost`` prints these costs against the number of pending points.
 """
 from __future__ import annotations
 
@@ -87,6 +97,9 @@ class AMBS(HpSearch):
     recombine = {"RF": True, "ET": True, "GP": False}
     recombine_k, top_k, parent_p, radius_spread = 5, 5, 0.9, 1.0
     refit_fraction = 0.2
+    #: picks of one batch ask chosen on one screen of candidates (with lies between them); a
+    #: larger batch screens fresh candidates per chunk, so that ask(k) costs O(k), not O(k^2)
+    batch_chunk = 32
     radius_init, radius_min, radius_max = 0.1, 0.001, 0.5
     radius_grow = 1.5
     #: shares of the candidates from each generator (the rest: uniform random)
@@ -137,6 +150,8 @@ class AMBS(HpSearch):
         self._warped = _Rows(1)  # warped objectives of the successes (refreshed at refits)
         self._n_fit = 0
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
+        self._unflushed: list[list[Any]] = []  # lies of asked points not yet added to the model
+        self.num_refits, self.last_fit_size = 0, 0
         self._radius, self._best_seen = self.radius_init, -np.inf
         self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
         self._float_columns = np.array([kind == FLOAT for kind in self.codec.kinds], dtype=bool)
@@ -172,57 +187,72 @@ class AMBS(HpSearch):
         return self._propose_by_model(n)
 
     def _propose_by_model(self, n: int) -> np.ndarray:
+        self._flush_lies()
         if self._model is None or self._refit_due():
             self._refit()
-        cands, local = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * n))
-        if len(cands) == 0:
-            return self.codec.sample(n)
-        feats = self.codec.features(cands)
-        prepared = self._model.prepare(feats)
+        model = self._model
         warped = self._warped.view()
         center, spread = float(warped.mean()), float(warped.std()) or 1.0
         best = (float(warped.max()) - center) / spread
         acquisition = ACQUISITIONS[self.acq_func]
-        taken = np.zeros(len(cands), dtype=bool)
         lie = float(self._warp(self._lie_value()))
-        chosen: list[int] = []
-        lied: list[int] = []  # temporary lies between the picks of one batch
-        for i in range(min(n, len(cands))):
-            mean, std = self._model.predict_prepared(prepared)
-            score = acquisition((mean - center) / spread, std / spread, best, self.kappa, self.xi)
-            score[taken] = -np.inf
-            j = int(np.argmax(score))
-            taken[j] = True
-            chosen.append(j)
-            if i < n - 1:
-                self._model.add(feats[j : j + 1], [lie])
-                lied.append(j)
-        for j in lied:
-            self._model.add(feats[j : j + 1], [lie], sign=-1)
-        picked = cands[chosen]
-        self._local_picks.update(k for k, is_local in zip(self.codec.keys(picked), local[chosen]) if is_local)
-        return picked
+        picked: list[np.ndarray] = []
+        is_local: list[np.ndarray] = []
+        lied: list[Any] = []  # prepared rows of the temporary lies between the picks of one batch
+        left = n
+        while left > 0:  # one screen of candidates per chunk of picks: ask(k) costs O(k)
+            m = min(left, self.batch_chunk)
+            cands, local = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * m))
+            if len(cands) == 0:
+                break
+            prepared = model.prepare(self.codec.features(cands))
+            taken = np.zeros(len(cands), dtype=bool)
+            chosen: list[int] = []
+            for i in range(min(m, len(cands))):
+                mean, std = model.predict_prepared(prepared)
+                score = acquisition((mean - center) / spread, std / spread, best, self.kappa, self.xi)
+                score[taken] = -np.inf
+                j = int(np.argmax(score))
+                taken[j] = True
+                chosen.append(j)
+                if left - len(chosen) > 0:  # later picks of this batch see a lie here
+                    row = prepared[j : j + 1]
+                    model.add_prepared(row, [lie])
+                    lied.append(row)
+            picked.append(cands[chosen])
+            is_local.append(local[chosen])
+            left -= len(chosen)
+        if lied:  # the asked points get their lasting lies in _on_asked
+            model.add_prepared(np.concatenate(lied), [lie] * len(lied), sign=-1)
+        if not picked:
+            return self.codec.sample(n)
+        out, local = np.concatenate(picked), np.concatenate(is_local)
+        self._local_picks.update(k for k, loc in zip(self.codec.keys(out), local) if loc)
+        return out
 
     def _on_asked(self, vector: np.ndarray) -> None:
-        feats = self.codec.features(vector)
-        lie = None
+        entry = [self.codec.features(vector), None]
         if self._model is not None:
-            lie = self._lie_value()
-            self._model.add(feats, self._warp([lie]))
-        self._lies.setdefault(self.codec.keys(vector)[0], []).append([feats, lie])
+            entry[1] = self._lie_value()
+            self._unflushed.append(entry)  # added to the model in one batch before it is used
+        self._lies.setdefault(self.codec.keys(vector)[0], []).append(entry)
 
     def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
+        self._flush_lies()
         best_before = self._best_seen
         feats = self.codec.features(vectors)
         keys = self.codec.keys(vectors)
+        removed: list[list[Any]] = []
         for i in np.flatnonzero(pending):
             lies = self._lies.get(keys[i])
             if lies:
-                lie_feats, lie = lies.pop()
+                entry = lies.pop()
                 if not lies:
                     del self._lies[keys[i]]
-                if self._model is not None and lie is not None:
-                    self._model.add(lie_feats, self._warp([lie]), sign=-1)
+                if entry[1] is not None:
+                    removed.append(entry)
+        if self._model is not None and removed:  # every lie of this batch out in one update
+            self._model.add(np.concatenate([e[0] for e in removed]), self._warp([e[1] for e in removed]), sign=-1)
         self._best_seen = max(self._best_seen, float(np.nanmax(objectives, initial=-np.inf)))
         from_region = np.array([k in self._local_picks for k in keys], dtype=bool)
         self._local_picks.difference_update(keys)
@@ -258,11 +288,21 @@ class AMBS(HpSearch):
         self._warped = _Rows(1)
         self._warped.extend(self._warp(self._ok())[:, None])
         self._n_fit = len(y)
-        lie = self._lie_value()
-        for lies in self._lies.values():  # pending points: lie with the current value
-            for entry in lies:
+        self.num_refits += 1
+        self.last_fit_size = len(y)  # told points only: the lies never enter a fit
+        self._unflushed = []  # every pending lie is re-added below
+        entries = [entry for lies in self._lies.values() for entry in lies]
+        if entries:  # pending points: lie with the current value, in one vectorised update
+            lie = self._lie_value()
+            for entry in entries:
                 entry[1] = lie
-                self._model.add(entry[0], self._warp([lie]))
+            self._model.add(np.concatenate([e[0] for e in entries]), self._warp([lie] * len(entries)))
+
+    def _flush_lies(self) -> None:
+        """Add the lies of the points asked since the model was last used, in one update."""
+        if self._unflushed and self._model is not None:
+            entries, self._unflushed = self._unflushed, []
+            self._model.add(np.concatenate([e[0] for e in entries]), self._warp([e[1] for e in entries]))
 
     def _candidates(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Candidates from the generators of :mod:`~hpcnas.search.hps.candidates` and the

@@ -1,0 +1,113 @@
+"""AMBS with many pending evaluations: the work per ask, tell and refit does not grow with them.
+
+Counts, not timings: the rows a refit learns from, the model updates per batch, the candidate
+screens per batch ask, the points a GP optimises its kernel on.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hpcnas.benchmark import polynome2
+from hpcnas.search.hps import surrogate as surrogates
+from hpcnas.search.hps.ambs import AMBS
+
+PROBLEM = polynome2.build(3)
+
+
+def _told(search: AMBS, n: int, seed: int = 1) -> None:
+    configs = PROBLEM.sample(n, rng=seed)
+    search.tell([(c, polynome2.run(c)) for c in configs])
+
+
+class _CountingAdds:
+    """Wraps a surrogate's ``add`` / ``add_prepared`` and counts the calls and the rows."""
+
+    def __init__(self, search: AMBS) -> None:
+        self.calls = self.rows = 0
+        model = search._model
+        for name in ("add", "add_prepared"):
+            original = getattr(model, name)
+
+            def counted(X, y, sign=1, _original=original, _name=name):
+                if _name == "add":  # add_prepared inside add is the same update
+                    self.calls += 1
+                    self.rows += len(np.atleast_2d(X))
+                    return _original(X, y, sign)
+                return _original(X, y, sign)
+
+            setattr(model, name, counted)
+
+
+@pytest.mark.parametrize("surrogate", ["RF", "ET"])
+def test_a_refit_learns_from_the_told_points_only_and_re_adds_every_lie_in_one_update(surrogate) -> None:
+    search = AMBS(PROBLEM, random_state=0, surrogate_model=surrogate, n_initial_points=5)
+    _told(search, 30)
+    pending = search.ask(200)  # 200 lies
+    assert search.num_refits == 1 and search.last_fit_size == 30
+    search._flush_lies()
+    trees = len(search._model._trees)
+    assert search._model._counts.sum() / trees == pytest.approx(30 + 200)  # fitted points + lies
+    fits: list[int] = []
+    original = type(search._model).fit
+    type(search._model).fit, search._n_fit = (lambda self, X, y: (fits.append(len(X)), original(self, X, y))), 0
+    try:
+        search._refit()
+    finally:
+        type(search._model).fit = original
+    assert fits == [30]  # the 200 lies are not fitted on ...
+    assert search._model._counts.sum() / trees == pytest.approx(30 + 200)  # ... but are in the new leaves
+    assert len(pending) == 200
+
+
+def test_model_updates_per_batch_do_not_grow_with_the_batch() -> None:
+    """Lies of a batch ask reach the model in one update, the lies of a batch tell leave in one."""
+    counts = {}
+    for k in (8, 128):
+        search = AMBS(PROBLEM, random_state=0, n_initial_points=5)
+        _told(search, 30)
+        search.ask(1)  # fits the model
+        search.refit_fraction = 1e9  # no refit from here
+        counter = _CountingAdds(search)
+        asked = search.ask(k)
+        search.tell([(c, polynome2.run(c)) for c in asked])
+        counts[k] = counter.calls
+        assert counter.rows == 1 + 3 * k  # the pending lie of ask(1); every lie in and out once, told points in once
+    assert counts[8] == counts[128] <= 4
+
+
+def test_a_batch_ask_screens_one_candidate_set_per_chunk_of_picks(monkeypatch) -> None:
+    search = AMBS(PROBLEM, random_state=0, n_initial_points=5)
+    search.random_share = 0.0
+    _told(search, 30)
+    screens: list[int] = []
+    original = search._candidates
+    monkeypatch.setattr(search, "_candidates", lambda count: (screens.append(count), original(count))[1])
+    assert len(search.ask(320)) == 320
+    # 320 picks in chunks of 32: 10 screens of 128 candidates (4 per pick), not 1 screen of 1,280
+    # scored 320 times
+    assert screens == [4 * search.batch_chunk] * (320 // search.batch_chunk)
+
+
+def test_the_gp_optimises_its_kernel_on_a_subset_and_conditions_on_bounded_extras(monkeypatch) -> None:
+    monkeypatch.setattr(surrogates.GaussianProcessSurrogate, "fit_points", 20)
+    monkeypatch.setattr(surrogates.GaussianProcessSurrogate, "max_points", 40)
+    monkeypatch.setattr(surrogates.GaussianProcessSurrogate, "max_extra", 8)
+    monkeypatch.setattr(surrogates.GaussianProcessSurrogate, "n_restarts_optimizer", 0)
+    search = AMBS(PROBLEM, random_state=0, surrogate_model="GP", n_initial_points=5)
+    _told(search, 60)
+    asked = search.ask(4)
+    model = search._model
+    assert model.fit_size == 20 and len(model._base[0]) == 40  # best 20 for the kernel, best 40 posterior
+    search.ask(30)
+    search._flush_lies()
+    sizes: list[int] = []
+    original = surrogates.GaussianProcessSurrogate.predict_prepared
+    model.add(np.zeros((1, 3)), [0.0])
+    import sklearn.gaussian_process as gp
+
+    fit = gp.GaussianProcessRegressor.fit
+    monkeypatch.setattr(gp.GaussianProcessRegressor, "fit", lambda self, X, y: (sizes.append(len(X)), fit(self, X, y))[1])
+    original(model, np.zeros((2, 3)))
+    assert len(model._extra) > 8 and sizes == [40 + 8]  # 34 lies and one extra point, 8 conditioned on
+    assert len(asked) == 4
