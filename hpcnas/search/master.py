@@ -190,6 +190,9 @@ class SearchMaster:
         evaluator = self.evaluator
         start = evaluator.clock()
         realtime = type(evaluator).clock is Evaluator.clock
+        background = getattr(self.search, "fit_in_background", None)
+        if realtime and callable(background):  # refits must not stall asks while workers wait
+            background(True)
         progress = Progress(getattr(self.search, "name", "search"), self.max_evals, initial=self.num_finished,
                             mode=self.progress, log_format=self.log_format, interval=self.log_interval)
         try:

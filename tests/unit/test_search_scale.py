@@ -111,3 +111,46 @@ def test_the_gp_optimises_its_kernel_on_a_subset_and_conditions_on_bounded_extra
     original(model, np.zeros((2, 3)))
     assert len(model._extra) > 8 and sizes == [40 + 8]  # 34 lies and one extra point, 8 conditioned on
     assert len(asked) == 4
+
+
+def test_a_background_refit_does_not_stall_asks_and_is_installed_when_done(monkeypatch) -> None:
+    import threading
+
+    search = AMBS(PROBLEM, random_state=0, n_initial_points=5)
+    search.random_share = 0.0
+    search.fit_in_background()
+    _told(search, 30)
+    search.ask(1)  # the first model is fitted in the foreground
+    assert search.num_refits == 1 and search.num_background_fits == 0
+    release, build = threading.Event(), search._build
+    monkeypatch.setattr(search, "_build", lambda *a: (release.wait(60), build(*a))[1])
+    _told(search, 10, seed=2)  # a refit is due
+    old = search._model
+    assert len(search.ask(5)) == 5  # answered from the old model while the fit waits
+    assert search.num_background_fits == 1 and search._model is old and search.num_refits == 1
+    _told(search, 3, seed=3)  # told meanwhile: learnt by the old model, re-added to the new one
+    release.set()
+    search._fitting._thread.join(60)
+    search.ask(1)
+    assert search.num_refits == 2 and search.last_fit_size == 40 and search._model is not old
+    search._flush_lies()
+    trees = len(search._model._trees)
+    pending = sum(len(v) for v in search._lies.values())
+    assert search._model._counts.sum() / trees == pytest.approx(43 + pending)
+    search.close()
+
+
+def test_the_master_fits_in_the_background_on_a_real_clock_only(tmp_path) -> None:
+    from hpcnas.evaluator.base import Evaluator
+    from hpcnas.evaluator.simulated import SimulatedEvaluator
+    from hpcnas.search.master import SearchMaster
+
+    class RealClock(SimulatedEvaluator):
+        clock = Evaluator.clock
+
+    for cls, expected in ((SimulatedEvaluator, False), (RealClock, True)):
+        search = AMBS(PROBLEM, random_state=0, n_initial_points=3)
+        evaluator = cls(polynome2.run, num_workers=2, default_duration=1.0)
+        SearchMaster(PROBLEM, search, evaluator, str(tmp_path / cls.__name__), 8, progress=False).run()
+        search.close()
+        assert search._background is expected and search.num_refits >= 1

@@ -75,6 +75,7 @@ from hpcnas.core.errors import UsageError
 from hpcnas.search.base import register_search
 from hpcnas.search.hps._base import HpSearch
 from hpcnas.search.hps import candidates
+from hpcnas.search.hps.background_fit import BackgroundFit
 from hpcnas.search.hps.acquisition import ACQUISITIONS
 from hpcnas.search.hps.encoding import FLOAT
 from hpcnas.search.hps.surrogate import SURROGATES, QuantileWarp, Surrogate, identity
@@ -152,6 +153,7 @@ class AMBS(HpSearch):
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
         self._unflushed: list[list[Any]] = []  # lies of asked points not yet added to the model
         self.num_refits, self.last_fit_size = 0, 0
+        self._background, self._fitting, self.num_background_fits = False, None, 0
         self._radius, self._best_seen = self.radius_init, -np.inf
         self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
         self._float_columns = np.array([kind == FLOAT for kind in self.codec.kinds], dtype=bool)
@@ -188,8 +190,7 @@ class AMBS(HpSearch):
 
     def _propose_by_model(self, n: int) -> np.ndarray:
         self._flush_lies()
-        if self._model is None or self._refit_due():
-            self._refit()
+        self._refresh_model()
         model = self._model
         warped = self._warped.view()
         center, spread = float(warped.mean()), float(warped.std()) or 1.0
@@ -261,7 +262,7 @@ class AMBS(HpSearch):
         self._vectors.extend(vectors)
         self._y.extend(objectives[:, None])
         self._warped.extend(self._warp(objectives[~np.isnan(objectives)])[:, None])
-        if self._model is not None and not self._refit_due():
+        if self._model is not None and (self._background or not self._refit_due()):
             worst = self._ok().min() if self._ok().size else 0.0
             self._model.add(feats, self._warp(np.where(np.isnan(objectives), worst, objectives)))
 
@@ -278,25 +279,67 @@ class AMBS(HpSearch):
         return len(self._y) - self._n_fit >= max(1, math.ceil(self.refit_fraction * self._n_fit))
 
     def _refit(self) -> None:
+        self._install(*self._build(*self._training_data()), len(self._y))
+
+    def _training_data(self) -> tuple[np.ndarray, np.ndarray, int]:
         y = self._y.view()[:, 0].copy()
         y[np.isnan(y)] = self._ok().min()
-        self._model = SURROGATES[self.surrogate_model](
-            random_state=int(self.rng.integers(0, 2**31 - 1)), n_jobs=self.n_jobs
-        )
-        self._warp = QuantileWarp(y) if self.warp_objectives[self.surrogate_model] else identity
-        self._model.fit(self._features.view(), self._warp(y))
+        return self._features.view(), y, int(self.rng.integers(0, 2**31 - 1))
+
+    def _build(self, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[Surrogate, Callable[[Any], np.ndarray]]:
+        """A surrogate fitted on ``X, y`` and its objective warp (pure: runs in a background thread too)."""
+        model = SURROGATES[self.surrogate_model](random_state=seed, n_jobs=self.n_jobs)
+        warp = QuantileWarp(y) if self.warp_objectives[self.surrogate_model] else identity
+        model.fit(X, warp(y))
+        return model, warp
+
+    def _install(self, model: Surrogate, warp: Callable[[Any], np.ndarray], n_fit: int) -> None:
+        """Use a model fitted on the first ``n_fit`` told points: the points told since and the
+        pending lies go into it as statistics, each group in one vectorised update."""
+        self._model, self._warp = model, warp
         self._warped = _Rows(1)
         self._warped.extend(self._warp(self._ok())[:, None])
-        self._n_fit = len(y)
+        self._n_fit = n_fit
         self.num_refits += 1
-        self.last_fit_size = len(y)  # told points only: the lies never enter a fit
+        self.last_fit_size = n_fit  # told points only: the lies never enter a fit
+        if len(self._y) > n_fit:  # told while a background fit ran
+            y = self._y.view()[n_fit:, 0]
+            self._model.add(self._features.view()[n_fit:], self._warp(np.where(np.isnan(y), self._ok().min(), y)))
         self._unflushed = []  # every pending lie is re-added below
         entries = [entry for lies in self._lies.values() for entry in lies]
-        if entries:  # pending points: lie with the current value, in one vectorised update
+        if entries:  # pending points: lie with the current value
             lie = self._lie_value()
             for entry in entries:
                 entry[1] = lie
             self._model.add(np.concatenate([e[0] for e in entries]), self._warp([lie] * len(entries)))
+
+    # ----------------------------------------------------------------- background fits
+    def fit_in_background(self, enabled: bool = True) -> None:
+        """Refit in a background thread and ask from the last fitted model meanwhile (the search
+        master turns this on for evaluators on the real clock; :mod:`~hpcnas.search.hps.background_fit`)."""
+        self._background = enabled
+
+    def _refresh_model(self) -> None:
+        """Fit when none exists; else install a finished background fit, or start one when due."""
+        if self._fitting is not None and self._fitting.done:
+            fitting, self._fitting = self._fitting, None
+            self._install(*fitting.result(), fitting.tag)
+        if self._model is None:
+            self._refit()
+        elif self._refit_due() and self._fitting is None:
+            if not self._background:
+                self._refit()
+                return
+            X, y, seed = self._training_data()
+            self.num_background_fits += 1
+            X = X.copy()  # the thread gets its own copy of the training data
+            self._fitting = BackgroundFit(lambda: self._build(X, y, seed), tag=len(y))
+
+    def close(self) -> None:
+        if self._fitting is not None:
+            self._fitting.result()
+            self._fitting = None
+        super().close()
 
     def _flush_lies(self) -> None:
         """Add the lies of the points asked since the model was last used, in one update."""
