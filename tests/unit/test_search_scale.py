@@ -20,23 +20,20 @@ def _told(search: AMBS, n: int, seed: int = 1) -> None:
     search.tell([(c, polynome2.run(c)) for c in configs])
 
 
-class _CountingAdds:
-    """Wraps a surrogate's ``add`` / ``add_prepared`` and counts the calls and the rows."""
+class _CountingTraversals:
+    """Wraps a forest's ``prepare`` (the tree traversals) and counts the calls and the rows."""
 
     def __init__(self, search: AMBS) -> None:
         self.calls = self.rows = 0
         model = search._model
-        for name in ("add", "add_prepared"):
-            original = getattr(model, name)
+        original = model.prepare
 
-            def counted(X, y, sign=1, _original=original, _name=name):
-                if _name == "add":  # add_prepared inside add is the same update
-                    self.calls += 1
-                    self.rows += len(np.atleast_2d(X))
-                    return _original(X, y, sign)
-                return _original(X, y, sign)
+        def counted(X):
+            self.calls += 1
+            self.rows += len(X)
+            return original(X)
 
-            setattr(model, name, counted)
+        model.prepare = counted
 
 
 @pytest.mark.parametrize("surrogate", ["RF", "ET"])
@@ -60,20 +57,20 @@ def test_a_refit_learns_from_the_told_points_only_and_re_adds_every_lie_in_one_u
     assert len(pending) == 200
 
 
-def test_model_updates_per_batch_do_not_grow_with_the_batch() -> None:
-    """Lies of a batch ask reach the model in one update, the lies of a batch tell leave in one."""
-    counts = {}
+def test_lies_and_told_points_reuse_the_leaves_of_their_screen() -> None:
+    """A batch ask traverses the trees once per screen of candidates; the lasting lies of the asked
+    points, their removal and the told points reuse the leaves found then (no traversal per point)."""
     for k in (8, 128):
         search = AMBS(PROBLEM, random_state=0, n_initial_points=5)
+        search.random_share = 0.0
         _told(search, 30)
-        search.ask(1)  # fits the model
+        search.tell([(c, polynome2.run(c)) for c in search.ask(1)])  # fits the model
         search.refit_fraction = 1e9  # no refit from here
-        counter = _CountingAdds(search)
+        counter = _CountingTraversals(search)
         asked = search.ask(k)
         search.tell([(c, polynome2.run(c)) for c in asked])
-        counts[k] = counter.calls
-        assert counter.rows == 1 + 3 * k  # the pending lie of ask(1); every lie in and out once, told points in once
-    assert counts[8] == counts[128] <= 4
+        screens = -(-k // search.batch_chunk)
+        assert counter.calls == screens and counter.rows == screens * 4 * search.batch_chunk
 
 
 def test_a_batch_ask_screens_one_candidate_set_per_chunk_of_picks(monkeypatch) -> None:

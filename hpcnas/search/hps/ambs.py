@@ -153,6 +153,8 @@ class AMBS(HpSearch):
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
         self._unflushed: list[list[Any]] = []  # lies of asked points not yet added to the model
         self.num_refits, self.last_fit_size = 0, 0
+        self._model_version = 0
+        self._picked_rows: dict[bytes, tuple[int, Any]] = {}
         self._background, self._fitting, self.num_background_fits = False, None, 0
         self._radius, self._best_seen = self.radius_init, -np.inf
         self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
@@ -200,6 +202,7 @@ class AMBS(HpSearch):
         picked: list[np.ndarray] = []
         is_local: list[np.ndarray] = []
         lied: list[Any] = []  # prepared rows of the temporary lies between the picks of one batch
+        self._picked_rows = {}  # key -> (model version, prepared row), reused by the lasting lie
         left = n
         while left > 0:  # one screen of candidates per chunk of picks: ask(k) costs O(k)
             m = min(left, self.batch_chunk)
@@ -221,6 +224,8 @@ class AMBS(HpSearch):
                     model.add_prepared(row, [lie])
                     lied.append(row)
             picked.append(cands[chosen])
+            for key, j in zip(self.codec.keys(cands[chosen]), chosen):
+                self._picked_rows[key] = (self._model_version, prepared[j : j + 1])
             is_local.append(local[chosen])
             left -= len(chosen)
         if lied:  # the asked points get their lasting lies in _on_asked
@@ -232,11 +237,12 @@ class AMBS(HpSearch):
         return out
 
     def _on_asked(self, vector: np.ndarray) -> None:
-        entry = [self.codec.features(vector), None]
+        key = self.codec.keys(vector)[0]
+        entry = [self.codec.features(vector), None, self._picked_rows.pop(key, None)]
         if self._model is not None:
             entry[1] = self._lie_value()
             self._unflushed.append(entry)  # added to the model in one batch before it is used
-        self._lies.setdefault(self.codec.keys(vector)[0], []).append(entry)
+        self._lies.setdefault(key, []).append(entry)
 
     def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
         self._flush_lies()
@@ -244,16 +250,18 @@ class AMBS(HpSearch):
         feats = self.codec.features(vectors)
         keys = self.codec.keys(vectors)
         removed: list[list[Any]] = []
+        told = [[feats[i : i + 1], None, None] for i in range(len(feats))]  # entries of the told points
         for i in np.flatnonzero(pending):
             lies = self._lies.get(keys[i])
             if lies:
                 entry = lies.pop()
                 if not lies:
                     del self._lies[keys[i]]
+                told[i][2] = entry[2]  # the same point: the same leaves
                 if entry[1] is not None:
                     removed.append(entry)
         if self._model is not None and removed:  # every lie of this batch out in one update
-            self._model.add(np.concatenate([e[0] for e in removed]), self._warp([e[1] for e in removed]), sign=-1)
+            self._add_entries(removed, self._warp([e[1] for e in removed]), sign=-1)
         self._best_seen = max(self._best_seen, float(np.nanmax(objectives, initial=-np.inf)))
         from_region = np.array([k in self._local_picks for k in keys], dtype=bool)
         self._local_picks.difference_update(keys)
@@ -264,7 +272,7 @@ class AMBS(HpSearch):
         self._warped.extend(self._warp(objectives[~np.isnan(objectives)])[:, None])
         if self._model is not None and (self._background or not self._refit_due()):
             worst = self._ok().min() if self._ok().size else 0.0
-            self._model.add(feats, self._warp(np.where(np.isnan(objectives), worst, objectives)))
+            self._add_entries(told, self._warp(np.where(np.isnan(objectives), worst, objectives)))
 
     # ----------------------------------------------------------------- internals
     def _ok(self) -> np.ndarray:
@@ -297,6 +305,7 @@ class AMBS(HpSearch):
         """Use a model fitted on the first ``n_fit`` told points: the points told since and the
         pending lies go into it as statistics, each group in one vectorised update."""
         self._model, self._warp = model, warp
+        self._model_version += 1  # leaves prepared for the old model are no longer valid
         self._warped = _Rows(1)
         self._warped.extend(self._warp(self._ok())[:, None])
         self._n_fit = n_fit
@@ -311,7 +320,7 @@ class AMBS(HpSearch):
             lie = self._lie_value()
             for entry in entries:
                 entry[1] = lie
-            self._model.add(np.concatenate([e[0] for e in entries]), self._warp([lie] * len(entries)))
+            self._add_entries(entries, self._warp([lie] * len(entries)))
 
     # ----------------------------------------------------------------- background fits
     def fit_in_background(self, enabled: bool = True) -> None:
@@ -345,7 +354,18 @@ class AMBS(HpSearch):
         """Add the lies of the points asked since the model was last used, in one update."""
         if self._unflushed and self._model is not None:
             entries, self._unflushed = self._unflushed, []
-            self._model.add(np.concatenate([e[0] for e in entries]), self._warp([e[1] for e in entries]))
+            self._add_entries(entries, self._warp([e[1] for e in entries]))
+
+    def _add_entries(self, entries: list[list[Any]], values: np.ndarray, sign: int = 1) -> None:
+        """Add (``sign=-1``: remove) the points of ``entries`` (``[features, lie, cached leaves]``)
+        with ``values``, in at most two updates: the leaves computed when a point was picked are
+        reused while the model that computed them is in use (no second tree traversal)."""
+        values = np.asarray(values, dtype=float)
+        hit = np.array([e[2] is not None and e[2][0] == self._model_version for e in entries], dtype=bool)
+        if hit.any():
+            self._model.add_prepared(np.concatenate([e[2][1] for e, h in zip(entries, hit) if h]), values[hit], sign)
+        if not hit.all():
+            self._model.add(np.concatenate([e[0] for e, h in zip(entries, hit) if not h]), values[~hit], sign)
 
     def _candidates(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Candidates from the generators of :mod:`~hpcnas.search.hps.candidates` and the
