@@ -16,7 +16,8 @@ which charges the master's own CPU time to the virtual clock, with ``W`` workers
 lognormal evaluation durations of median ``--duration`` (60 s, sigma 0.5), ``--evals``
 evaluations of polynome2: slot utilization (busy worker-seconds / (W x makespan)), the
 master's busy fraction (charged seconds / makespan), and the best objective after the same
-number of evaluations for every method. Optuna TPE (ask/tell) is the peer; it runs at most
+number of evaluations for every method. Utilization is the steady state: from the first start
+to the last start (then the budget is spent and the workers drain whatever the master does). Optuna TPE (ask/tell) is the peer; it runs at most
 ``--max-peer-evals`` evaluations (it costs seconds per ask at thousands of points), and its
 best objective is then compared at that count. ``--quick``: 1,024 and 4,096 workers, 4 x W
 evaluations.
@@ -108,10 +109,13 @@ def simulate(method: str, workers: int, evals: int, duration: float, scale: floa
         wall = time.perf_counter() - t
         evaluator.close()
     span = float(df["end_time"].max() - df["start_time"].min())
-    busy = float(df["duration"].sum())
-    best = df["objective"].cummax()
+    # steady state: from the first start to the last start (afterwards the budget is spent and
+    # the workers drain, whatever the master)
+    t0, t1 = float(df["start_time"].min()), float(df["start_time"].max())
+    busy = float((df["end_time"].clip(upper=t1) - df["start_time"]).clip(lower=0).sum())
+    best = df.sort_values("end_time")["objective"].cummax().reset_index(drop=True)
     return {
-        "utilization": busy / (workers * span), "master_busy": evaluator.master_seconds / span,
+        "utilization": busy / (workers * (t1 - t0)) if t1 > t0 else float("nan"), "master_busy": evaluator.master_seconds / span,
         "master_ms_per_eval": 1e3 * evaluator.master_seconds / scale / len(df), "makespan_s": span,
         "best": float(best.iloc[-1]), "best_at": {n: float(best.iloc[min(n, len(best)) - 1]) for n in CHECKPOINTS},
         "wall_s": wall,
@@ -185,7 +189,8 @@ def main(argv: list[str] | None = None) -> None:
             n = min(evals, args.max_peer_evals) if method == "optuna-tpe" else evals
             r = simulate(method, workers, n, args.duration, args.master_time_scale)
             at = {k: v for k, v in r["best_at"].items() if k <= n}
-            print(f"W={workers:>6} {method:10} evals {n:>6}: utilization {100 * r['utilization']:5.1f} %  "
+            util = "n/a (all asked at once)" if n <= workers else f"{100 * r['utilization']:5.1f} %"
+            print(f"W={workers:>6} {method:10} evals {n:>6}: utilization {util}  "
                   f"master busy {100 * r['master_busy']:5.1f} %  master CPU {r['master_ms_per_eval']:6.2f} ms/eval  "
                   f"best {r['best']:9.3f}  best at {at}  ({r['wall_s']:.0f} s wall)", flush=True)
 
