@@ -163,7 +163,9 @@ class AMBS(HpSearch):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--surrogate-model", dest="surrogate_model", default="RF", choices=sorted(SURROGATES),
-                            help="surrogate model of the objective (default: RF)")
+                            help="surrogate model of the objective (default: RF); GP is exact up to 256 told "
+                                 "points, then learns its kernel on the best 256 and from 1,000 on conditions "
+                                 "on the best 1,000 (subset of data)")
         parser.add_argument("--acq-func", dest="acq_func", default="UCB", choices=sorted(ACQUISITIONS),
                             help="acquisition function (default: UCB)")
         parser.add_argument("--kappa", dest="kappa", type=float, default=1.96,
