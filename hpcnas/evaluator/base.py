@@ -203,6 +203,11 @@ class Evaluator(ABC):
         """
         return time.time()
 
+    def charge(self, cpu_seconds: float, wall_seconds: float) -> None:
+        """The search master spent this time on its own work (ask, tell, writes) since its last
+        report. A real clock has advanced by it already (no-op here); a virtual one advances
+        (:class:`~hpcnas.evaluator.simulated.SimulatedEvaluator`)."""
+
     @property
     def num_workers(self) -> int:
         return self._num_workers

@@ -9,6 +9,16 @@ advances the clock to the next end (``timeout=None``), by at most ``timeout`` vi
 or not at all (``timeout=0``). ``eval_timeout`` cuts a longer job to a ``TIMEOUT`` at
 ``start + eval_timeout``.
 
+The master's own time is charged to the clock: the search master reports the time it spends
+asking, telling and writing results (:meth:`Evaluator.charge`), and the virtual clock advances
+by it (``master_time="cpu"``, the default: CPU time of the master's thread, which a loaded
+machine does not inflate; ``"wall"``: elapsed time; ``"off"``: nothing, the clock jumps from
+end to end), multiplied by ``master_time_scale`` (e.g. 2 for a head node twice as slow as this
+machine). Slots that free while the master computes stay idle until its next submit, so the
+utilization of a simulated run is a true figure for that master: a search that needs 20 ms per
+ask cannot keep more than ``duration / 20 ms`` workers busy. ``master_seconds`` is the total
+charged (the master's busy time on the virtual clock).
+
 Results carry virtual epoch times (``origin`` + virtual seconds), so searches, the master's
 stopping rules (which read :meth:`clock`) and analytics run unchanged, thousands of
 evaluations per second: for search tests and scale studies (cf. Syne Tune's simulator
@@ -25,8 +35,11 @@ from typing import Any, Callable
 
 from hpcnas.core.errors import UsageError
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.evaluator.base import DONE, FAILED, STOPPED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.runner import resolve_run_function, run_config
+
+#: what :meth:`SimulatedEvaluator.charge` counts of the master's time
+MASTER_TIMES = ("cpu", "wall", "off")
 
 
 @register_evaluator("simulated")
@@ -41,8 +54,18 @@ class SimulatedEvaluator(Evaluator):
         duration_function: str | Callable[[Config], float] | None = None,
         default_duration: float | None = None,
         origin: float | None = None,
+        master_time: str = "cpu",
+        master_time_scale: float = 1.0,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
+        if master_time not in MASTER_TIMES:
+            raise UsageError(f"--master-time must be one of {', '.join(MASTER_TIMES)}, got {master_time!r}")
+        if not (isinstance(master_time_scale, (int, float)) and math.isfinite(master_time_scale)
+                and master_time_scale >= 0):
+            raise UsageError(f"--master-time-scale must be a finite number >= 0, got {master_time_scale}")
+        self.master_time, self.master_time_scale = master_time, float(master_time_scale)
+        #: virtual seconds charged for the master's own work (ask, tell, writes) so far
+        self.master_seconds = 0.0
         if default_duration is not None and not (math.isfinite(default_duration) and default_duration >= 0):
             raise UsageError(f"--default-duration must be >= 0 seconds, got {default_duration}")
         self._run = resolve_run_function(run_function)
@@ -71,10 +94,31 @@ class SimulatedEvaluator(Evaluator):
             metavar="SECONDS",
             help="virtual duration when the run function returns no 'duration' (simulated evaluator)",
         )
+        parser.add_argument(
+            "--master-time",
+            choices=MASTER_TIMES,
+            help="the master's own time charged to the virtual clock: its thread's CPU time (default), "
+                 "wall time, or off (simulated evaluator)",
+        )
+        parser.add_argument(
+            "--master-time-scale",
+            type=float,
+            metavar="FACTOR",
+            help="multiply the charged master time, e.g. 2 for a head node twice as slow as this "
+                 "machine (simulated evaluator; default: 1)",
+        )
 
     def clock(self) -> float:
         """The virtual time, in epoch seconds."""
         return self._origin + self._now
+
+    def charge(self, cpu_seconds: float, wall_seconds: float) -> None:
+        """The master computed for this long: the virtual clock advances by it (see the module docstring)."""
+        if self.master_time == "off":
+            return
+        seconds = self.master_time_scale * max(0.0, cpu_seconds if self.master_time == "cpu" else wall_seconds)
+        self._now += seconds
+        self.master_seconds += seconds
 
     # ----------------------------------------------------------------- backend
     def _submit(self, jobs: list[tuple[str, Config]], submit_time: float) -> None:
@@ -131,7 +175,7 @@ class SimulatedEvaluator(Evaluator):
         return EvalResult(
             job_id=job_id,
             config=config,
-            objective=objective if status == DONE else None,
+            objective=objective if status in (DONE, STOPPED) else None,  # stopped: its last report
             status=status,
             error=error,
             submit_time=submit_time,

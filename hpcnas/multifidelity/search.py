@@ -108,8 +108,16 @@ class MultiFidelitySearch(Search):
             return  # likewise
         searcher_cls.add_arguments(parser)
 
+    def fit_in_background(self, enabled: bool = True) -> None:
+        """Forwarded to the searcher (AMBS refits in a background thread on a real clock)."""
+        forward = getattr(self.searcher, "fit_in_background", None)
+        if callable(forward):
+            forward(enabled)
+
     def close(self) -> None:
         """Stop the policy server and restore the environment."""
+        if getattr(self, "searcher", None) is not None:
+            self.searcher.close()
         if getattr(self, "server", None) is None:
             return
         self.server.close()

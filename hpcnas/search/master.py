@@ -6,7 +6,8 @@ as it arrives, and appends them to ``results.csv`` in ``output_dir`` (flushed an
 ``fsync``-ed per batch, or at most every ``sync_interval`` seconds, see
 :mod:`hpcnas.search.results_store`). It stops after
 ``max_evals`` finished evaluations or ``timeout`` seconds on the evaluator's clock
-(virtual for the simulated evaluator), and never submits more than ``max_evals``
+(virtual for the simulated evaluator, which also charges the master's own ask, tell and write
+time to its clock: :meth:`~hpcnas.evaluator.base.Evaluator.charge`), and never submits more than ``max_evals``
 evaluations in total, counting recorded, recovered and pending ones.
 
 Resume: when ``output_dir`` already holds ``results.csv`` of the same problem, the recorded
@@ -30,7 +31,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Sequence
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 
@@ -203,6 +206,9 @@ class SearchMaster:
         evaluator = self.evaluator
         start = evaluator.clock()
         realtime = type(evaluator).clock is Evaluator.clock
+        background = getattr(self.search, "fit_in_background", None)
+        if realtime and callable(background):  # refits must not stall asks while workers wait
+            background(True)
         progress = Progress(getattr(self.search, "name", "search"), self.max_evals, initial=self.num_finished,
                             mode=self.progress, log_format=self.log_format, interval=self.log_interval)
         try:
@@ -216,9 +222,11 @@ class SearchMaster:
                 budget = self.max_evals - self.num_finished - evaluator.num_pending
                 n = min(evaluator.num_free, budget)
                 if n > 0:
-                    configs = self.search.ask(n)
+                    with _charged(evaluator):
+                        configs = self.search.ask(n)
+                        if configs:
+                            self._check_repeats(configs)
                     if configs:
-                        self._check_repeats(configs)
                         evaluator.submit(configs)
                 if evaluator.num_pending == 0:
                     self.stopped_by = "exhausted"
@@ -228,10 +236,12 @@ class SearchMaster:
                 # with the next results)
                 due = progress.due_in() if realtime else None
                 wait = remaining if due is None else due if remaining is None else min(due, remaining)
-                fresh = self._record(evaluator.gather(timeout=wait), write=True)
-                self.run_finished += len(fresh)
-                self.run_failed += sum(1 for r in fresh if _told_objective(r) is None)
-                progress.update(fresh, self._state(start))
+                gathered = evaluator.gather(timeout=wait)
+                with _charged(evaluator):
+                    fresh = self._record(gathered, write=True)
+                    self.run_finished += len(fresh)
+                    self.run_failed += sum(1 for r in fresh if _told_objective(r) is None)
+                    progress.update(fresh, self._state(start))
                 if self._too_many_failures():
                     self.stopped_by = "failures"
                     break
@@ -368,6 +378,17 @@ class SearchMaster:
                 "fix the run function and start again in another --output-dir"
             )
         return None
+
+
+@contextmanager
+def _charged(evaluator: Evaluator) -> Iterator[None]:
+    """Report the master's own time in the block (its thread's CPU time and wall time) to the
+    evaluator: a virtual clock charges it, so that simulated utilization counts a slow master."""
+    cpu, wall = time.thread_time(), time.perf_counter()
+    try:
+        yield
+    finally:
+        evaluator.charge(time.thread_time() - cpu, time.perf_counter() - wall)
 
 
 def _told_objective(result: EvalResult) -> float | None:

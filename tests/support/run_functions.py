@@ -170,3 +170,12 @@ def interrupt_in_group(config: dict[str, Any], comm: Any = None) -> float:
         raise KeyboardInterrupt
     time.sleep(0.2)
     return 1.0
+
+
+def reports_twice(config: dict[str, Any]) -> dict[str, Any]:
+    """Reports 0.5 then 0.7 (a stopping policy may stop it after the first), lasting 10 virtual s."""
+    from hpcnas.multifidelity.reporting import report
+
+    report(1, 0.5)
+    report(2, 0.7)
+    return {"objective": 1.0, "duration": 10.0}

@@ -121,3 +121,79 @@ def test_ten_thousand_simulated_evaluations_take_little_wall_time() -> None:
     busy = sum(r.duration for r in results)
     span = max(r.end_time for r in results) - ORIGIN
     assert busy / (64 * span) > 0.95  # all 64 slots kept busy
+
+
+def test_a_stopped_evaluation_keeps_its_last_reported_objective(monkeypatch, tmp_path) -> None:
+    """An evaluation stopped early by a multi-fidelity policy is STOPPED with its last report, and
+    the master learns that objective (it is not a failure)."""
+    from hpcnas.evaluator.base import STOPPED
+    from hpcnas.multifidelity import reporting
+    from hpcnas.search.master import SearchMaster
+    from tests.support.toy import Problem, ToyRandomSearch
+
+    monkeypatch.setattr(reporting, "remote_decider", lambda address, authkey: lambda kind, payload: "stop")
+    evaluator = create_evaluator("simulated", RF + "reports_twice", num_workers=1, origin=ORIGIN)
+    evaluator.submit([{"x": 1.0}])
+    (result,) = evaluator.gather()
+    assert result.status == STOPPED and result.objective == 0.5
+    search = ToyRandomSearch(Problem, random_state=0)
+    master = SearchMaster(Problem, search, create_evaluator("simulated", RF + "reports_twice", num_workers=2,
+                                                            origin=ORIGIN), str(tmp_path), 4, progress=False)
+    master.run()
+    assert master.num_stopped == 4 and master.num_failed == 0
+    assert [y for _, y in search.history] == [0.5] * 4  # the search learnt the reported objective
+
+
+def _slow_search(cpu: float) -> Any:
+    """A random search whose every ask burns ``cpu`` seconds of CPU (a slow master)."""
+    from tests.support.toy import Problem, ToyRandomSearch
+
+    class Slow(ToyRandomSearch):
+        asks = 0
+
+        def _ask(self, n: int) -> list[dict[str, Any]]:
+            self.asks += 1
+            end = time.thread_time() + cpu
+            while time.thread_time() < end:
+                pass
+            return super()._ask(n)
+
+    return Slow(Problem, random_state=0)
+
+
+def _utilization(df: Any, workers: int) -> float:
+    span = df["end_time"].max() - df["start_time"].min()
+    return float(df["duration"].sum() / (workers * span))
+
+
+@pytest.mark.parametrize("master_time", ["cpu", "wall"])
+def test_the_master_compute_time_is_charged_to_the_virtual_clock(tmp_path, master_time: str) -> None:
+    """A master that needs more time per ask than the evaluations last keeps few workers busy: the
+    virtual clock counts its ask time (scaled by master_time_scale), so utilization is low; the same
+    search with the charge off, or with evaluations much longer than its asks, keeps them busy."""
+    from tests.support.toy import Problem
+    from hpcnas.search.master import SearchMaster
+
+    def run(master_time: str, duration: float, scale: float, out: str) -> tuple[float, SearchMaster]:
+        evaluator = create_evaluator("simulated", "tests.support.toy.run", num_workers=8, default_duration=duration,
+                                     origin=ORIGIN, master_time=master_time, master_time_scale=scale)
+        master = SearchMaster(Problem, _slow_search(0.002), evaluator, str(tmp_path / out), 40, progress=False)
+        df = master.run()
+        return _utilization(df, 8), master
+
+    # each ask costs >= 2 ms x 1000 = 2 virtual s, evaluations last 1 s: at most ~1 worker of 8 busy
+    slow_util, master = run(master_time, 1.0, 1000.0, "slow")
+    assert slow_util < 0.5
+    assert master.search.asks >= 40 // 8  # (each ask is a batch of the workers freed meanwhile)
+    assert master.evaluator.master_seconds >= master.search.asks * 0.002 * 1000  # every ask was charged
+    # the same search without the charge: the clock jumps from end to end, all 8 busy
+    assert run("off", 1.0, 1000.0, "off")[0] > 0.95
+    # evaluations 10^4 x longer than the charged asks: high utilization with the charge on
+    assert run(master_time, 20_000.0, 1000.0, "fast")[0] > 0.95
+
+
+def test_master_time_options_are_checked() -> None:
+    with pytest.raises(HpcnasError, match="master-time"):
+        simulated(1, master_time="sometimes")
+    with pytest.raises(HpcnasError, match="master-time-scale"):
+        simulated(1, master_time_scale=-1.0)

@@ -29,6 +29,7 @@ class CountingSimulated(SimulatedEvaluator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("default_duration", 10.0)
         kwargs.setdefault("origin", 0.0)
+        kwargs.setdefault("master_time", "off")  # exact virtual schedules (the charge: test_evaluator_simulated)
         super().__init__(*args, **kwargs)
         self.submitted: list[dict[str, Any]] = []
         self.free_at_submit: list[tuple[int, int]] = []

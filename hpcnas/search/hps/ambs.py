@@ -34,7 +34,13 @@ Algorithm
    the surrogate with a lie, so that the next asks go elsewhere; the lie is replaced by the
    real objective when it is told. Strategy names follow DeepHyper/scikit-optimize, which
    minimise ``-objective``: ``cl_max`` lies with the *worst* objective seen (default,
-   spreads the workers), ``cl_min`` with the best, ``cl_mean`` with the mean.
+   spreads the workers), ``cl_min`` with the best, ``cl_mean`` with the mean. Lies never
+   enter a refit (the model is fitted on told points only) and are added to the fitted
+   model as leaf statistics (a kriging believer on a fixed model): the lies of a batch of
+   asks in one vectorised update before the model is next used, those of a batch of tells
+   out in one, and all pending lies back into the new leaves after a refit in one
+   (microseconds per lie). A batch ``ask(k)`` picks ``batch_chunk`` (32) points per screen
+   of candidates, with temporary lies between the picks, so it costs O(k), not O(k^2).
 4. A failed evaluation (objective ``None``) is learnt as the worst objective seen, so the
    model steers away from the region.
 5. Several objectives (``--objectives``): random scalarization as ParEGO (Knowles 2006) and
@@ -56,7 +62,11 @@ number of refits over a search of ``N`` evaluations grows only as ``log N / log 
 A call without refit costs O(num_candidates x trees x depth), independent of ``n`` apart
 from the tree depth (``log n``): milliseconds. The *median* ask+tell is such a call;
 ``benchmarks/search_overhead.py`` prints the median, the maximum and the amortised cost.
-``GP`` refits cost O(n^3) (n capped at 1,000) and each ask re-conditions on the lies.
+``GP`` is a subset-of-data GP (:class:`~hpcnas.search.hps.surrogate.GaussianProcessSurrogate`):
+its kernel is optimised on at most 256 points and its posterior conditioned on at most
+1,000 plus the 128 most recent extra points (lies, points told since the fit), so an ask
+costs at most one O((1,000 + 128)^3) conditioning per pick, whatever ``n``.
+``benchmarks/master_scale.py cost`` prints these costs against the number of pending points.
 """
 from __future__ import annotations
 
@@ -70,6 +80,7 @@ from hpcnas.core.errors import UsageError
 from hpcnas.search.base import register_search
 from hpcnas.search.hps._base import HpSearch
 from hpcnas.search.hps import candidates
+from hpcnas.search.hps.background_fit import BackgroundFit
 from hpcnas.search.hps.acquisition import ACQUISITIONS
 from hpcnas.search.hps.encoding import FLOAT
 from hpcnas.search.hps.surrogate import SURROGATES, QuantileWarp, Surrogate, identity
@@ -92,6 +103,9 @@ class AMBS(HpSearch):
     recombine = {"RF": True, "ET": True, "GP": False}
     recombine_k, top_k, parent_p, radius_spread = 5, 5, 0.9, 1.0
     refit_fraction = 0.2
+    #: picks of one batch ask chosen on one screen of candidates (with lies between them); a
+    #: larger batch screens fresh candidates per chunk, so that ask(k) costs O(k), not O(k^2)
+    batch_chunk = 32
     radius_init, radius_min, radius_max = 0.1, 0.001, 0.5
     radius_grow = 1.5
     #: shares of the candidates from each generator (the rest: uniform random)
@@ -142,6 +156,11 @@ class AMBS(HpSearch):
         self._warped = _Rows(1)  # warped objectives of the successes (refreshed at refits)
         self._n_fit = 0
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
+        self._unflushed: list[list[Any]] = []  # lies of asked points not yet added to the model
+        self.num_refits, self.last_fit_size = 0, 0
+        self._model_version = 0
+        self._picked_rows: dict[bytes, tuple[int, Any]] = {}
+        self._background, self._fitting, self.num_background_fits = False, None, 0
         self._radius, self._best_seen = self.radius_init, -np.inf
         self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
         self._float_columns = np.array([kind == FLOAT for kind in self.codec.kinds], dtype=bool)
@@ -149,7 +168,9 @@ class AMBS(HpSearch):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--surrogate-model", dest="surrogate_model", default="RF", choices=sorted(SURROGATES),
-                            help="surrogate model of the objective (default: RF)")
+                            help="surrogate model of the objective (default: RF); GP is exact up to 256 told "
+                                 "points, then learns its kernel on the best 256 and from 1,000 on conditions "
+                                 "on the best 1,000 (subset of data)")
         parser.add_argument("--acq-func", dest="acq_func", default="UCB", choices=sorted(ACQUISITIONS),
                             help="acquisition function (default: UCB)")
         parser.add_argument("--kappa", dest="kappa", type=float, default=1.96,
@@ -177,57 +198,77 @@ class AMBS(HpSearch):
         return self._propose_by_model(n)
 
     def _propose_by_model(self, n: int) -> np.ndarray:
-        if self._model is None or self._refit_due():
-            self._refit()
-        cands, local = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * n))
-        if len(cands) == 0:
-            return self.codec.sample(n)
-        feats = self.codec.features(cands)
-        prepared = self._model.prepare(feats)
+        self._flush_lies()
+        self._refresh_model()
+        model = self._model
         warped = self._warped.view()
         center, spread = float(warped.mean()), float(warped.std()) or 1.0
         best = (float(warped.max()) - center) / spread
         acquisition = ACQUISITIONS[self.acq_func]
-        taken = np.zeros(len(cands), dtype=bool)
         lie = float(self._warp(self._lie_value()))
-        chosen: list[int] = []
-        lied: list[int] = []  # temporary lies between the picks of one batch
-        for i in range(min(n, len(cands))):
-            mean, std = self._model.predict_prepared(prepared)
-            score = acquisition((mean - center) / spread, std / spread, best, self.kappa, self.xi)
-            score[taken] = -np.inf
-            j = int(np.argmax(score))
-            taken[j] = True
-            chosen.append(j)
-            if i < n - 1:
-                self._model.add(feats[j : j + 1], [lie])
-                lied.append(j)
-        for j in lied:
-            self._model.add(feats[j : j + 1], [lie], sign=-1)
-        picked = cands[chosen]
-        self._local_picks.update(k for k, is_local in zip(self.codec.keys(picked), local[chosen]) if is_local)
-        return picked
+        picked: list[np.ndarray] = []
+        is_local: list[np.ndarray] = []
+        lied: list[Any] = []  # prepared rows of the temporary lies between the picks of one batch
+        self._picked_rows = {}  # key -> (model version, prepared row), reused by the lasting lie
+        left = n
+        while left > 0:  # one screen of candidates per chunk of picks: ask(k) costs O(k)
+            m = min(left, self.batch_chunk)
+            cands, local = self._candidates(max(self.num_candidates[self.surrogate_model], 4 * m))
+            if len(cands) == 0:
+                break
+            prepared = model.prepare(self.codec.features(cands))
+            taken = np.zeros(len(cands), dtype=bool)
+            chosen: list[int] = []
+            for i in range(min(m, len(cands))):
+                mean, std = model.predict_prepared(prepared)
+                score = acquisition((mean - center) / spread, std / spread, best, self.kappa, self.xi)
+                score[taken] = -np.inf
+                j = int(np.argmax(score))
+                taken[j] = True
+                chosen.append(j)
+                if left - len(chosen) > 0:  # later picks of this batch see a lie here
+                    row = prepared[j : j + 1]
+                    model.add_prepared(row, [lie])
+                    lied.append(row)
+            picked.append(cands[chosen])
+            for key, j in zip(self.codec.keys(cands[chosen]), chosen):
+                self._picked_rows[key] = (self._model_version, prepared[j : j + 1])
+            is_local.append(local[chosen])
+            left -= len(chosen)
+        if lied:  # the asked points get their lasting lies in _on_asked
+            model.add_prepared(np.concatenate(lied), [lie] * len(lied), sign=-1)
+        if not picked:
+            return self.codec.sample(n)
+        out, local = np.concatenate(picked), np.concatenate(is_local)
+        self._local_picks.update(k for k, loc in zip(self.codec.keys(out), local) if loc)
+        return out
 
     def _on_asked(self, vector: np.ndarray) -> None:
-        feats = self.codec.features(vector)
-        lie = None
+        key = self.codec.keys(vector)[0]
+        entry = [self.codec.features(vector), None, self._picked_rows.pop(key, None)]
         if self._model is not None:
-            lie = self._lie_value()
-            self._model.add(feats, self._warp([lie]))
-        self._lies.setdefault(self.codec.keys(vector)[0], []).append([feats, lie])
+            entry[1] = self._lie_value()
+            self._unflushed.append(entry)  # added to the model in one batch before it is used
+        self._lies.setdefault(key, []).append(entry)
 
     def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
+        self._flush_lies()
         best_before = self._best_seen
         feats = self.codec.features(vectors)
         keys = self.codec.keys(vectors)
+        removed: list[list[Any]] = []
+        told = [[feats[i : i + 1], None, None] for i in range(len(feats))]  # entries of the told points
         for i in np.flatnonzero(pending):
             lies = self._lies.get(keys[i])
             if lies:
-                lie_feats, lie = lies.pop()
+                entry = lies.pop()
                 if not lies:
                     del self._lies[keys[i]]
-                if self._model is not None and lie is not None:
-                    self._model.add(lie_feats, self._warp([lie]), sign=-1)
+                told[i][2] = entry[2]  # the same point: the same leaves
+                if entry[1] is not None:
+                    removed.append(entry)
+        if self._model is not None and removed:  # every lie of this batch out in one update
+            self._add_entries(removed, self._warp([e[1] for e in removed]), sign=-1)
         self._best_seen = max(self._best_seen, float(np.nanmax(objectives, initial=-np.inf)))
         from_region = np.array([k in self._local_picks for k in keys], dtype=bool)
         self._local_picks.difference_update(keys)
@@ -236,9 +277,9 @@ class AMBS(HpSearch):
         self._vectors.extend(vectors)
         self._y.extend(objectives[:, None])
         self._warped.extend(self._warp(objectives[~np.isnan(objectives)])[:, None])
-        if self._model is not None and not self._refit_due():
+        if self._model is not None and (self._background or not self._refit_due()):
             worst = self._ok().min() if self._ok().size else 0.0
-            self._model.add(feats, self._warp(np.where(np.isnan(objectives), worst, objectives)))
+            self._add_entries(told, self._warp(np.where(np.isnan(objectives), worst, objectives)))
 
     # ----------------------------------------------------------------- internals
     def _ok(self) -> np.ndarray:
@@ -253,25 +294,89 @@ class AMBS(HpSearch):
         return len(self._y) - self._n_fit >= max(1, math.ceil(self.refit_fraction * self._n_fit))
 
     def _refit(self) -> None:
+        self._install(*self._build(*self._training_data()), len(self._y))
+
+    def _training_data(self) -> tuple[np.ndarray, np.ndarray, int]:
         if self.scalarizer is not None:  # several objectives: new random weights, all told rows again
             self._y = _Rows(1)
             self._y.extend(self.rescalarized()[:, None])
             self._best_seen = float(np.max(self._ok(), initial=-np.inf))
         y = self._y.view()[:, 0].copy()
         y[np.isnan(y)] = self._ok().min()
-        self._model = SURROGATES[self.surrogate_model](
-            random_state=int(self.rng.integers(0, 2**31 - 1)), n_jobs=self.n_jobs
-        )
-        self._warp = QuantileWarp(y) if self.warp_objectives[self.surrogate_model] else identity
-        self._model.fit(self._features.view(), self._warp(y))
+        return self._features.view(), y, int(self.rng.integers(0, 2**31 - 1))
+
+    def _build(self, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[Surrogate, Callable[[Any], np.ndarray]]:
+        """A surrogate fitted on ``X, y`` and its objective warp (pure: runs in a background thread too)."""
+        model = SURROGATES[self.surrogate_model](random_state=seed, n_jobs=self.n_jobs)
+        warp = QuantileWarp(y) if self.warp_objectives[self.surrogate_model] else identity
+        model.fit(X, warp(y))
+        return model, warp
+
+    def _install(self, model: Surrogate, warp: Callable[[Any], np.ndarray], n_fit: int) -> None:
+        """Use a model fitted on the first ``n_fit`` told points: the points told since and the
+        pending lies go into it as statistics, each group in one vectorised update."""
+        self._model, self._warp = model, warp
+        self._model_version += 1  # leaves prepared for the old model are no longer valid
         self._warped = _Rows(1)
         self._warped.extend(self._warp(self._ok())[:, None])
-        self._n_fit = len(y)
-        lie = self._lie_value()
-        for lies in self._lies.values():  # pending points: lie with the current value
-            for entry in lies:
+        self._n_fit = n_fit
+        self.num_refits += 1
+        self.last_fit_size = n_fit  # told points only: the lies never enter a fit
+        if len(self._y) > n_fit:  # told while a background fit ran
+            y = self._y.view()[n_fit:, 0]
+            self._model.add(self._features.view()[n_fit:], self._warp(np.where(np.isnan(y), self._ok().min(), y)))
+        self._unflushed = []  # every pending lie is re-added below
+        entries = [entry for lies in self._lies.values() for entry in lies]
+        if entries:  # pending points: lie with the current value
+            lie = self._lie_value()
+            for entry in entries:
                 entry[1] = lie
-                self._model.add(entry[0], self._warp([lie]))
+            self._add_entries(entries, self._warp([lie] * len(entries)))
+
+    # ----------------------------------------------------------------- background fits
+    def fit_in_background(self, enabled: bool = True) -> None:
+        """Refit in a background thread and ask from the last fitted model meanwhile (the search
+        master turns this on for evaluators on the real clock; :mod:`~hpcnas.search.hps.background_fit`)."""
+        self._background = enabled
+
+    def _refresh_model(self) -> None:
+        """Fit when none exists; else install a finished background fit, or start one when due."""
+        if self._fitting is not None and self._fitting.done:
+            fitting, self._fitting = self._fitting, None
+            self._install(*fitting.result(), fitting.tag)
+        if self._model is None:
+            self._refit()
+        elif self._refit_due() and self._fitting is None:
+            if not self._background:
+                self._refit()
+                return
+            X, y, seed = self._training_data()
+            self.num_background_fits += 1
+            X = X.copy()  # the thread gets its own copy of the training data
+            self._fitting = BackgroundFit(lambda: self._build(X, y, seed), tag=len(y))
+
+    def close(self) -> None:
+        if self._fitting is not None:
+            self._fitting.result()
+            self._fitting = None
+        super().close()
+
+    def _flush_lies(self) -> None:
+        """Add the lies of the points asked since the model was last used, in one update."""
+        if self._unflushed and self._model is not None:
+            entries, self._unflushed = self._unflushed, []
+            self._add_entries(entries, self._warp([e[1] for e in entries]))
+
+    def _add_entries(self, entries: list[list[Any]], values: np.ndarray, sign: int = 1) -> None:
+        """Add (``sign=-1``: remove) the points of ``entries`` (``[features, lie, cached leaves]``)
+        with ``values``, in at most two updates: the leaves computed when a point was picked are
+        reused while the model that computed them is in use (no second tree traversal)."""
+        values = np.asarray(values, dtype=float)
+        hit = np.array([e[2] is not None and e[2][0] == self._model_version for e in entries], dtype=bool)
+        if hit.any():
+            self._model.add_prepared(np.concatenate([e[2][1] for e, h in zip(entries, hit) if h]), values[hit], sign)
+        if not hit.all():
+            self._model.add(np.concatenate([e[0] for e, h in zip(entries, hit) if not h]), values[~hit], sign)
 
     def _candidates(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Candidates from the generators of :mod:`~hpcnas.search.hps.candidates` and the

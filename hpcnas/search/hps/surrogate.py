@@ -20,9 +20,14 @@ on a bootstrap sample of that size, so a refit costs O(trees x max_samples log m
 however many points were told, while the leaf statistics still use every point.
 
 ``GP`` is a scikit-learn Gaussian process (constant x Matern 5/2 with one length scale per
-feature, plus white noise, ``normalize_y``). ``fit`` optimises the kernel; ``add`` conditions
-on the extra points with that kernel fixed. It learns from at most ``max_points`` points
-(the best ones) and is meant for budgets up to a few thousand evaluations.
+feature, plus white noise, ``normalize_y``), a *subset-of-data* GP at scale: ``fit`` optimises
+the kernel on at most ``fit_points`` (256) points, then conditions on at most ``max_points``
+(1,000) with that kernel fixed -- the best points in both cases (the region the acquisition
+works in). ``add`` conditions on extra points (told points and lies) with the kernel fixed;
+only the ``max_extra`` (128) most recent of them are conditioned on, so a prediction costs
+O((max_points + max_extra)^3) at most, whatever the numbers of told and pending points. Up to
+256 told points it is the exact GP of all of them; from 256 on the kernel is learnt from the
+best 256, and from 1,000 on the posterior uses the best 1,000 (plus the points told since).
 """
 from __future__ import annotations
 
@@ -61,6 +66,10 @@ class Surrogate(ABC):
 
     def prepare(self, X: np.ndarray) -> Any:
         return X
+
+    def add_prepared(self, prepared: Any, y: Any, sign: int = 1) -> None:
+        """:meth:`add` for points already given to :meth:`prepare` (rows of its result)."""
+        self.add(prepared, np.asarray(y, dtype=float), sign)
 
     @abstractmethod
     def predict_prepared(self, prepared: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +112,9 @@ class _ForestSurrogate(Surrogate):
         return leaves + self._offsets[None, :]
 
     def add(self, X: np.ndarray, y: np.ndarray, sign: int = 1) -> None:
-        index = self.prepare(X)
+        self.add_prepared(self.prepare(X), y, sign)
+
+    def add_prepared(self, index: np.ndarray, y: Any, sign: int = 1) -> None:
         np.add.at(self._sums, index.ravel(), sign * np.repeat(np.asarray(y, dtype=float), index.shape[1]))
         np.add.at(self._counts, index.ravel(), float(sign))
 
@@ -170,7 +181,12 @@ def identity(values: Any) -> np.ndarray:
 
 @register_surrogate("GP")
 class GaussianProcessSurrogate(Surrogate):
+    #: points the kernel hyper-parameters are optimised on (the best ones)
+    fit_points = 256
+    #: points the posterior is conditioned on at a fit (the best ones)
     max_points = 1000
+    #: most recent extra points (told since the fit, lies) conditioned on as well
+    max_extra = 128
     n_restarts_optimizer = 2
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -179,9 +195,9 @@ class GaussianProcessSurrogate(Surrogate):
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        order = np.argsort(-y, kind="stable")
         if len(X) > self.max_points:
-            keep = np.argsort(-y)[: self.max_points]
-            X, y = X[keep], y[keep]
+            X, y, order = X[order[: self.max_points]], y[order[: self.max_points]], np.arange(self.max_points)
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
             length_scale=np.ones(X.shape[1]), length_scale_bounds=(1e-2, 1e2), nu=2.5
         ) + WhiteKernel(1e-6, (1e-10, 1e-1))
@@ -191,20 +207,23 @@ class GaussianProcessSurrogate(Surrogate):
             n_restarts_optimizer=self.n_restarts_optimizer,
             random_state=self.random_state,
         )
+        subset = order[: self.fit_points] if len(X) > self.fit_points else slice(None)
         with warnings.catch_warnings():  # kernel bounds hit on tiny data sets are expected
             warnings.simplefilter("ignore", ConvergenceWarning)
-            gp.fit(X, y)
+            gp.fit(X[subset], y[subset])
         self._kernel = gp.kernel_
+        self.fit_size = len(X[subset])
         self._base = (X, y)
         self._extra: list[tuple[np.ndarray, float]] = []
-        self._gp = gp
+        self._gp = gp if len(X) <= self.fit_points else None
 
     def add(self, X: np.ndarray, y: np.ndarray, sign: int = 1) -> None:
         for x, value in zip(np.atleast_2d(X), np.atleast_1d(y)):
             if sign > 0:
                 self._extra.append((np.asarray(x, dtype=float), float(value)))
                 continue
-            for i, (ex, ey) in enumerate(self._extra):
+            for i in range(len(self._extra) - 1, -1, -1):
+                ex, ey = self._extra[i]
                 if ey == float(value) and np.array_equal(ex, x):
                     del self._extra[i]
                     break
@@ -215,9 +234,10 @@ class GaussianProcessSurrogate(Surrogate):
             from sklearn.gaussian_process import GaussianProcessRegressor
 
             X, y = self._base
-            if self._extra:
-                X = np.vstack([X] + [x[None, :] for x, _ in self._extra])
-                y = np.concatenate([y, [v for _, v in self._extra]])
+            extra = self._extra[-self.max_extra :]
+            if extra:
+                X = np.vstack([X] + [x[None, :] for x, _ in extra])
+                y = np.concatenate([y, [v for _, v in extra]])
             self._gp = GaussianProcessRegressor(kernel=self._kernel, optimizer=None, normalize_y=True)
             self._gp.fit(X, y)
         mean, std = self._gp.predict(np.asarray(prepared, dtype=float), return_std=True)
