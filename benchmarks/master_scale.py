@@ -63,7 +63,7 @@ def cost(method: str, told: int, pendings: list[int], cycles: int) -> None:
         queue = search.ask(pending) if pending else []
         ask_k = time.thread_time() - t
         times = []
-        for i in range(cycles):
+        for _ in range(cycles):
             t = time.thread_time()
             if queue:
                 done = queue.pop(0)

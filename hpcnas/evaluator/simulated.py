@@ -69,9 +69,10 @@ class SimulatedEvaluator(Evaluator):
         if default_duration is not None and not (math.isfinite(default_duration) and default_duration >= 0):
             raise UsageError(f"--default-duration must be >= 0 seconds, got {default_duration}")
         self._run = resolve_run_function(run_function)
-        if isinstance(duration_function, str):
-            duration_function = load_attribute(duration_function, "duration function")
-        self._duration_function = duration_function
+        self._duration_function: Callable[[Config], float] | None = (
+            load_attribute(duration_function, "duration function") if isinstance(duration_function, str)
+            else duration_function
+        )
         self._default_duration = default_duration
         self._origin = time.time() if origin is None else float(origin)
         self._now = 0.0  # virtual seconds since origin

@@ -10,14 +10,13 @@ Both ends import it; nothing here imports either end.
   both ways with the key (the server challenges first), carries one request
   ``(kind, payload)`` and one answer:
 
-  ========== ======================================== ==================================
-  kind       payload                                  answer
-  ========== ======================================== ==================================
-  ``report`` ``(trial, config, step, objective)``     ``continue`` / ``stop`` / ``wait``
-             (``finish`` too: complete at max resource)
-  ``poll``   ``(trial,)``: waiting at a barrier        the same
-  ``end``    ``(trial,)``: the evaluation ended        ``continue``
-  ========== ======================================== ==================================
+  ========== ======================================= ==========================================
+  kind       payload                                 answer
+  ========== ======================================= ==========================================
+  ``report`` ``(trial, config, step, objective)``    ``continue``, ``stop``, ``wait``, ``finish``
+  ``poll``   ``(trial,)``: waiting at a barrier       the same
+  ``end``    ``(trial,)``: the evaluation ended       ``continue``
+  ========== ======================================= ==========================================
 
 * **Timeouts.** Either end drops a connection silent for :data:`IO_TIMEOUT` seconds.
 """

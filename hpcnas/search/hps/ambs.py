@@ -160,7 +160,8 @@ class AMBS(HpSearch):
         self.num_refits, self.last_fit_size = 0, 0
         self._model_version = 0
         self._picked_rows: dict[bytes, tuple[int, Any]] = {}
-        self._background, self._fitting, self.num_background_fits = False, None, 0
+        self._background, self.num_background_fits = False, 0
+        self._fitting: BackgroundFit | None = None
         self._radius, self._best_seen = self.radius_init, -np.inf
         self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
         self._float_columns = np.array([kind == FLOAT for kind in self.codec.kinds], dtype=bool)
@@ -201,6 +202,7 @@ class AMBS(HpSearch):
         self._flush_lies()
         self._refresh_model()
         model = self._model
+        assert model is not None  # _refresh_model fits one when there is none
         warped = self._warped.view()
         center, spread = float(warped.mean()), float(warped.std()) or 1.0
         best = (float(warped.max()) - center) / spread
@@ -219,7 +221,7 @@ class AMBS(HpSearch):
             prepared = model.prepare(self.codec.features(cands))
             taken = np.zeros(len(cands), dtype=bool)
             chosen: list[int] = []
-            for i in range(min(m, len(cands))):
+            for _ in range(min(m, len(cands))):
                 mean, std = model.predict_prepared(prepared)
                 score = acquisition((mean - center) / spread, std / spread, best, self.kappa, self.xi)
                 score[taken] = -np.inf
@@ -245,7 +247,7 @@ class AMBS(HpSearch):
 
     def _on_asked(self, vector: np.ndarray) -> None:
         key = self.codec.keys(vector)[0]
-        entry = [self.codec.features(vector), None, self._picked_rows.pop(key, None)]
+        entry: list[Any] = [self.codec.features(vector), None, self._picked_rows.pop(key, None)]
         if self._model is not None:
             entry[1] = self._lie_value()
             self._unflushed.append(entry)  # added to the model in one batch before it is used
@@ -288,7 +290,9 @@ class AMBS(HpSearch):
 
     def _lie_value(self) -> float:
         ok = self._ok()
-        return float({"cl_max": ok.min, "cl_min": ok.max, "cl_mean": ok.mean}[self.liar_strategy]())
+        if self.liar_strategy == "cl_min":
+            return float(ok.max())
+        return float(ok.mean() if self.liar_strategy == "cl_mean" else ok.min())
 
     def _refit_due(self) -> bool:
         return len(self._y) - self._n_fit >= max(1, math.ceil(self.refit_fraction * self._n_fit))
@@ -343,7 +347,8 @@ class AMBS(HpSearch):
         """Fit when none exists; else install a finished background fit, or start one when due."""
         if self._fitting is not None and self._fitting.done:
             fitting, self._fitting = self._fitting, None
-            self._install(*fitting.result(), fitting.tag)
+            model, warp = fitting.result()
+            self._install(model, warp, fitting.tag)
         if self._model is None:
             self._refit()
         elif self._refit_due() and self._fitting is None:
@@ -371,6 +376,7 @@ class AMBS(HpSearch):
         """Add (``sign=-1``: remove) the points of ``entries`` (``[features, lie, cached leaves]``)
         with ``values``, in at most two updates: the leaves computed when a point was picked are
         reused while the model that computed them is in use (no second tree traversal)."""
+        assert self._model is not None
         values = np.asarray(values, dtype=float)
         hit = np.array([e[2] is not None and e[2][0] == self._model_version for e in entries], dtype=bool)
         if hit.any():
