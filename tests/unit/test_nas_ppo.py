@@ -80,6 +80,15 @@ def test_tensorflow_loss_is_the_clipped_objective():
 
 
 # ----------------------------------------------------------------------------- worker split
+def test_max_evals_is_shared_exactly_among_agents():
+    from hpcnas.core.errors import UsageError
+
+    assert [ppo_math.share_evals(10, 3, r) for r in range(3)] == [4, 3, 3]  # was 3 + 3 + 3 = 9
+    assert sum(ppo_math.share_evals(1000000, 11, r) for r in range(11)) == 1000000
+    with pytest.raises(UsageError, match="fewer than the 3 PPO agents"):
+        ppo_math.share_evals(2, 3, 0)  # each agent used to get 1: 3 evaluations for --max-evals 2
+
+
 def test_the_guides_split():
     split = ppo_math.launcher_split(128, 11)
     assert (split.slots, split.per_agent, split.unused) == (117, 10, 7)

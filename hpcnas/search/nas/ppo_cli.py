@@ -93,7 +93,7 @@ def _run_agent(family: str, name: str, mine: argparse.Namespace, search_dests: l
     local = agent_count(mine, comm.size)
     split = plan_split(mine, comm.size, local, dict(os.environ))
     if comm.size > 1:
-        mine.max_evals = ppo_math.share_evals(mine.max_evals, comm.size)
+        mine.max_evals = ppo_math.share_evals(mine.max_evals, comm.size, comm.rank)
     problem = search_cmd._load_problem(family, mine.problem)
     resolve_run_function(mine.run)
     search_options = search_cmd._picked(mine, search_dests)

@@ -5,7 +5,6 @@ every reward is 0 except the last one, the evaluation's objective (DeepHyper's N
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -106,6 +105,12 @@ def launcher_split(launcher_nodes: int, search_nodes: int, nodes_per_eval: int =
     return split_workers(agents, slots, what)
 
 
-def share_evals(max_evals: int, agents: int) -> int:
-    """Each agent's equal share of ``--max-evals`` (at least 1)."""
-    return max(1, math.floor(max_evals / agents))
+def share_evals(max_evals: int, agents: int, rank: int) -> int:
+    """Agent ``rank``'s share of ``--max-evals``: equal shares, the first ``max_evals % agents``
+    agents one more, so that the shares add up to ``max_evals`` exactly."""
+    if max_evals < agents:
+        raise UsageError(
+            f"--max-evals {max_evals} is fewer than the {agents} PPO agents: give at least {agents} "
+            "(each agent evaluates its share of --max-evals)"
+        )
+    return max_evals // agents + (1 if rank < max_evals % agents else 0)
