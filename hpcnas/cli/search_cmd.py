@@ -151,6 +151,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--num-workers", type=int, metavar="K", help="parallel evaluations (default: the backend's)")
     opt.add_argument("--seed", type=int, metavar="S", help="random seed of the search")
     opt.add_argument("--output-dir", default=".", metavar="DIR", help="where results.csv goes; resumes from it (default .)")
+    opt.add_argument("--agents", type=int, metavar="K",
+                     help="decentralized: K agents, each this command with its own workers and share of "
+                     "--max-evals, sharing every result through OUTPUT/agent-I (default: one master)")
+    opt.add_argument("--agent-id", type=int, metavar="I",
+                     help="this process's agent, 0 to K-1 (default: its mpirun/srun rank)")
     opt.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the search after this many seconds")
     opt.add_argument("--eval-timeout", type=float, metavar="SECONDS", help="kill an evaluation after this many seconds")
     opt.add_argument("--warm-start", metavar="CSV",
@@ -251,6 +256,7 @@ def run_search(
     if command is not None:  # a search that runs its own processes (PPO agents)
         return command(family, name, args, search_dests, evaluator_dests)
     _setup_logging()
+    agent = _agent_plan(args)
     problem = _load_problem(family, args.problem)
     resolve_run_function(args.run)  # fail here, not in every worker
     search_options = _picked(args, search_dests)
@@ -268,10 +274,34 @@ def run_search(
         args.evaluator, objectives.wrap(args.run) if objectives is not None else args.run,
         num_workers=args.num_workers, eval_timeout=args.eval_timeout, **evaluator_options
     )
+    if agent is not None:
+        from hpcnas.search.agents import PeerResults
+
+        args.peers = PeerResults(agent.root, agent.index, problem,
+                                 objectives.columns if objectives is not None else ())
+        if hasattr(evaluator, "search_id"):  # agents in one Balsam job: each recovers its own jobs only
+            evaluator.search_id = f"{evaluator.search_id}/agent-{agent.index}"
     # SIGINT, and SIGTERM (a batch scheduler ending the allocation), stop the search cleanly
-    with interrupts.raising():
-        _run_master(family, name, args, problem, search, evaluator, seed, search_options, evaluator_options)
+    try:
+        with interrupts.raising():
+            _run_master(family, name, args, problem, search, evaluator, seed, search_options, evaluator_options)
+    finally:
+        if agent is not None:
+            from hpcnas.search.agents import write_merged
+
+            write_merged(agent.root)
     return 0
+
+
+def _agent_plan(args: argparse.Namespace) -> Any:
+    """Decentralized search: point this process at its agent's directory, share and seed."""
+    from hpcnas.search.agents import plan
+
+    agent = plan(getattr(args, "agents", None), getattr(args, "agent_id", None), args.output_dir)
+    if agent is not None:
+        args.max_evals = agent.share(args.max_evals)
+        args.output_dir, args.seed = agent.output_dir, agent.seed(args.seed)
+    return agent
 
 
 def _run_master(
@@ -298,6 +328,7 @@ def _run_master(
             max_failure_ratio=args.max_failure_ratio,
             warm_start=getattr(args, "warm_pairs", ()),
             objectives=declare(args.objectives),
+            peers=getattr(args, "peers", None),
             metadata={
                 "family": family,
                 "problem_path": args.problem,

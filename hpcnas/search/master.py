@@ -79,6 +79,7 @@ class SearchMaster:
         keep_logs: bool = True,
         warm_start: Sequence[tuple[dict[str, Any], float | None]] = (),
         objectives: Objectives | None = None,
+        peers: Any = None,
     ) -> None:
         from hpcnas.evaluator.runner import importing_run_function
 
@@ -135,6 +136,9 @@ class SearchMaster:
         self._objective_rows: list[tuple[float, ...]] = []  # several objectives: the successes' rows
         #: (config, objective) pairs of another search, told before anything runs (--warm-start)
         self.warm_start = list(warm_start)
+        #: the other agents' results (:class:`hpcnas.search.agents.PeerResults`), told as they appear
+        self.peers = peers
+        self.num_from_peers = 0
 
     @property
     def results_path(self) -> str:
@@ -201,6 +205,7 @@ class SearchMaster:
         recovered = self.evaluator.recover()
         if recovered:
             self._record(recovered, write=True, restore=True)
+        self._tell_peers(force=True)
 
     def _loop(self) -> None:
         evaluator = self.evaluator
@@ -219,6 +224,7 @@ class SearchMaster:
                     if remaining <= 0:
                         self.stopped_by = "timeout"
                         break
+                self._tell_peers()
                 budget = self.max_evals - self.num_finished - evaluator.num_pending
                 n = min(evaluator.num_free, budget)
                 if n > 0:
@@ -302,6 +308,18 @@ class SearchMaster:
     def _told(self, result: EvalResult) -> Any:
         return _told_objective(result) if self.objectives is None else told_objectives(result)
 
+    @interrupts.deferred()
+    def _tell_peers(self, force: bool = False) -> None:
+        """Tell the search the results other agents recorded since the last look (not written here)."""
+        if self.peers is None:
+            return
+        fresh = [r for r in self.peers.poll(force=force) if r.job_id not in self._known]
+        if fresh:
+            self._known.update(r.job_id for r in fresh)
+            self._seen.update(_key(r.config) for r in fresh)
+            self.search.tell([(r.config, self._told(r)) for r in fresh])
+            self.num_from_peers += len(fresh)
+
     def _check_repeats(self, configs: list[dict[str, Any]]) -> None:
         if self._warned_repeat or not self._seen:
             return
@@ -339,6 +357,7 @@ class SearchMaster:
             best = (f"{front} evaluation(s) on the Pareto front of {', '.join(self.objectives.names)} "
                     f"(best {self.objectives.names[0]} {self.best.objective:.6g})" if self.best is not None else best)
         resumed = f" ({self.num_resumed} resumed)" if self.num_resumed else ""
+        resumed += f", {self.num_from_peers} more told by the other agents" if self.peers is not None else ""
         stopped = f", {self.num_stopped} stopped early" if self.num_stopped else ""
         return (
             f"{self.num_finished} evaluations{resumed}, {self.num_failed} failed{stopped}, {best}; "
