@@ -12,6 +12,13 @@ workflow without a search job (the master runs elsewhere and may still submit ev
 Balsam's 120 s rule, as do workflows whose remaining jobs cannot run in serial mode.
 ``HPCNAS_ENSEMBLE_IDLE_S`` sets the grace.
 
+The ensemble runs as one ``srun``/``mpirun``/``aprun`` step over the allocation, so on node
+``i`` its worker is task ``i`` of that step (``SLURM_PROCID=i``, ``PMI_RANK=i`` ...). Balsam's
+worker hands its own environment to every job it starts; an evaluation on the second node would
+then see itself as MPI rank 1 and never report (the job runner reports from rank 0 only). The
+worker therefore starts its jobs without the step's rank and PMI variables
+(:func:`job_environ`): each evaluation of serial mode is a process of its own, rank 0.
+
 :mod:`hpcnas.balsam.launch` points the serial launcher here instead of Balsam's script. The
 ensemble's polling periods (job source 1 s, status updates 1 s, worker loop 1 s in Balsam) are
 those of :mod:`hpcnas.balsam.pacing`.
@@ -30,6 +37,16 @@ from typing import Any
 IDLE_GRACE_S = float(os.environ.get("HPCNAS_ENSEMBLE_IDLE_S", "2"))
 #: seconds between two looks at the workflow (one DB query each)
 CHECK_PERIOD_S = 1.0
+
+
+#: variables that make a process a task of the ensemble's own launch step (rank, PMI wiring)
+STEP_VARIABLES = ("SLURM_PROCID", "SLURM_LOCALID", "ALPS_APP_PE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS")
+STEP_PREFIXES = ("PMI_", "PMIX_", "OMPI_COMM_WORLD_", "MV2_COMM_WORLD_")
+
+
+def job_environ(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` without :data:`STEP_VARIABLES` and :data:`STEP_PREFIXES` (module docstring)."""
+    return {k: v for k, v in environ.items() if k not in STEP_VARIABLES and not k.startswith(STEP_PREFIXES)}
 
 
 def workflow_done(models: Any, workflow: str | None) -> bool:
@@ -112,6 +129,9 @@ def main() -> None:
         return
     config_logging("serial-launcher", filename=args.log_filename + "." + hostname, buffer_capacity=128)
     master_proc = _launch_master() if hostname == args.master_host else None
+    clean = job_environ(dict(os.environ))  # Balsam's worker copies os.environ into each job
+    for name in set(os.environ) - set(clean):
+        del os.environ[name]
     worker = stm.Worker(args, hostname=hostname, master_subproc=master_proc)
 
     def stop_worker(signum: int, frame: Any) -> None:

@@ -88,3 +88,24 @@ def test_mpi_launcher_quits_after_two_idle_loops_once_its_workflow_is_done(monke
     launcher.is_active = False
     launcher.check_exit()
     assert module.EXIT_FLAG and launcher.exit_counter == 4
+
+
+def test_ensemble_jobs_do_not_inherit_the_rank_of_the_ensemble_step(monkeypatch):
+    """The serial ensemble is task i of an srun/mpirun step on node i; its jobs must not see
+    that rank (the job runner reports from rank 0 only: evaluations on node 2+ never reported)."""
+    from hpcnas.balsam import job_runner
+    from hpcnas.balsam.ensemble import job_environ
+
+    step = {"SLURM_PROCID": "2", "SLURM_LOCALID": "0", "PMI_RANK": "2", "PMI_FD": "7", "PMI_SIZE": "3",
+            "PMIX_RANK": "2", "OMPI_COMM_WORLD_RANK": "2", "ALPS_APP_PE": "2", "MPI_LOCALRANKID": "0"}
+    keep = {"SLURM_JOB_ID": "17", "SLURM_JOB_NODELIST": "vnode[1-3]", "BALSAM_DB_PATH": "/db", "PATH": "/bin"}
+    env = job_environ({**step, **keep})
+    assert env == keep
+    for name in step:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**step, **keep}.items():
+        monkeypatch.setenv(name, value)
+    assert job_runner.mpi_rank() == 2  # what an evaluation saw before
+    for name in set(step) - set(env):
+        monkeypatch.delenv(name)
+    assert job_runner.mpi_rank() == 0
