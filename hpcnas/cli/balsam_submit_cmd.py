@@ -162,7 +162,7 @@ def make_plan(family: str, search: str, args: argparse.Namespace, rest: Sequence
         "-q", args.queue, "-A", args.project, "--job-mode", args.job_mode, "--wf-filter", args.workflow,
     ]
     if args.sched_flags:
-        submit += ["--sched-flags", args.sched_flags]
+        submit.append(f"--sched-flags={args.sched_flags}")  # one word: a value like --no-kill is not an option
     return SubmitPlan(
         family=family, search=search, application=application, workflow=args.workflow,
         job_name=args.job_name, search_args=search_args, node_packing_count=packing,
