@@ -109,3 +109,38 @@ def test_ensemble_jobs_do_not_inherit_the_rank_of_the_ensemble_step(monkeypatch)
     for name in set(step) - set(env):
         monkeypatch.delenv(name)
     assert job_runner.mpi_rank() == 0
+
+
+def test_worker_watch_names_a_silent_worker_and_the_jobs_it_was_running():
+    """A worker that dies with its node never reports its jobs: they stayed RUNNING for ever."""
+    from hpcnas.balsam.ensemble import LOST_RETCODE, WorkerWatch
+
+    watch = WorkerWatch(lost_after=20)
+    watch.saw({"source": "vnode2", "started": ["a", "b"], "done": [], "error": []}, now=100)
+    watch.saw({"source": "vnode3", "started": ["c"], "done": [], "error": []}, now=100)
+    watch.saw({"source": "vnode2", "started": [], "done": ["a"], "error": []}, now=101)
+    watch.saw({"source": "vnode3", "started": [], "done": [], "error": [["c", 1, "boom"]]}, now=115)
+    assert watch.lost(now=119) == {}
+    assert watch.lost(now=122) == {"vnode2": {"b"}}
+    assert watch.lost(now=200) == {"vnode3": set()}  # silent too, but nothing left running
+    assert watch.lost(now=300) == {}  # each worker is reported once
+    msg = WorkerWatch.error_message("vnode2", {"b"}, 21)
+    assert msg["error"] == [("b", LOST_RETCODE, msg["error"][0][2])] and "vnode2" in msg["error"][0][2]
+    assert msg["started"] == [] and msg["done"] == []
+
+
+def test_the_ensemble_srun_step_survives_a_node_and_other_commands_are_unchanged():
+    from hpcnas.balsam.launch import surviving_node_loss
+    from hpcnas.balsam.mpi_commands import plugin_class
+
+    class W:
+        def __init__(self, id):
+            self.id = id
+            self.num_nodes = 1
+
+    srun = surviving_node_loss(plugin_class("HpcnasSrunCommand")())
+    line = srun([W("vnode1"), W("vnode2")], app_cmd="python -m hpcnas.balsam.ensemble", num_ranks=2,
+                ranks_per_node=1, envs={}, cpu_affinity="none")
+    assert line.startswith("srun --nodes 2 --nodelist vnode1,vnode2 ") and " --no-kill " in line, line
+    other = object.__new__(plugin_class("HpcnasPalsCommand"))
+    assert surviving_node_loss(other) is other
