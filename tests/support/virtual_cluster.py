@@ -143,6 +143,25 @@ class VirtualCluster(SlurmCluster):
             proc.wait(timeout=10)
         return sorted(set(killed))
 
+    def start_slurmd(self, name: str) -> None:
+        """Start node ``name``'s slurmd in its namespaces (own hostname and /etc/hosts)."""
+        node = self.node(name)
+        os.makedirs(os.path.join(self.root, "spool", f"slurmd-{name}"), exist_ok=True)
+        # a new Popen replaces (at the end of the dict) the dead one of a killed node
+        self.processes.pop(f"slurmd-{name}", None)
+        self.processes[f"slurmd-{name}"] = subprocess.Popen(
+            [*node_command(node), "sh", "-c", 'mount --bind "$0" /etc/hosts && hostname "$1" && shift && exec "$@"',
+             node.hosts_file, name, _which("slurmd"), "-D", "-N", name],
+            env={**os.environ, "SLURM_CONF": self.conf}, stdout=log_file(self.root, f"slurmd-{name}"),
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def revive_node(self, name: str, timeout: float = 60) -> None:
+        """After :meth:`kill_node`: start its slurmd again and wait until the node is idle."""
+        self.start_slurmd(name)
+        self.run(["scontrol", "update", f"NodeName={name}", "State=RESUME"], check=False)
+        _wait_for(lambda: self.node_states().get(name) == "idle", timeout, f"{name} idle again", self)
+
     def log(self, name: str) -> str:
         if name.startswith("slurmd-"):
             path = os.path.join(self.root, "log", f"{name}.log")
@@ -252,14 +271,7 @@ def start_virtual_cluster(count: int = NODES, cpus: int = CPUS_PER_NODE, timeout
             stdout=log_file(root, "slurmctld"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         for node in cluster.nodes:
-            # own UTS namespace: hostname == node name for slurmd and everything it starts
-            os.makedirs(os.path.join(root, "spool", f"slurmd-{node.name}"), exist_ok=True)
-            cluster.processes[f"slurmd-{node.name}"] = subprocess.Popen(
-                [*node_command(node), "sh", "-c", 'mount --bind "$0" /etc/hosts && hostname "$1" && shift && exec "$@"',
-                 node.hosts_file, node.name, _which("slurmd"), "-D", "-N", node.name],
-                env=env, stdout=log_file(root, f"slurmd-{node.name}"), stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            cluster.start_slurmd(node.name)
         _wait_for(cluster.all_idle, timeout, f"{count} idle nodes", cluster)
     except BaseException:
         cluster.stop()
