@@ -290,6 +290,10 @@ def _run(args: argparse.Namespace) -> int:
         print("hpcnas: dry run; would run: " + would)
         print(dry_run_script(plan, sub_args, settings))
         return 0
+    if settings.get("SCHEDULER_CLASS") == "SlurmScheduler" and os.environ.get("BALSAM_DB_PATH"):
+        from hpcnas.balsam.reach import check_slurm_partition
+
+        check_slurm_partition(os.environ["BALSAM_DB_PATH"], sub_args.queue)  # before anything is created
     from hpcnas.balsam.connect import connect
 
     db = connect()

@@ -22,7 +22,13 @@ import pytest
 
 from tests.support.components import require
 from tests.support.vcluster_balsam import (
-    eval_reports, intervals_overlap, launcher_logs, site_home, submit_launcher, tail, wait_until,
+    eval_reports,
+    intervals_overlap,
+    launcher_logs,
+    site_home,
+    submit_launcher,
+    tail,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam, pytest.mark.slurm]
@@ -190,3 +196,20 @@ def _outs_without_report(env, wf: str) -> str:
     logs = glob.glob(os.path.join(env.db_path, "log", "*vnode2*"))
     return (f"\n{len(bad)} .out file(s) without a report, e.g.:\n" + "\n---\n".join(bad[:2])
             + "".join(f"\n--- {p}\n{tail(p, 3000)}" for p in logs))
+
+
+def test_balsam_submit_refuses_a_db_the_nodes_cannot_reach(balsam_env, virtual_cluster, balsam_workflow):
+    """The session DB is hardened for this host only: the virtual nodes cannot connect, so
+    balsam-submit says so (and how to open it) before creating or submitting anything."""
+    env, cluster, wf = balsam_env, virtual_cluster, balsam_workflow
+    home = site_home(env, cluster, f"home-{wf}")
+    proc = env.hpcnas(
+        "balsam-submit", "hps", "random", "-w", wf, "-n", "2", "-t", "5", "-q", cluster.partition,
+        "--job-mode", "serial", "--problem", "tests.support.balsam_problems.Problem",
+        "--run", "tests.support.balsam_problems.host_sleep", check=False, HOME=home, SLURM_CONF=cluster.conf,
+    )
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("hpcnas: error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stdout + proc.stderr
+    assert "cannot reach it" in errors[0] and f"--allow {cluster.subnet}" in errors[0], errors[0]
+    assert env.query(f"BalsamJob.objects.filter(workflow={wf!r}).count()") == 0
+    assert cluster.run(["squeue", "-h", "-o", "%i"]).stdout.strip() == ""

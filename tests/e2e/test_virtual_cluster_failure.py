@@ -15,7 +15,13 @@ import time
 import pandas as pd
 import pytest
 
-from tests.support.vcluster_balsam import eval_reports, launcher_logs, site_home, tail, wait_until
+from tests.support.vcluster_balsam import (
+    eval_reports,
+    launcher_logs,
+    site_home,
+    tail,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam, pytest.mark.slurm]
 
