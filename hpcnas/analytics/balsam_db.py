@@ -25,7 +25,8 @@ the experiment includes it (``search``, ``topk``, ``report`` then work from the 
 
 Nodes available: Balsam 0.5 does not store the launcher allocation's node count with the
 jobs. It is taken from ``--nodes``, else from the launcher logs in ``<db>/log/`` (the
-launcher logs ``Built N <type> workers``, one worker per node; the largest N is used), else
+launcher logs ``Built N <type> workers``, one worker per node; the largest N of the logs
+that name the workflow, if any does), else
 from ``core_queuedlaunch.nodes`` (filled by ``balsam submit-launch``), else inferred as the
 peak of busy nodes rounded up. The experiment records which.
 """
@@ -159,19 +160,32 @@ def node_weights(jobs: pd.DataFrame, job_mode: str = "auto") -> pd.Series:
     return pd.Series(weight, index=jobs["job_id"].to_numpy())
 
 
-def launcher_nodes_from_logs(db_path: str) -> int | None:
-    """Largest ``Built N ... workers`` in the launcher logs of the DB, or None."""
-    best = None
+def launcher_nodes_from_logs(db_path: str, workflow: str | None = None) -> int | None:
+    """Largest ``Built N ... workers`` in the launcher logs of the DB, or None.
+
+    With ``workflow``, only the logs of launchers that ran it (the log names the workflow: its
+    ``--wf-filter``, the ensemble's ``--wf-name``, its jobs' folders ``data/<workflow>/``) count,
+    when any does: another workflow's launcher on the same DB had another allocation.
+    """
+    found: list[tuple[int, bool]] = []
     for path in glob.glob(os.path.join(db_path, "log", "launcher*.log")):
         try:
             with open(path, encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    m = _BUILT.search(line)
-                    if m:
-                        best = max(best or 0, int(m.group(1)))
+                text = fh.read()
         except OSError:
             continue
-    return best or None
+        built = [int(m.group(1)) for m in _BUILT.finditer(text)]
+        if built:
+            found.append((max(built), bool(workflow) and _names_workflow(text, workflow)))
+    if workflow and any(mine for _n, mine in found):
+        found = [(n, mine) for n, mine in found if mine]
+    return max((n for n, _mine in found), default=None) or None
+
+
+def _names_workflow(text: str, workflow: str) -> bool:
+    return any(mark in text for mark in (f"--wf-name={workflow}", f"/data/{workflow}/",
+                                         f"wf_filter={workflow}", f"--wf-filter {workflow}",
+                                         f"--wf-filter={workflow}"))
 
 
 # ---------------------------------------------------------------------- DB access
@@ -322,7 +336,7 @@ def experiment_from_balsam(workflow: str, db: str | None = None, nodes: float | 
                           "retry when jobs have run")
     nodes_source = "--nodes"
     if nodes is None:
-        nodes, nodes_source = launcher_nodes_from_logs(db_path), "launcher logs (Built N workers)"
+        nodes, nodes_source = launcher_nodes_from_logs(db_path, workflow), "launcher logs (Built N workers)"
     if nodes is None and ql_nodes:
         nodes, nodes_source = ql_nodes, "core_queuedlaunch.nodes"
     if nodes is None:

@@ -12,6 +12,13 @@ workflow without a search job (the master runs elsewhere and may still submit ev
 Balsam's 120 s rule, as do workflows whose remaining jobs cannot run in serial mode.
 ``HPCNAS_ENSEMBLE_IDLE_S`` sets the grace.
 
+The ensemble runs as one ``srun``/``mpirun``/``aprun`` step over the allocation, so on node
+``i`` its worker is task ``i`` of that step (``SLURM_PROCID=i``, ``PMI_RANK=i`` ...). Balsam's
+worker hands its own environment to every job it starts; an evaluation on the second node would
+then see itself as MPI rank 1 and never report (the job runner reports from rank 0 only). The
+worker therefore starts its jobs without the step's rank and PMI variables
+(:func:`job_environ`): each evaluation of serial mode is a process of its own, rank 0.
+
 :mod:`hpcnas.balsam.launch` points the serial launcher here instead of Balsam's script. The
 ensemble's polling periods (job source 1 s, status updates 1 s, worker loop 1 s in Balsam) are
 those of :mod:`hpcnas.balsam.pacing`.
@@ -30,6 +37,59 @@ from typing import Any
 IDLE_GRACE_S = float(os.environ.get("HPCNAS_ENSEMBLE_IDLE_S", "2"))
 #: seconds between two looks at the workflow (one DB query each)
 CHECK_PERIOD_S = 1.0
+#: seconds without a message from a worker (they write every ~0.1 s) before it counts as lost
+WORKER_LOST_S = float(os.environ.get("HPCNAS_WORKER_LOST_S", "20"))
+#: return code recorded for the jobs of a lost worker
+LOST_RETCODE = -9
+
+
+class WorkerWatch:
+    """Which jobs each serial worker runs and when it last wrote (a lost node's jobs).
+
+    Balsam's master only learns that a job ended from its worker; a worker that dies with its
+    node (SIGKILL, power, network) leaves its jobs ``RUNNING`` for ever and the master waiting
+    at exit for its goodbye. :meth:`lost` names the workers silent for ``WORKER_LOST_S``.
+    """
+
+    def __init__(self, lost_after: float = WORKER_LOST_S) -> None:
+        self.lost_after = lost_after
+        self.last_seen: dict[str, float] = {}
+        self.running: dict[str, set[str]] = {}
+        self.gone: set[str] = set()
+
+    def saw(self, msg: dict[str, Any], now: float) -> None:
+        src = msg.get("source", "")
+        self.last_seen[src] = now
+        jobs = self.running.setdefault(src, set())
+        jobs.update(msg.get("started") or [])
+        jobs.difference_update(msg.get("done") or [])
+        jobs.difference_update(err[0] for err in msg.get("error") or [])
+
+    def lost(self, now: float) -> dict[str, set[str]]:
+        """Workers newly silent for ``lost_after`` seconds -> the jobs they were running."""
+        out = {}
+        for src, seen in self.last_seen.items():
+            if src not in self.gone and now - seen > self.lost_after:
+                self.gone.add(src)
+                out[src] = self.running.pop(src, set())
+        return out
+
+    @staticmethod
+    def error_message(src: str, pks: set[str], silent_s: float) -> dict[str, Any]:
+        """A status message (as a worker would send) failing ``pks``: ``RUN_ERROR`` with a reason."""
+        tail = f"hpcnas: the worker on {src} has been silent for {silent_s:.0f} s (node lost); the job was running there"
+        return {"source": src, "started": [], "done": [], "active": False,
+                "error": [(pk, LOST_RETCODE, tail) for pk in sorted(pks)], "request_num_jobs": 0}
+
+
+#: variables that make a process a task of the ensemble's own launch step (rank, PMI wiring)
+STEP_VARIABLES = ("SLURM_PROCID", "SLURM_LOCALID", "ALPS_APP_PE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS")
+STEP_PREFIXES = ("PMI_", "PMIX_", "OMPI_COMM_WORLD_", "MV2_COMM_WORLD_")
+
+
+def job_environ(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` without :data:`STEP_VARIABLES` and :data:`STEP_PREFIXES` (module docstring)."""
+    return {k: v for k, v in environ.items() if k not in STEP_VARIABLES and not k.startswith(STEP_PREFIXES)}
 
 
 def workflow_done(models: Any, workflow: str | None) -> bool:
@@ -54,8 +114,30 @@ def _master_class(stm: Any) -> type:
             super().__init__(args)
             self.wf_name = args.wf_name
             self.next_look = 0.0
+            self.watch = WorkerWatch()
+
+        def handle_request(self) -> None:
+            """Balsam's ``Master.handle_request`` (same steps), noting who wrote and what it runs."""
+            msg = self.socket.recv_json()
+            self.watch.saw(msg, time.time())
+            self.status_updater.queue.put_nowait(msg)
+            finished = set(msg["done"]) | {err[0] for err in msg["error"]}
+            self.active_ids.update(msg["started"])
+            self.active_ids -= finished
+            self.socket.send_json({"new_jobs": self.job_source.get_jobs(msg["request_num_jobs"])})
+
+        def fail_lost_workers(self) -> None:
+            now = time.time()
+            for src, pks in self.watch.lost(now).items():
+                stm.logger.error(f"hpcnas: worker {src} silent for {self.watch.lost_after:.0f} s: node lost; "
+                                 f"failing its {len(pks)} running job(s)")
+                if pks:
+                    self.status_updater.queue.put_nowait(WorkerWatch.error_message(src, pks, now - self.watch.last_seen[src]))
+                    self.active_ids -= pks
+                self.num_workers = max(0, self.num_workers - 1)  # no goodbye to wait for at exit
 
         def idle_check(self) -> None:
+            self.fail_lost_workers()
             super().idle_check()
             if self.EXIT_FLAG or self.is_persistent or self.active_ids or self.idle_time is None:
                 return
@@ -112,6 +194,9 @@ def main() -> None:
         return
     config_logging("serial-launcher", filename=args.log_filename + "." + hostname, buffer_capacity=128)
     master_proc = _launch_master() if hostname == args.master_host else None
+    clean = job_environ(dict(os.environ))  # Balsam's worker copies os.environ into each job
+    for name in set(os.environ) - set(clean):
+        del os.environ[name]
     worker = stm.Worker(args, hostname=hostname, master_subproc=master_proc)
 
     def stop_worker(signum: int, frame: Any) -> None:

@@ -15,6 +15,8 @@ additions and no file of Balsam changed:
   pins the port;
 * a job run again keeps the ``.out`` file of its earlier attempt as ``NAME.out.1`` (``.2``, ...)
   instead of Balsam overwriting it (:mod:`hpcnas.balsam.outfiles`, installed in the launcher and the ensemble);
+* under ``srun`` the serial ensemble's step survives the loss of one of its nodes
+  (:func:`surviving_node_loss`);
 * the serial ensemble is :mod:`hpcnas.balsam.ensemble` (Balsam's, plus one exit rule): it quits
   seconds after no job of the workflow is left to run, instead of holding the allocation for
   Balsam's 120 s of idle time; the MPI-mode launcher likewise quits after 2 idle loops instead
@@ -64,6 +66,23 @@ def with_ensemble(app_cmd: str, ensemble_exe: str) -> str:
     return app_cmd.replace(f" {ensemble_exe} ", " -m hpcnas.balsam.ensemble ", 1)
 
 
+def surviving_node_loss(mpi_cmd):
+    """The ensemble's ``srun`` with ``--no-kill``: Slurm ends a step when one of its nodes
+    fails, which would stop the workers of every node (and the search job among them); with it,
+    the workers of the other nodes go on and the ensemble master fails the lost node's jobs
+    (:mod:`hpcnas.balsam.ensemble`). Other launch commands are returned unchanged."""
+    from hpcnas.balsam.mpi_commands import SrunCommandMixin
+
+    if not isinstance(mpi_cmd, SrunCommandMixin):
+        return mpi_cmd
+
+    def ensemble_srun(workers, **kwargs):
+        kwargs["mpi_flags"] = f"{kwargs.get('mpi_flags') or ''} --no-kill".strip()
+        return mpi_cmd(workers, **kwargs)
+
+    return ensemble_srun
+
+
 def _patch_serial_launcher(launcher_module) -> None:
     base = launcher_module.SerialLauncher
     if getattr(base, "_hpcnas", False):
@@ -78,6 +97,7 @@ def _patch_serial_launcher(launcher_module) -> None:
             port = ensemble_port(master)
             self.app_cmd = with_ensemble(with_port(self.app_cmd, port), base.ZMQ_ENSEMBLE_EXE)
             launcher_module.logger.info(f"hpcnas: serial ensemble master on {master}:{port}")
+            self.worker_group.mpi_cmd = surviving_node_loss(self.worker_group.mpi_cmd)
 
     launcher_module.SerialLauncher = SerialLauncher
 

@@ -21,6 +21,11 @@ processes; no file of Balsam is changed. A knob set to Balsam's value gives abou
 The names patched are listed in :data:`PATCHED` (a unit test checks they exist in the installed
 Balsam, so an upgrade that renames them fails the tests instead of silently ignoring a knob).
 
+The paced worker also asks the master only for the jobs its node has room for
+(:func:`jobs_to_request`), not for Balsam's ``--worker-prefetch-count`` (64): with 64, the first
+worker to ask took every runnable job of a search and ran them 4 at a time on its node while
+the other nodes of the allocation stayed idle.
+
 The shorter periods cost database queries: each transition process runs one ``SELECT`` per
 period while it has nothing to do, the job source one; measured figures in ``docs/balsam.rst``.
 """
@@ -179,25 +184,48 @@ def install_serial(stm: Any) -> None:
     stm._hpcnas_paced = True
 
 
+#: Balsam's serial worker starts a job while its node's occupancy stays at most this
+MAX_OCCUPANCY = 1.001
+
+
+def jobs_to_request(prefetch_count: int, occupancy: float, cached: list[float], smallest_occ: float | None) -> int:
+    """How many jobs a serial worker asks for: as many as fit beside what runs (``occupancy``)
+    and what it holds already (``cached``: their occupancies), counting ``smallest_occ`` (the
+    smallest occupancy ``1/node_packing_count`` it has seen) per job, at most
+    ``prefetch_count - len(cached)``. Before it has seen a job it asks for one."""
+    limit = max(0, int(prefetch_count) - len(cached))
+    room = MAX_OCCUPANCY - occupancy - sum(cached)
+    if room < 1e-6 or limit == 0:
+        return 0
+    if not smallest_occ or smallest_occ <= 0:
+        return min(1, limit)
+    return min(limit, int(room / smallest_occ + 1e-9))
+
+
 def _worker_class(stm: Any, base: type, loop_period: float) -> type:
     class Worker(base):  # type: ignore[misc, valid-type]
-        """Balsam's serial worker looping every ``HPCNAS_WORKER_S`` instead of every second."""
+        """Balsam's serial worker looping every ``HPCNAS_WORKER_S`` instead of every second,
+        asking for the jobs its node has room for (:func:`jobs_to_request`)."""
 
         def main(self) -> None:
             stm.connections.close_all()
             self.socket.connect(self.master_address)
+            smallest: float | None = None  # smallest occupancy of the jobs seen (1/packing)
             while True:
                 done_pks, errors, active = self.poll_processes()
                 started_pks = self.start_jobs()
+                cached = [float(job["occ"]) for job in self.runnable_cache.values()]
                 msg = {
                     "source": self.hostname, "started": started_pks, "done": done_pks, "error": errors,
                     "active": active,
-                    "request_num_jobs": max(0, self.prefetch_count - len(self.runnable_cache)),
+                    "request_num_jobs": jobs_to_request(self.prefetch_count, self.occupancy, cached, smallest),
                 }
                 self.socket.send_json(msg)
                 response = self.socket.recv_json()
                 if response.get("new_jobs"):
                     self.runnable_cache.update({job["pk"]: job for job in response["new_jobs"]})
+                    occs = [float(job["occ"]) for job in response["new_jobs"] if float(job["occ"]) > 0]
+                    smallest = min([*occs, smallest or 1.0]) if occs else smallest
                 if response.get("exit"):
                     stm.logger.info(f"Worker {self.hostname} received exit message: break")
                     self.exit()

@@ -162,7 +162,7 @@ def make_plan(family: str, search: str, args: argparse.Namespace, rest: Sequence
         "-q", args.queue, "-A", args.project, "--job-mode", args.job_mode, "--wf-filter", args.workflow,
     ]
     if args.sched_flags:
-        submit += ["--sched-flags", args.sched_flags]
+        submit.append(f"--sched-flags={args.sched_flags}")  # one word: a value like --no-kill is not an option
     return SubmitPlan(
         family=family, search=search, application=application, workflow=args.workflow,
         job_name=args.job_name, search_args=search_args, node_packing_count=packing,
@@ -290,6 +290,10 @@ def _run(args: argparse.Namespace) -> int:
         print("hpcnas: dry run; would run: " + would)
         print(dry_run_script(plan, sub_args, settings))
         return 0
+    if settings.get("SCHEDULER_CLASS") == "SlurmScheduler" and os.environ.get("BALSAM_DB_PATH"):
+        from hpcnas.balsam.reach import check_slurm_partition
+
+        check_slurm_partition(os.environ["BALSAM_DB_PATH"], sub_args.queue)  # before anything is created
     from hpcnas.balsam.connect import connect
 
     db = connect()

@@ -66,8 +66,9 @@ def make_repo_traversable(path: str = ROOT) -> None:
 class BalsamEnv:
     """A Balsam DB owned by ``user`` (None: the current user), and commands run as that user."""
 
-    def __init__(self, base: str, user: str | None) -> None:
+    def __init__(self, base: str, user: str | None, allow: Sequence[str] = ()) -> None:
         self.base = base
+        self.allow = list(allow)  # networks (CIDR) whose hosts may connect (hpcnas balsam-init --allow)
         self.user = user
         self.home = os.path.join(base, "home")
         self.db_path = os.path.join(base, "db")
@@ -247,7 +248,7 @@ class BalsamEnv:
         code = (
             "from hpcnas.balsam.db import init_db, start_db\n"
             "from hpcnas.balsam.settings import install_site, LOCAL_SITE\n"
-            f"install_site(LOCAL_SITE)\ninit_db({self.db_path!r})\nstart_db({self.db_path!r})\n"
+            f"install_site(LOCAL_SITE)\ninit_db({self.db_path!r}, allow={self.allow!r})\nstart_db({self.db_path!r})\n"
         )
         self.run([sys.executable, "-c", code], timeout=180, BALSAM_DB_PATH="")
         self.hpcnas("balsam-apps")
@@ -282,8 +283,11 @@ class BalsamEnv:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def make_balsam_env() -> BalsamEnv:
-    """Create the owner (root runs), a private base folder, the DB, the local site and the apps."""
+def make_balsam_env(allow: Sequence[str] = ()) -> BalsamEnv:
+    """Create the owner (root runs), a private base folder, the DB, the local site and the apps.
+
+    ``allow``: networks whose hosts may connect to the DB besides this host (a virtual
+    cluster's range, :mod:`tests.support.virtual_cluster`)."""
     user = None
     if _is_root():
         if IN_CI:
@@ -297,7 +301,7 @@ def make_balsam_env() -> BalsamEnv:
         for path in (base, os.path.join(base, "home")):
             os.chown(path, info.pw_uid, info.pw_gid)
         os.chmod(base, 0o755)
-    env = BalsamEnv(base, user)
+    env = BalsamEnv(base, user, allow)
     try:
         env.setup()
     except BaseException:

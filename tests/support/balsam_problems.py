@@ -75,3 +75,29 @@ def learning_curve(config: dict[str, Any]) -> float:
         value = -((float(config["x"]) - 1.0) ** 2) * (1 + 3 / epoch)
         report(epoch, value)
     return value
+
+
+def host_sleep(config: dict[str, Any]) -> dict[str, Any]:
+    """Sleeps ``HPCNAS_TEST_SLEEP`` seconds; reports the host it ran on and when (placement)."""
+    import socket
+
+    start = time.time()
+    time.sleep(SLEEP)
+    return {"objective": -((float(config["x"]) - 1.0) ** 2), "host": socket.gethostname(),
+            "start": start, "end": time.time()}
+
+
+def mpi_hosts(config: dict[str, Any]) -> dict[str, Any]:
+    """Every MPI rank's host name (``hosts``, in rank order) and the world size; sleeps like
+    :func:`host_sleep` so that evaluations overlap."""
+    import socket
+
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    start = time.time()
+    hosts = comm.allgather(socket.gethostname())
+    time.sleep(SLEEP)
+    comm.barrier()
+    return {"objective": -((float(config["x"]) - 1.0) ** 2), "hosts": ",".join(hosts), "size": comm.size,
+            "start": start, "end": time.time()}

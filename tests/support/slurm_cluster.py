@@ -81,14 +81,22 @@ def node_line(hostname: str) -> str:
 
 
 def render_slurm_conf(
-    *, root: str, hostname: str, node: str, ctld_port: int, slurmd_port: int, munge_socket: str
+    *, root: str, hostname: str, node: str, ctld_port: int, slurmd_port: int, munge_socket: str,
+    ctld_addr: str = "127.0.0.1", node_lines: Sequence[str] | None = None, partition_nodes: str | None = None,
+    extra: Sequence[str] = (),
 ) -> str:
-    """slurm.conf text for a one-node cluster whose state lives under ``root``."""
+    """slurm.conf text for a cluster whose state lives under ``root``.
+
+    One node (``node``, at 127.0.0.1) by default; ``node_lines`` (complete ``NodeName=...``
+    lines) and ``partition_nodes`` describe several (:mod:`tests.support.virtual_cluster`),
+    ``ctld_addr`` is where slurmctld is reached, ``extra`` more settings.
+    """
     name = "hpcnas" + secrets.token_hex(3)
+    nodes = list(node_lines) if node_lines is not None else [f"{node} NodeAddr=127.0.0.1 NodeHostname={hostname}"]
     return "\n".join(
         [
             f"ClusterName={name}",
-            f"SlurmctldHost={hostname}(127.0.0.1)",
+            f"SlurmctldHost={hostname}({ctld_addr})",
             f"SlurmctldPort={ctld_port}",
             f"SlurmdPort={slurmd_port}",
             "SlurmUser=root",
@@ -119,8 +127,9 @@ def render_slurm_conf(
             f"SlurmdLogFile={root}/log/slurmd-%n.log",
             "SlurmctldDebug=info",
             "SlurmdDebug=info",
-            f"{node} NodeAddr=127.0.0.1 NodeHostname={hostname}",
-            f"PartitionName={PARTITION} Nodes={hostname} Default=YES MaxTime=INFINITE State=UP",
+            *extra,
+            *nodes,
+            f"PartitionName={PARTITION} Nodes={partition_nodes or hostname} Default=YES MaxTime=INFINITE State=UP",
             "",
         ]
     )
@@ -254,9 +263,9 @@ class SlurmCluster:
             time.sleep(1)
             more_pids, more_sessions = self.job_processes()
             self.kill_leftovers(pids | more_pids, sessions | more_sessions)
-        for name in ("slurmd", "slurmctld", "munged"):
-            proc = self.processes.pop(name, None)
-            if proc is None or proc.poll() is not None:
+        for name in reversed(list(self.processes)):  # slurmd(s), slurmctld, munged
+            proc = self.processes.pop(name)
+            if proc.poll() is not None:
                 continue
             proc.send_signal(signal.SIGTERM)
             try:
@@ -281,15 +290,18 @@ def _process_table() -> dict[int, tuple[int, int]]:
     return table
 
 
-def start_slurm_cluster(root: str | None = None, timeout: float = 60) -> SlurmCluster:
-    """Start munged + slurmctld + slurmd as root; return once the node is idle."""
-    ok, why = available()
-    if not ok:
-        raise RuntimeError(why)
-    root = root or tempfile.mkdtemp(prefix="hpcnas-slurm-")
+def prepare_root(root: str | None, prefix: str = "hpcnas-slurm-") -> str:
+    """A world-readable state folder with the sub-folders every cluster uses."""
+    root = root or tempfile.mkdtemp(prefix=prefix)
     os.chmod(root, 0o755)
     for sub in ("state", "spool", "run", "log", "munge"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
+    return root
+
+
+def start_munged(cluster: SlurmCluster) -> str:
+    """Start ``munged`` (as ``munge``, with a fresh key) for ``cluster``; returns its socket path."""
+    root = cluster.root
     munge = pwd.getpwnam("munge")
     munge_dir = os.path.join(root, "munge")
     os.chmod(munge_dir, 0o755)
@@ -300,31 +312,44 @@ def start_slurm_cluster(root: str | None = None, timeout: float = 60) -> SlurmCl
     for path in (munge_dir, key):
         os.chown(path, munge.pw_uid, munge.pw_gid)
     sock = os.path.join(munge_dir, "munge.socket")
+    cluster.processes["munged"] = subprocess.Popen(
+        ["runuser", "-u", "munge", "--", _which("munged"), "-F", f"--socket={sock}",
+         f"--key-file={key}", f"--pid-file={munge_dir}/munged.pid",
+         f"--log-file={munge_dir}/munged.log", f"--seed-file={munge_dir}/munged.seed"],
+        stdout=log_file(root, "munged"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    _wait_for(lambda: os.path.exists(sock), 15, "munged socket", cluster)
+    return sock
+
+
+def log_file(root: str, name: str):
+    return open(os.path.join(root, "log", f"{name}.out"), "wb")
+
+
+def start_slurm_cluster(root: str | None = None, timeout: float = 60) -> SlurmCluster:
+    """Start munged + slurmctld + slurmd as root; return once the node is idle."""
+    ok, why = available()
+    if not ok:
+        raise RuntimeError(why)
+    root = prepare_root(root)
     hostname = socket.gethostname().split(".")[0]
     ctld_port, slurmd_port = _free_ports(2)
     conf = os.path.join(root, "slurm.conf")
-    with open(conf, "w", encoding="utf-8") as fh:
-        fh.write(render_slurm_conf(root=root, hostname=hostname, node=node_line(hostname),
-                                   ctld_port=ctld_port, slurmd_port=slurmd_port, munge_socket=sock))
-    os.chmod(conf, 0o644)
     cluster = SlurmCluster(root=root, conf=conf, hostname=hostname)
     env = {**os.environ, "SLURM_CONF": conf}
-    out = lambda name: open(os.path.join(root, "log", f"{name}.out"), "wb")  # noqa: E731
     try:
-        cluster.processes["munged"] = subprocess.Popen(
-            ["runuser", "-u", "munge", "--", _which("munged"), "-F", f"--socket={sock}",
-             f"--key-file={key}", f"--pid-file={munge_dir}/munged.pid",
-             f"--log-file={munge_dir}/munged.log", f"--seed-file={munge_dir}/munged.seed"],
-            stdout=out("munged"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        _wait_for(lambda: os.path.exists(sock), 15, "munged socket", cluster)
+        sock = start_munged(cluster)
+        with open(conf, "w", encoding="utf-8") as fh:
+            fh.write(render_slurm_conf(root=root, hostname=hostname, node=node_line(hostname),
+                                       ctld_port=ctld_port, slurmd_port=slurmd_port, munge_socket=sock))
+        os.chmod(conf, 0o644)
         cluster.processes["slurmctld"] = subprocess.Popen(
             [_which("slurmctld"), "-D", "-i"], env=env,
-            stdout=out("slurmctld"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log_file(root, "slurmctld"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         cluster.processes["slurmd"] = subprocess.Popen(
             [_which("slurmd"), "-D", "-N", hostname], env=env,
-            stdout=out("slurmd"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log_file(root, "slurmd"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         _wait_for(lambda: cluster.node_state().startswith("idle"), timeout, "an idle node", cluster)
     except BaseException:

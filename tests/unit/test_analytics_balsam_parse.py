@@ -102,3 +102,17 @@ def test_stamps_across_leap_years_and_month_ends():
                    for m in moments)
     tr = parse_state_history(["j"], [hist])
     assert tr["time"].tolist() == pytest.approx([m.timestamp() for m in moments], abs=1e-6)
+
+
+def test_launcher_nodes_of_a_workflow_come_from_its_own_launcher(tmp_path):
+    """Two launchers on one DB (a 4-node MPI one, a 3-node serial one): the serial workflow's
+    utilization took 4 nodes from the other launcher's log."""
+    os.makedirs(tmp_path / "log")
+    (tmp_path / "log" / "launcher_2026-01-01_000000.log").write_text(
+        "x] Built 4 SLURM workers\nx] Popen ... /db/data/mpiwf/eval-1_ab/eval-1.out\n")
+    (tmp_path / "log" / "launcher_2026-01-02_000000.log").write_text(
+        "x] Built 3 SLURM workers\nx] srun ... -m hpcnas.balsam.ensemble --num-workers 3 --wf-name=serialwf\n")
+    assert launcher_nodes_from_logs(str(tmp_path), "serialwf") == 3
+    assert launcher_nodes_from_logs(str(tmp_path), "mpiwf") == 4
+    assert launcher_nodes_from_logs(str(tmp_path), "other") == 4  # no log names it: all logs
+    assert launcher_nodes_from_logs(str(tmp_path)) == 4

@@ -88,3 +88,59 @@ def test_mpi_launcher_quits_after_two_idle_loops_once_its_workflow_is_done(monke
     launcher.is_active = False
     launcher.check_exit()
     assert module.EXIT_FLAG and launcher.exit_counter == 4
+
+
+def test_ensemble_jobs_do_not_inherit_the_rank_of_the_ensemble_step(monkeypatch):
+    """The serial ensemble is task i of an srun/mpirun step on node i; its jobs must not see
+    that rank (the job runner reports from rank 0 only: evaluations on node 2+ never reported)."""
+    from hpcnas.balsam import job_runner
+    from hpcnas.balsam.ensemble import job_environ
+
+    step = {"SLURM_PROCID": "2", "SLURM_LOCALID": "0", "PMI_RANK": "2", "PMI_FD": "7", "PMI_SIZE": "3",
+            "PMIX_RANK": "2", "OMPI_COMM_WORLD_RANK": "2", "ALPS_APP_PE": "2", "MPI_LOCALRANKID": "0"}
+    keep = {"SLURM_JOB_ID": "17", "SLURM_JOB_NODELIST": "vnode[1-3]", "BALSAM_DB_PATH": "/db", "PATH": "/bin"}
+    env = job_environ({**step, **keep})
+    assert env == keep
+    for name in step:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**step, **keep}.items():
+        monkeypatch.setenv(name, value)
+    assert job_runner.mpi_rank() == 2  # what an evaluation saw before
+    for name in set(step) - set(env):
+        monkeypatch.delenv(name)
+    assert job_runner.mpi_rank() == 0
+
+
+def test_worker_watch_names_a_silent_worker_and_the_jobs_it_was_running():
+    """A worker that dies with its node never reports its jobs: they stayed RUNNING for ever."""
+    from hpcnas.balsam.ensemble import LOST_RETCODE, WorkerWatch
+
+    watch = WorkerWatch(lost_after=20)
+    watch.saw({"source": "vnode2", "started": ["a", "b"], "done": [], "error": []}, now=100)
+    watch.saw({"source": "vnode3", "started": ["c"], "done": [], "error": []}, now=100)
+    watch.saw({"source": "vnode2", "started": [], "done": ["a"], "error": []}, now=101)
+    watch.saw({"source": "vnode3", "started": [], "done": [], "error": [["c", 1, "boom"]]}, now=115)
+    assert watch.lost(now=119) == {}
+    assert watch.lost(now=122) == {"vnode2": {"b"}}
+    assert watch.lost(now=200) == {"vnode3": set()}  # silent too, but nothing left running
+    assert watch.lost(now=300) == {}  # each worker is reported once
+    msg = WorkerWatch.error_message("vnode2", {"b"}, 21)
+    assert msg["error"] == [("b", LOST_RETCODE, msg["error"][0][2])] and "vnode2" in msg["error"][0][2]
+    assert msg["started"] == [] and msg["done"] == []
+
+
+def test_the_ensemble_srun_step_survives_a_node_and_other_commands_are_unchanged():
+    from hpcnas.balsam.launch import surviving_node_loss
+    from hpcnas.balsam.mpi_commands import plugin_class
+
+    class W:
+        def __init__(self, id):
+            self.id = id
+            self.num_nodes = 1
+
+    srun = surviving_node_loss(plugin_class("HpcnasSrunCommand")())
+    line = srun([W("vnode1"), W("vnode2")], app_cmd="python -m hpcnas.balsam.ensemble", num_ranks=2,
+                ranks_per_node=1, envs={}, cpu_affinity="none")
+    assert line.startswith("srun --nodes 2 --nodelist vnode1,vnode2 ") and " --no-kill " in line, line
+    other = object.__new__(plugin_class("HpcnasPalsCommand"))
+    assert surviving_node_loss(other) is other

@@ -195,3 +195,19 @@ def test_balsam_submit_direct_sites_qsub_the_rendered_script_and_undo_on_failure
     with pytest.raises(HpcnasError, match="would exceed queue limit"):
         submit(plan, db, (str(qsub), "#!/bin/bash -l\n", path))
     assert deleted == [True]
+
+
+def test_balsam_submit_hands_sched_flags_that_look_like_options_to_submit_launch():
+    """``--sched-flags=--no-kill`` reached ``balsam submit-launch --sched-flags --no-kill``,
+    which Balsam's parser refused ('expected one argument')."""
+    from balsam.scripts.cli import make_parser
+
+    from hpcnas.cli.balsam_submit_cmd import make_plan, parse_submit
+
+    args, rest = parse_submit("hps", "random", [
+        "-w", "wf1", "-n", "4", "-t", "8", "-q", "debug", "--sched-flags=--no-kill",
+        "--job-mode", "serial", "--problem", "hpcnas.benchmark.polynome2.Problem",
+        "--run", "hpcnas.benchmark.polynome2.run"])
+    plan = make_plan("hps", "random", args, rest)
+    parsed = make_parser().parse_args(plan.submit_launch[1:])
+    assert parsed.sched_flags == "--no-kill" and parsed.nodes == 4

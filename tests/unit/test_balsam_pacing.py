@@ -172,3 +172,17 @@ def test_paced_job_source_and_status_updater_keep_balsams_behaviour(monkeypatch)
         updater.queue.put(item)
     updater.run()  # what arrives within one batch period is written together; "exit" ends it
     assert updater.batches == [[{"started": ["a"]}, {"done": ["a"]}, "exit"]]
+
+
+def test_serial_worker_asks_only_for_the_jobs_its_node_has_room_for():
+    """Balsam asks for --worker-prefetch-count (64) jobs whatever runs: the first worker took a
+    whole search's jobs and the other nodes of the allocation stayed idle."""
+    from hpcnas.balsam.pacing import jobs_to_request
+
+    assert jobs_to_request(64, 0.0, [], None) == 1  # first contact: one job, to learn its packing
+    assert jobs_to_request(64, 0.0, [], 0.25) == 4  # packing 4, empty node
+    assert jobs_to_request(64, 0.5, [0.25], 0.25) == 1
+    assert jobs_to_request(64, 1.0, [], 0.25) == 0  # full: nothing more
+    assert jobs_to_request(64, 0.75, [0.25], 0.25) == 0  # the cached job fills it
+    assert jobs_to_request(64, 0.001, [], 0.001) == 64  # a master on 1/1000: the prefetch bounds it
+    assert jobs_to_request(2, 0.0, [0.25, 0.25], 0.25) == 0
