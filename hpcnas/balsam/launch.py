@@ -148,16 +148,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hpcnas: error: {err}", file=sys.stderr)
         return HpcnasError.exit_code
     supervise = os.environ.get("HPCNAS_LAUNCHER_SUPERVISE", "1") != "0" and not os.environ.get(CHILD_ENV)
-    if supervise and not {"-h", "--help"} & set(argv):
-        from hpcnas.balsam.connect import connect
+    if {"-h", "--help"} & set(argv):
+        return run_launcher(argv)
+    if os.environ.get(CHILD_ENV):  # the supervisor holds the launcher lock
+        return run_launcher(argv)
+    from hpcnas.balsam.launcher_lock import launcher_lock
+    from hpcnas.balsam.launcher_supervisor import option_value
 
-        try:
+    try:
+        if supervise:
+            from hpcnas.balsam.connect import connect
+
             connect()
-        except HpcnasError as err:
-            print(f"hpcnas: error: {err}", file=sys.stderr)
-            return HpcnasError.exit_code
-        return LauncherSupervisor(argv, release=release_for(argv)).run()
-    return run_launcher(argv)
+        lock = launcher_lock(None if "--consume-all" in argv else option_value(argv, "--wf-filter"))
+        if lock is not None:
+            lock.acquire()  # one launcher per DB and workflow, for the whole life of this process
+    except HpcnasError as err:
+        print(f"hpcnas: error: {err}", file=sys.stderr)
+        return HpcnasError.exit_code
+    release = release_for(argv)
+
+    def relock_and_release() -> int:
+        """After a DB outage (the lock's connection died with it): the lock again, then the jobs."""
+        if lock is not None:
+            lock.release()
+            lock.acquire()  # another launcher started meanwhile: stop here, take none of its jobs
+        return release()
+
+    try:
+        return LauncherSupervisor(argv, release=relock_and_release).run() if supervise else run_launcher(argv)
+    except HpcnasError as err:
+        print(f"hpcnas: error: {err}", file=sys.stderr)
+        return HpcnasError.exit_code
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def run_launcher(argv: Sequence[str]) -> int:
