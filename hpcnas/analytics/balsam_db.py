@@ -35,10 +35,8 @@ from __future__ import annotations
 import gc
 import glob
 import io
-import json
 import os
 import re
-from getpass import getuser
 from typing import Any
 
 import numpy as np
@@ -46,6 +44,7 @@ import pandas as pd
 
 from hpcnas.analytics.experiment import Experiment
 from hpcnas.core.errors import HpcnasError, UsageError
+from hpcnas.balsam.server_info import connection_params
 
 RUN_STATE = "RUNNING"
 WAIT_STATES = ("CREATED", "READY", "STAGED_IN", "PREPROCESSED", "RESTART_READY")
@@ -209,35 +208,6 @@ def db_owner(db_path: str) -> str | None:
         return pwd.getpwuid(os.stat(os.path.join(db_path, "server-info")).st_uid).pw_name
     except (KeyError, OSError, ImportError):
         return None
-
-
-def connection_params(db_path: str) -> dict[str, Any]:
-    """psycopg2 keyword arguments from the DB's ``server-info`` (as Balsam connects).
-
-    The role is ``$BALSAM_USER`` if set, else the current user; :func:`connect` also tries
-    the DB owner (first when server-info holds a password, which is the owner's), so root
-    can read a DB that an ordinary user owns.
-    """
-    try:
-        with open(os.path.join(db_path, "server-info"), encoding="utf-8") as fh:
-            info = json.load(fh)
-    except (OSError, ValueError) as err:
-        raise HpcnasError(f"cannot read {db_path}/server-info ({err}): is '{db_path}' a "
-                          "Balsam DB directory?") from None
-    if not info.get("port"):
-        raise HpcnasError(f"the Balsam DB at '{db_path}' is not running (server-info has no "
-                          f"port): start it with 'balsam server --start' (BALSAM_DB_PATH={db_path})")
-    params: dict[str, Any] = {
-        "dbname": "balsam",
-        "host": info.get("host") or "localhost",
-        "port": int(info["port"]),
-        "user": os.environ.get("BALSAM_USER") or getuser(),
-        "password": info.get("password") or None,
-        "connect_timeout": 10,
-    }
-    if params["password"] is None:
-        del params["password"]
-    return params
 
 
 def connect(db_path: str) -> Any:

@@ -100,24 +100,13 @@ def report_to_balsam(report: dict[str, Any]) -> bool:
     return store_with_django(payload)
 
 
-def connection_params(db_path: str) -> dict[str, Any]:
-    """psycopg2's keyword arguments for the DB at ``db_path``, read as Balsam's settings read them
-    (its ``server-info``; ``BALSAM_USER`` or this user), without importing Django or Balsam."""
-    import getpass
-
-    with open(os.path.join(os.path.expanduser(db_path), "server-info"), encoding="utf-8") as fh:
-        info = json.load(fh)
-    params: dict[str, Any] = {"dbname": "balsam", "user": os.environ.get("BALSAM_USER") or getpass.getuser(),
-                              "connect_timeout": 30}
-    params.update({k: info[k] for k in ("host", "port", "password") if info.get(k) not in (None, "")})
-    return params
-
-
 def store_with_psycopg2(db_path: str, job_id: str, payload: str) -> bool:
     """One ``UPDATE`` of the job's ``data`` with psycopg2 at the address Balsam's settings use."""
     import psycopg2  # noqa: PLC0415 - 0.05 s, only after the run function
 
-    conn = psycopg2.connect(**connection_params(db_path))
+    from hpcnas.balsam.server_info import connection_params
+
+    conn = psycopg2.connect(**connection_params(db_path, connect_timeout=30))
     try:
         with conn, conn.cursor() as cur:
             cur.execute(f"UPDATE {JOB_TABLE} SET {DATA_COLUMN} = {DATA_COLUMN} || %s::jsonb WHERE {PK_COLUMN} = %s",

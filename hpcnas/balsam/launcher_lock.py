@@ -53,7 +53,7 @@ class LauncherLock:
         """Take the locks, or raise :class:`HpcnasError` naming the launcher that holds one."""
         import psycopg2
 
-        from hpcnas.balsam.job_runner import connection_params
+        from hpcnas.balsam.server_info import connection_params
 
         who = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
         try:

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.balsam]
 LIMIT = 180.0
 
 HOLDERS = (
-    "import psycopg2, os\nfrom hpcnas.balsam.job_runner import connection_params\n"
+    "import psycopg2, os\nfrom hpcnas.balsam.server_info import connection_params\n"
     "conn = psycopg2.connect(**connection_params(os.environ['BALSAM_DB_PATH']))\ncur = conn.cursor()\n"
     "cur.execute(\"SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'hpcnas-launcher%%'\")\n"
     "print('HOLDERS', cur.fetchone()[0])\n"
