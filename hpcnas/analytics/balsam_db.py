@@ -43,13 +43,13 @@ import numpy as np
 import pandas as pd
 
 from hpcnas.analytics.experiment import Experiment
+from hpcnas.analytics.launcher_logs import launcher_lifetimes, launcher_nodes_from_logs
 from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.balsam.server_info import connection_params
 
 RUN_STATE = "RUNNING"
 WAIT_STATES = ("CREATED", "READY", "STAGED_IN", "PREPROCESSED", "RESTART_READY")
 END_STATES = {"RUN_DONE": "done", "RUN_ERROR": "error", "RUN_TIMEOUT": "timeout"}
-_BUILT = re.compile(r"Built (\d+) \w+ workers")
 JOB_COLUMNS = ("job_id", "num_nodes", "ranks_per_node", "node_packing_count", "state_history")
 
 
@@ -157,34 +157,6 @@ def node_weights(jobs: pd.DataFrame, job_mode: str = "auto") -> pd.Series:
     packed = (num_nodes == 1) & (ranks == 1) & (job_mode != "mpi")
     weight = np.where(packed, 1.0 / packing, np.maximum(num_nodes, 1.0))
     return pd.Series(weight, index=jobs["job_id"].to_numpy())
-
-
-def launcher_nodes_from_logs(db_path: str, workflow: str | None = None) -> int | None:
-    """Largest ``Built N ... workers`` in the launcher logs of the DB, or None.
-
-    With ``workflow``, only the logs of launchers that ran it (the log names the workflow: its
-    ``--wf-filter``, the ensemble's ``--wf-name``, its jobs' folders ``data/<workflow>/``) count,
-    when any does: another workflow's launcher on the same DB had another allocation.
-    """
-    found: list[tuple[int, bool]] = []
-    for path in glob.glob(os.path.join(db_path, "log", "launcher*.log")):
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
-        except OSError:
-            continue
-        built = [int(m.group(1)) for m in _BUILT.finditer(text)]
-        if built:
-            found.append((max(built), bool(workflow) and _names_workflow(text, workflow)))
-    if workflow and any(mine for _n, mine in found):
-        found = [(n, mine) for n, mine in found if mine]
-    return max((n for n, _mine in found), default=None) or None
-
-
-def _names_workflow(text: str, workflow: str) -> bool:
-    return any(mark in text for mark in (f"--wf-name={workflow}", f"/data/{workflow}/",
-                                         f"wf_filter={workflow}", f"--wf-filter {workflow}",
-                                         f"--wf-filter={workflow}"))
 
 
 # ---------------------------------------------------------------------- DB access
@@ -315,7 +287,8 @@ def experiment_from_balsam(workflow: str, db: str | None = None, nodes: float | 
         label=label or workflow or os.path.basename(db_path), source=f"{what} of the Balsam DB "
         f"at '{db_path}'", runs=runs, waits=waits, ends=ends, results=None,
         nodes=float(nodes) if nodes is not None else None, nodes_source=nodes_source,
-        info={"num_jobs": int(len(jobs)), "job_mode": job_mode, "db": db_path},
+        info={"num_jobs": int(len(jobs)), "job_mode": job_mode, "db": db_path,
+              "launcher_lifetimes": launcher_lifetimes(db_path, workflow or None)},
     )
     found = search_results_in_db(db_path, workflow) if workflow else []
     exp.info["results_found"] = found

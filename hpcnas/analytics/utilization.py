@@ -42,6 +42,50 @@ def utilization_of(exp: Experiment) -> Utilization:
         raise HpcnasError(f"cannot compute the utilization of {exp.source}: {err}") from None
 
 
+#: seconds a run may start before or end after its launcher's first / last log line (the log
+#: stamps are whole seconds)
+STAMP_SLACK = 1.0
+
+
+def lifetime_figures(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray, nodes: float,
+                     lifetimes: list[tuple[float, float]]) -> dict | None:
+    """Utilization over the launchers' whole lifetime, not only from the first job start to the
+    last job end: a launcher's start-up (its first line to its first run), its idle tail (its
+    last run to its last line) and a launcher that ran nothing are idle causes of their own, and
+    the time between two launches is reported apart (no allocation held then). None without
+    ``lifetimes`` (``(first line, last line)`` per launcher, :mod:`.launcher_logs`)."""
+    if not lifetimes or not nodes:
+        return None
+    spans: list[list[float]] = []
+    for start, end in sorted(lifetimes):  # launchers that overlap count once
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    alive = sum(end - start for start, end in spans)
+    busy = float(np.sum((ends - starts) * weights))
+    startup = tail = nothing = 0.0
+    for start, end in spans:
+        inside = (starts >= start - STAMP_SLACK) & (starts <= end + STAMP_SLACK)
+        if not inside.any():
+            nothing += nodes * (end - start)
+            continue
+        startup += nodes * max(0.0, float(starts[inside].min()) - start)
+        tail += nodes * max(0.0, end - float(ends[inside].max()))
+    capacity = nodes * alive
+    return {
+        "launchers": len(lifetimes),
+        "seconds": alive,
+        "first_start_to_last_end_seconds": spans[-1][1] - spans[0][0],
+        "between_launches_seconds": (spans[-1][1] - spans[0][0]) - alive,
+        "utilization_percent": 100.0 * busy / capacity if capacity > 0 else 0.0,
+        "idle_node_seconds": {
+            "launcher start-up": startup, "idle tail": tail, "launcher with no job": nothing,
+            "while jobs ran": max(0.0, capacity - busy - startup - tail - nothing),
+        },
+    }
+
+
 #: above this many breakpoints, curves are drawn as per-bin averages with a min-max band
 MAX_PLOT_POINTS = 4000
 PLOT_BINS = 1000
@@ -109,6 +153,12 @@ def write_utilization(exp: Experiment, out: str, util: Utilization | None = None
             f"during {util.overcommit_seconds:.3g} s; if that is more than a moment, pass the "
             "real allocation with --nodes")
     summary["gaps"] = sorted(util.gaps, key=lambda g: -g["idle_node_seconds"])[:MAX_GAPS_IN_JSON]
+    runs = exp.runs
+    lifetime = lifetime_figures(runs["start"].to_numpy(dtype=float), runs["end"].to_numpy(dtype=float),
+                                runs["weight"].to_numpy(dtype=float), util.nodes,
+                                list(exp.info.get("launcher_lifetimes") or []))
+    if lifetime is not None:
+        summary["lifetime"] = lifetime
     output.write_json(os.path.join(out, "utilization.json"), summary)
     output.write_csv(os.path.join(out, "utilization.csv"), util.curve_table(),
                      float_format="%.6f")
@@ -126,8 +176,17 @@ def describe(summary: dict) -> str:
         f"nodes busy over {summary['wall_seconds']:.1f} s ({summary['num_runs']} runs, "
         f"nodes: {summary['nodes_source']}); idle node-seconds: "
         + ", ".join(f"{k} {v:.1f}" for k, v in idle.items())
+        + (f"\n{_describe_lifetime(summary['lifetime'])}" if "lifetime" in summary else "")
         + (f"\nwarning: {summary['warning']}" if "warning" in summary else "")
     )
+
+
+def _describe_lifetime(life: dict) -> str:
+    between = (f", {life['between_launches_seconds']:.1f} s between launches not counted"
+               if life["between_launches_seconds"] > 0 else "")
+    return (f"over the launchers' lifetime ({life['launchers']} launcher(s), {life['seconds']:.1f} s{between}): "
+            f"{life['utilization_percent']:.2f}% busy; idle node-seconds: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in life["idle_node_seconds"].items()))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

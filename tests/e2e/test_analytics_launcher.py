@@ -47,6 +47,13 @@ def test_analytics_of_a_real_launcher_run(balsam_env, balsam_workflow, tmp_path)
     assert 1.001 - 1e-9 <= util["peak_busy_nodes"] <= 1.501 + 1e-9
     assert util["overcommit_seconds"] < 0.1 * util["wall_seconds"]
     assert 10 < util["utilization_percent"] <= 100.1
+    # over the launcher's whole life: one launcher, from its first log line to its last, which
+    # holds the first-start-to-last-end window and its start-up and idle tail besides
+    life = util["lifetime"]
+    assert life["launchers"] == 1 and life["between_launches_seconds"] == 0
+    assert life["seconds"] >= util["wall_seconds"] - 2  # log stamps are whole seconds
+    assert life["idle_node_seconds"]["launcher start-up"] > 0
+    assert life["utilization_percent"] <= util["utilization_percent"] + 2
     curve = pd.read_csv(out / "utilization.csv")
     assert curve["running_jobs"].max() >= 3  # master + 2 packed evaluations overlapped
 
