@@ -5,7 +5,8 @@ this host (``samehost``) and the ``--allow`` networks only. A launcher on comput
 those would start, fail to connect and hold the allocation for nothing. On Slurm the nodes of
 the partition and their addresses are known (``sinfo ... %N %o``): :func:`check_slurm_partition`
 refuses the submission with one line that says how to open the DB. Elsewhere (Cobalt, PBS) the
-nodes are not known before the job starts and nothing is checked.
+nodes are not known before the job starts: :func:`loopback_only_warning` warns (one line, the
+submission goes on) when the DB accepts no network besides this host's.
 """
 from __future__ import annotations
 
@@ -102,3 +103,15 @@ def check_slurm_partition(db_path: str, partition: str, env: Mapping[str, str] |
         f"nodes of partition '{partition}' cannot reach it: {shown}. Open it with: hpcnas balsam-harden "
         f"{db_path} {allow} (it stops the DB; start it again with source balsamactivate {db_path})"
     )
+
+
+def loopback_only_warning(db_path: str) -> str | None:
+    """A one-line warning when an hpcnas-hardened DB accepts no ``--allow`` network at all (only
+    this host): compute nodes, where a batch job's launcher runs, could not reach it."""
+    nets = allowed_networks(db_path)
+    if nets is None or nets:
+        return None
+    return (f"hpcnas: warning: the Balsam DB at {db_path} accepts TCP connections from this host only: a "
+            "launcher on the allocation's compute nodes cannot reach it unless they are this host; open it "
+            f"with hpcnas balsam-harden {db_path} --allow CIDR (the compute nodes' network)")
+

@@ -294,6 +294,12 @@ def _run(args: argparse.Namespace) -> int:
         from hpcnas.balsam.reach import check_slurm_partition
 
         check_slurm_partition(os.environ["BALSAM_DB_PATH"], sub_args.queue)  # before anything is created
+    elif os.environ.get("BALSAM_DB_PATH"):  # Cobalt, PBS: the nodes are known only once the job runs
+        from hpcnas.balsam.reach import loopback_only_warning
+
+        warning = loopback_only_warning(os.environ["BALSAM_DB_PATH"])
+        if warning:
+            print(warning, file=sys.stderr)
     from hpcnas.balsam.connect import connect
 
     db = connect()

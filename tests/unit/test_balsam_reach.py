@@ -37,3 +37,15 @@ def test_the_refusal_is_one_line_with_the_command_that_opens_the_db(tmp_path, mo
         check_slurm_partition(db, "debug")
     text = str(err.value)
     assert "\n" not in text and "n1 (10.9.0.11)" in text and f"hpcnas balsam-harden {db} --allow 10.9.0.0/24" in text
+
+
+def test_pbs_and_cobalt_submissions_are_warned_about_a_db_open_to_this_host_only(tmp_path):
+    from hpcnas.balsam.reach import loopback_only_warning
+
+    closed = _db(tmp_path, hba_text())
+    warning = loopback_only_warning(closed)
+    assert warning is not None and "\n" not in warning
+    assert f"hpcnas balsam-harden {closed} --allow CIDR" in warning
+    opened = _db(tmp_path / "o", hba_text(["10.1.0.0/16"]))
+    assert loopback_only_warning(opened) is None
+    assert loopback_only_warning(str(tmp_path / "nodb")) is None  # not hpcnas's: nothing to say
