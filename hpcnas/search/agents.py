@@ -56,13 +56,20 @@ class AgentPlan:
 
     def share(self, max_evals: int) -> int:
         """This agent's share of ``max_evals``."""
-        if max_evals < self.count:
-            raise UsageError(f"--max-evals {max_evals} is fewer than the {self.count} agents: give at least "
-                             f"{self.count} (each agent evaluates its share)")
-        return max_evals // self.count + (1 if self.index < max_evals % self.count else 0)
+        return share_evals(max_evals, self.count, self.index, "agents")
 
     def seed(self, seed: int | None) -> int | None:
         return None if seed is None else seed + self.index
+
+
+def share_evals(max_evals: int, agents: int, index: int, what: str = "agents") -> int:
+    """Agent ``index``'s share of ``--max-evals``: equal shares, the first ``max_evals % agents``
+    agents one more, so that the shares add up to ``max_evals`` exactly (``what``: the agents'
+    name in the error)."""
+    if max_evals < agents:
+        raise UsageError(f"--max-evals {max_evals} is fewer than the {agents} {what}: give at least {agents} "
+                         "(each agent evaluates its share of --max-evals)")
+    return max_evals // agents + (1 if index < max_evals % agents else 0)
 
 
 def plan(agents: int | None, agent_id: int | None, output_dir: str,

@@ -108,9 +108,6 @@ def launcher_split(launcher_nodes: int, search_nodes: int, nodes_per_eval: int =
 def share_evals(max_evals: int, agents: int, rank: int) -> int:
     """Agent ``rank``'s share of ``--max-evals``: equal shares, the first ``max_evals % agents``
     agents one more, so that the shares add up to ``max_evals`` exactly."""
-    if max_evals < agents:
-        raise UsageError(
-            f"--max-evals {max_evals} is fewer than the {agents} PPO agents: give at least {agents} "
-            "(each agent evaluates its share of --max-evals)"
-        )
-    return max_evals // agents + (1 if rank < max_evals % agents else 0)
+    from hpcnas.search.agents import share_evals as share
+
+    return share(max_evals, agents, rank, "PPO agents")
