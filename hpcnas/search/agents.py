@@ -116,6 +116,13 @@ class PeerResults:
     _seen: set[str] = field(default_factory=set)
     _last: float = float("-inf")
 
+    def __post_init__(self) -> None:
+        from hpcnas.evaluator.base import PARAM_PREFIX
+        from hpcnas.search.results_store import parameter_names
+
+        names = parameter_names(self.problem)
+        self._params = [PARAM_PREFIX + n for n in names] if names is not None else None  # the p: columns
+
     def poll(self, force: bool = False) -> list[EvalResult]:
         """Results recorded by the other agents since the last call (each once)."""
         now = time.monotonic()
@@ -154,14 +161,10 @@ class PeerResults:
             tail.header, complete = complete[:end], complete[end:]
         if not complete:
             return []
-        from hpcnas.evaluator.base import PARAM_PREFIX
         from hpcnas.search.results_reader import RowReader
-        from hpcnas.search.results_store import parameter_names
 
-        names = parameter_names(self.problem)
-        params = [PARAM_PREFIX + n for n in names] if names is not None else None
         try:
-            return RowReader(path, self.problem, params, self.objectives).read(tail.header + complete).results
+            return RowReader(path, self.problem, self._params, self.objectives).read(tail.header + complete).results
         except HpcnasError as err:
             tail.broken = True  # the owner repairs its file; read it again once rewritten
             log.warning("results of another agent left out: %s", err)
