@@ -33,6 +33,8 @@ import sys
 import time
 from typing import Any
 
+from hpcnas.core.mpi_env import without_step_variables
+
 #: seconds without a running job before the master looks at the workflow
 IDLE_GRACE_S = float(os.environ.get("HPCNAS_ENSEMBLE_IDLE_S", "2"))
 #: seconds between two looks at the workflow (one DB query each)
@@ -82,14 +84,9 @@ class WorkerWatch:
                 "error": [(pk, LOST_RETCODE, tail) for pk in sorted(pks)], "request_num_jobs": 0}
 
 
-#: variables that make a process a task of the ensemble's own launch step (rank, PMI wiring)
-STEP_VARIABLES = ("SLURM_PROCID", "SLURM_LOCALID", "ALPS_APP_PE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS")
-STEP_PREFIXES = ("PMI_", "PMIX_", "OMPI_COMM_WORLD_", "MV2_COMM_WORLD_")
-
-
 def job_environ(environ: dict[str, str]) -> dict[str, str]:
-    """``environ`` without :data:`STEP_VARIABLES` and :data:`STEP_PREFIXES` (module docstring)."""
-    return {k: v for k, v in environ.items() if k not in STEP_VARIABLES and not k.startswith(STEP_PREFIXES)}
+    """``environ`` without the ensemble step's rank and wiring (:mod:`hpcnas.core.mpi_env`, module docstring)."""
+    return without_step_variables(environ)
 
 
 def workflow_done(models: Any, workflow: str | None) -> bool:

@@ -46,10 +46,9 @@ from typing import Any, Sequence
 
 from hpcnas.balsam.jobs import EXIT_FAILED, MARKER, RESULT_KEY, decode_config
 from hpcnas.core.errors import HpcnasError
+from hpcnas.core.mpi_env import launcher_rank
 from hpcnas.evaluator.base import DONE, FAILED, STOPPED, TIMEOUT
 
-_RANK_VARS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK",
-              "SLURM_PROCID", "ALPS_APP_PE")
 
 
 #: stdout line prefix of the runner's own timings (after the report)
@@ -76,14 +75,7 @@ class EvaluationTimeout(BaseException):
 
 def mpi_rank() -> int:
     """This process's MPI rank from the launcher's environment (0 outside MPI)."""
-    for name in _RANK_VARS:
-        value = os.environ.get(name)
-        if value not in (None, ""):
-            try:
-                return int(value)
-            except ValueError:
-                continue
-    return 0
+    return launcher_rank() or 0
 
 
 def report_to_balsam(report: dict[str, Any]) -> bool:

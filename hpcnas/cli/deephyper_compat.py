@@ -42,7 +42,7 @@ REFUSED_ACQ = {"gp_hedge": "--acq-func UCB (the default), EI or PI"}
 
 
 def _note(text: str) -> None:
-    from hpcnas.evaluator.mpi_comm import launcher_rank
+    from hpcnas.core.mpi_env import launcher_rank
 
     if launcher_rank() not in (None, 0):  # mpirun -n N hpcnas ...: the note once, from rank 0
         return

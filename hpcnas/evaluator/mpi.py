@@ -52,7 +52,8 @@ from hpcnas.core.loading import load_attribute
 from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.local import DEFAULT_OUTPUT_TAIL
 from hpcnas.evaluator import mpi_comm
-from hpcnas.evaluator.mpi_comm import FORWARDED_ENV_PREFIXES, MAX_BACKOFF, evaluation_comm, launcher_rank, serve
+from hpcnas.core.mpi_env import launcher_rank
+from hpcnas.evaluator.mpi_comm import FORWARDED_ENV_PREFIXES, MAX_BACKOFF, evaluation_comm, serve
 from hpcnas.evaluator.runner import DEFAULT_LOG_LIMIT
 
 __all__ = ["MPIEvaluator", "evaluation_comm", "launcher_rank", "serve"]

@@ -8,7 +8,6 @@ importing it (a one-rank evaluation) does not join the MPI job.
 from __future__ import annotations
 
 import atexit
-import os
 import sys
 import time
 from typing import Any
@@ -41,16 +40,6 @@ def evaluation_comm() -> Any:
     if _CURRENT == LAZY_SELF:
         return mpi_module().COMM_SELF
     return _CURRENT
-
-
-def launcher_rank() -> int | None:
-    """This process's rank as ``mpirun`` / ``srun`` told it (MPICH, Open MPI, PMIx), without
-    initialising MPI; ``None`` when no launcher started it."""
-    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
-        value = os.environ.get(name, "")
-        if value.isdigit():
-            return int(value)
-    return None
 
 
 def mpi_module() -> Any:

@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from hpcnas.core.errors import HpcnasError, UsageError
+from hpcnas.core.mpi_env import launcher_rank
 from hpcnas.evaluator.base import EvalResult
 
 log = logging.getLogger(__name__)
 
 AGENT_DIR = "agent-{}"
-#: the launchers' variables for a process's rank (MPICH/Hydra and Cray PALS, Open MPI, PMIx, Slurm)
-RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PALS_RANKID", "SLURM_PROCID")
 #: seconds between two reads of the other agents' results
 POLL_INTERVAL = 0.5
 
@@ -83,11 +82,11 @@ def plan(agents: int | None, agent_id: int | None, output_dir: str,
         raise UsageError(f"--agents must be at least 1, got {agents}")
     if agent_id is None:
         env = os.environ if environ is None else environ
-        ranks = [env[v] for v in RANK_VARS if env.get(v, "").isdigit()]
-        if agents > 1 and not ranks:
+        rank = launcher_rank(env)
+        if agents > 1 and rank is None:
             raise UsageError(f"--agents {agents}: give each process its --agent-id (0 to {agents - 1}), or start "
                              f"them with mpirun -n {agents} / srun -n {agents}, which number them")
-        agent_id = int(ranks[0]) if ranks else 0
+        agent_id = rank or 0
     if not 0 <= agent_id < agents:
         raise UsageError(f"--agent-id must be from 0 to {agents - 1} (--agents {agents}), got {agent_id}")
     return AgentPlan(agent_id, agents, os.path.abspath(output_dir))

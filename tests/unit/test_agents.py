@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from hpcnas.core.errors import UsageError
+from hpcnas.core.mpi_env import RANK_VARS
 from hpcnas.evaluator.base import EvalResult
 from hpcnas.search.agents import PeerResults, plan, write_merged
 from hpcnas.search.results_store import ResultsStore
@@ -72,8 +73,7 @@ def test_the_plan_shares_max_evals_exactly_and_seeds_each_agent(tmp_path) -> Non
     (["--agents", "4", "--agent-id", "0", "--max-evals", "3"], "--max-evals 3 is fewer than the 4 agents"),
 ])
 def test_bad_agent_options_are_one_line(tmp_path, argv, message) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK",
-                                                            "PALS_RANKID", "SLURM_PROCID")}
+    env = {k: v for k, v in os.environ.items() if k not in RANK_VARS}
     proc = subprocess.run(
         [sys.executable, "-m", "hpcnas.cli.main", "hps", "random", "--problem", "tests.support.toy.Problem",
          "--run", "tests.support.toy.run", "--output-dir", str(tmp_path), *argv],

@@ -97,7 +97,8 @@ def test_ensemble_jobs_do_not_inherit_the_rank_of_the_ensemble_step(monkeypatch)
     from hpcnas.balsam.ensemble import job_environ
 
     step = {"SLURM_PROCID": "2", "SLURM_LOCALID": "0", "PMI_RANK": "2", "PMI_FD": "7", "PMI_SIZE": "3",
-            "PMIX_RANK": "2", "OMPI_COMM_WORLD_RANK": "2", "ALPS_APP_PE": "2", "MPI_LOCALRANKID": "0"}
+            "PMIX_RANK": "2", "OMPI_COMM_WORLD_RANK": "2", "ALPS_APP_PE": "2", "MPI_LOCALRANKID": "0",
+            "PALS_RANKID": "2", "PALS_NODEID": "2"}  # PALS: mpiexec on Polaris / Aurora
     keep = {"SLURM_JOB_ID": "17", "SLURM_JOB_NODELIST": "vnode[1-3]", "BALSAM_DB_PATH": "/db", "PATH": "/bin"}
     env = job_environ({**step, **keep})
     assert env == keep

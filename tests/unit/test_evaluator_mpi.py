@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from hpcnas.core import mpi_env
 from hpcnas.core.errors import HpcnasError, MissingExtraError
 from hpcnas.evaluator import mpi_comm
 from hpcnas.evaluator.mpi_worker import LAUNCHER_ENV_PREFIXES, CommRun, _takes_comm, _without_launcher_env
@@ -17,13 +18,20 @@ def test_evaluation_comm_outside_an_evaluation_is_an_error():
 
 
 @pytest.mark.parametrize("env, rank", [({}, None), ({"PMI_RANK": "3"}, 3), ({"OMPI_COMM_WORLD_RANK": "0"}, 0),
-                                       ({"PMIX_RANK": "12"}, 12), ({"PMI_RANK": "x"}, None)])
+                                       ({"PMIX_RANK": "12"}, 12), ({"PMI_RANK": "x"}, None),
+                                       ({"PALS_RANKID": "5"}, 5), ({"SLURM_PROCID": "1"}, 1)])
 def test_launcher_rank_reads_the_launchers_variables(monkeypatch, env, rank):
-    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+    for name in mpi_env.RANK_VARS:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert mpi_comm.launcher_rank() == rank
+    assert mpi_env.launcher_rank() == rank
+
+
+@pytest.mark.parametrize("env, size", [({}, 1), ({"PMI_SIZE": "4"}, 4), ({"OMPI_COMM_WORLD_SIZE": "2"}, 2),
+                                       ({"PMI_SIZE": "0"}, 1), ({"SLURM_NTASKS": "8"}, 1)])
+def test_launcher_size_reads_the_launchers_variables(env, size):
+    assert mpi_env.launcher_size(env) == size
 
 
 def _with_comm(config, comm=None):

@@ -13,15 +13,14 @@ with the flag set; whoever sees it stops exchanging and asks for no more archite
 """
 from __future__ import annotations
 
-import os
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from hpcnas.core.errors import MissingExtraError
+from hpcnas.core.mpi_env import launcher_size
 
 #: variables set by mpirun / mpiexec (MPICH's Hydra, Open MPI, PMIx) in each rank's environment
-MPI_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 
 
 class LocalComm:
@@ -92,19 +91,9 @@ class MpiComm:
         self.comm.Barrier()
 
 
-def mpi_world_size(environ: Mapping[str, str] | None = None) -> int:
-    """The number of ranks mpirun started this process among (1 outside mpirun)."""
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    for name in MPI_SIZE_VARS:
-        value = env.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return 1
-
-
 def world() -> LocalComm | MpiComm:
     """:class:`MpiComm` of ``COMM_WORLD`` under mpirun with several ranks, else :class:`LocalComm`."""
-    if mpi_world_size() <= 1:
+    if launcher_size() <= 1:
         return LocalComm()
     try:
         from mpi4py import MPI
