@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from hpcnas.analytics.experiment import Experiment
-from hpcnas.analytics.launcher_logs import launcher_lifetimes, launcher_nodes_from_logs
+from hpcnas.analytics.launcher_logs import read_launcher_logs
 from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.balsam.server_info import connection_params
 
@@ -277,8 +277,9 @@ def experiment_from_balsam(workflow: str, db: str | None = None, nodes: float | 
                           "has run yet: start a launcher (balsam launcher --consume-all) and "
                           "retry when jobs have run")
     nodes_source = "--nodes"
+    logs = read_launcher_logs(db_path, workflow or None)
     if nodes is None:
-        nodes, nodes_source = launcher_nodes_from_logs(db_path, workflow), "launcher logs (Built N workers)"
+        nodes, nodes_source = logs.nodes, "launcher logs (Built N workers)"
     if nodes is None and ql_nodes:
         nodes, nodes_source = ql_nodes, "core_queuedlaunch.nodes"
     if nodes is None:
@@ -288,7 +289,7 @@ def experiment_from_balsam(workflow: str, db: str | None = None, nodes: float | 
         f"at '{db_path}'", runs=runs, waits=waits, ends=ends, results=None,
         nodes=float(nodes) if nodes is not None else None, nodes_source=nodes_source,
         info={"num_jobs": int(len(jobs)), "job_mode": job_mode, "db": db_path,
-              "launcher_lifetimes": launcher_lifetimes(db_path, workflow or None)},
+              "launcher_lifetimes": logs.lifetimes},
     )
     found = search_results_in_db(db_path, workflow) if workflow else []
     exp.info["results_found"] = found

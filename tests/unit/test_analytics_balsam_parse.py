@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hpcnas.analytics.launcher_logs import launcher_nodes_from_logs
 from hpcnas.analytics.balsam_db import (
-    launcher_nodes_from_logs,
     node_weights,
     parse_state_history,
     timelines,
