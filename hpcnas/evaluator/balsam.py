@@ -25,7 +25,7 @@
 * Multi-fidelity: the scheduler's address and key (``HPCNAS_MF_ADDRESS``/``_AUTHKEY`` in the
   master's environment) are added to every job's ``environ_vars`` (the address as ``host/port``),
   so evaluations report to the scheduler and can be stopped early; their reports come back in
-  the runner's ``metadata``, a stopped evaluation as ``STOPPED`` with its last objective.
+  the runner's report, a stopped evaluation as ``STOPPED`` with its last objective.
 * A search running as a Balsam job (``BALSAM_JOB_ID`` set) is identified by its job id, so a
   restarted search job finds its own evaluations; otherwise by its workflow name.
 """
@@ -38,12 +38,12 @@ import time
 from typing import Any, Callable
 
 from hpcnas.balsam.jobs import (
-    EVAL_KEY, RESULT_KEY, STATE_STATUS, cpu_affinity_for, encode_config, env_string, find_marker, outcome_status,
-    run_times,
+    EVAL_KEY, RESULT_KEY, STATE_STATUS, cpu_affinity_for, encode_config, env_string, find_marker, job_outcome,
 )
 from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, FAILED, STOPPED, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.core.trial import Outcome
+from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evaluator
 
 RESOURCE_KEYS = ("num_nodes", "ranks_per_node", "threads_per_rank", "node_packing_count")
 #: seconds the master keeps retrying a Balsam DB that stopped answering (restart, outage) before it
@@ -292,46 +292,28 @@ class BalsamEvaluator(Evaluator):
             self._recreated.update(again)
             self._create([(j, self._pending.get(j, {}), self._submit_times.get(j) or time.time()) for j in again])
         now = time.time()
+        error = ("[balsam] the job vanished from the Balsam DB twice (created again once after the first time): a "
+                 "Postgres server losing commits (synchronous_commit=off?) or jobs deleted by hand")
         return [
-            EvalResult(
-                job_id=j, config=self._pending.get(j, {}), objective=None, status=FAILED,
-                error="[balsam] the job vanished from the Balsam DB twice (created again once after the first "
-                      "time): a Postgres server losing commits (synchronous_commit=off?) or jobs deleted by hand",
-                submit_time=self._submit_times.get(j), start_time=None, end_time=now, worker="balsam",
-                metadata={"balsam_job_id": str(lost[j])},
-            )
+            EvalResult.from_outcome(j, self._pending.get(j, {}), Outcome.failure(error, None, now),
+                                    submit_time=self._submit_times.get(j), worker="balsam",
+                                    metadata={"balsam_job_id": str(lost[j])})
             for j in twice
         ]
 
     def _result(self, job_id: str, config: Config, row: dict[str, Any]) -> EvalResult:
         data = row["data"] or {}
         report = data.get(RESULT_KEY) or self._marker(row)
-        start, end, message = run_times(row["state_history"])
-        status = outcome_status(report, row["state"])
-        error = None
-        if status not in (DONE, STOPPED):
-            error = (report or {}).get("error") or message or f"Balsam job ended in state {row['state']}"
-            error = f"[balsam {row['state']}] {error}"[-2000:]
-        objective = (report or {}).get("objective") if status in (DONE, STOPPED) else None
-        if status == DONE and objective is None:
-            status, error = "FAILED", f"[balsam {row['state']}] the job finished without reporting an objective"
         ident = data.get(EVAL_KEY, {})
         out = self._out_path(row)
-        return EvalResult(
-            job_id=job_id,
-            config=config or ident.get("config", {}),
-            objective=objective,
-            status=status,
-            error=error,
+        return EvalResult.from_outcome(
+            job_id, config or ident.get("config", {}), job_outcome(report, row["state"], row["state_history"]),
             submit_time=ident.get("submit_time", self._submit_times.get(job_id)),
-            start_time=start if start is not None else (report or {}).get("start_time"),
-            end_time=end if end is not None else (report or {}).get("end_time"),
             # the runner names its host; a process that died before reporting is only known as "balsam"
             worker=(report or {}).get("host") or "balsam",
             log=out if os.path.isfile(out) else None,
             metadata={"balsam_job_id": str(row["pk"]), "balsam_state": row["state"],
-                      "num_nodes": row["num_nodes"], "ranks_per_node": row["ranks_per_node"],
-                      **((report or {}).get("metadata") or {})},
+                      "num_nodes": row["num_nodes"], "ranks_per_node": row["ranks_per_node"]},
         )
 
     def _out_path(self, row: dict[str, Any]) -> str:

@@ -19,25 +19,14 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, FAILED, METADATA_KEY
+from hpcnas.core.trial import METADATA_KEY, EvaluationTimeout, Outcome, decide
+
+__all__ = ["Job", "Outcome", "judge", "resolve_run_function", "run_config", "user_metadata"]
 
 RunFunction = Callable[[dict[str, Any]], Any]
-
-
-@dataclass
-class Outcome:
-    objective: float | None
-    status: str
-    error: str | None
-    start_time: float
-    end_time: float
-    metadata: dict[str, Any] = field(default_factory=dict)
-    #: intermediate ``(step, objective)`` reports (``hpcnas.report``), oldest first
-    reports: list[tuple[float, float]] = field(default_factory=list)
 
 
 _importing = threading.local()
@@ -277,6 +266,7 @@ def _run_config(run_function: str | RunFunction, config: dict[str, Any], traceba
             frames = err.__traceback__.tb_next if err.__traceback__ is not None else None  # from the run function on
             traceback.print_exception(type(err), err, frames or err.__traceback__, file=sys.stderr)
         tail = "".join(traceback.format_exception(type(err), err, err.__traceback__)[-3:])
-        return Outcome(None, FAILED, f"{type(err).__name__}: {err} ({tail.strip()[-400:]})", start, time.time())
+        return Outcome.failure(f"{type(err).__name__}: {err} ({tail.strip()[-400:]})", start, time.time(),
+                               timed_out=isinstance(err, EvaluationTimeout))
     objective, error, metadata = judge(value)
-    return Outcome(objective, DONE if error is None else FAILED, error, start, time.time(), metadata)
+    return Outcome(objective, decide(error), error, start, time.time(), metadata)

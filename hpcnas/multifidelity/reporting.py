@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from hpcnas.core.errors import HpcnasError
+from hpcnas.core.trial import Outcome, decide
 from hpcnas.multifidelity import protocol
 from hpcnas.multifidelity.protocol import ADDRESS_ENV, AUTHKEY_ENV, parse_address, request
 
@@ -95,18 +96,14 @@ class Channel:
             self.finished = decision == "finish"
             raise StopEvaluation(f"stopped by the scheduler after step {step:g}")
 
-    def finish(self, outcome: Any) -> Any:
+    def finish(self, outcome: Outcome) -> Outcome:
         """Attach reports to a runner ``Outcome``; a stopped evaluation becomes ``STOPPED``."""
-        from hpcnas.evaluator.base import DONE, FAILED, STOPPED
-
         outcome.reports = list(self.reports)
-        if self.reports:  # also in metadata, so backends that carry metadata carry reports
-            outcome.metadata = {**outcome.metadata, "reports": [list(r) for r in self.reports]}
         if self.setup_error:
-            outcome.status, outcome.objective, outcome.error = FAILED, None, self.setup_error
+            outcome.status, outcome.objective, outcome.error = decide(self.setup_error), None, self.setup_error
         elif self.stopped:
             finite = [y for _, y in self.reports if math.isfinite(y)]
-            outcome.status = DONE if self.finished and finite else STOPPED
+            outcome.status = decide(stopped=True, complete=self.finished and bool(finite))
             outcome.objective = finite[-1] if finite else None
             outcome.error = None
         if self.decider is not None:
