@@ -22,8 +22,8 @@
 * Per-configuration resources: ``resources="pkg.mod.func"`` (or a ``resources`` attribute on
   the run function) maps a configuration to any of ``num_nodes``, ``ranks_per_node``,
   ``threads_per_rank``, ``node_packing_count`` for that evaluation.
-* Multi-fidelity: the scheduler's address and key (``HPCNAS_MF_ADDRESS``/``_AUTHKEY`` in the
-  master's environment) are added to every job's ``environ_vars`` (the address as ``host/port``),
+* Multi-fidelity: the scheduler's address and key (``HPCNAS_MF_ADDRESS``/``_AUTHKEY``: the
+  search's evaluation environment, :meth:`~hpcnas.evaluator.base.Evaluator.use_evaluation_env`) are added to every job's ``environ_vars`` (the address as ``host/port``),
   so evaluations report to the scheduler and can be stopped early; their reports come back in
   the runner's report, a stopped evaluation as ``STOPPED`` with its last objective.
 * A search running as a Balsam job (``BALSAM_JOB_ID`` set) is identified by its job id, so a
@@ -181,7 +181,7 @@ class BalsamEvaluator(Evaluator):
         """Insert one job per ``(job_id, config, submit_time)`` (one bulk ``INSERT``)."""
         BalsamJob = self.db.BalsamJob
         timeout_arg = f" --timeout {self.eval_timeout:g}" if self.eval_timeout else ""
-        env_text = env_string({**self.environment, **scheduler_environment()})
+        env_text = env_string({**self.environment, **scheduler_environment(self.evaluation_env)})
         wall = max(1, math.ceil((self.eval_timeout or 60) / 60))
         objs = []
         for job_id, config, submit_time in jobs:
@@ -369,11 +369,12 @@ class BalsamEvaluator(Evaluator):
         return len(pks)
 
 
-def scheduler_environment() -> dict[str, str]:
-    """The multi-fidelity scheduler's variables of this process, in a form Balsam can carry."""
+def scheduler_environment(evaluation_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The multi-fidelity scheduler's variables (the search's evaluation environment, over this
+    process's), in a form Balsam can carry."""
     from hpcnas.multifidelity.protocol import carried_environment
 
-    return carried_environment(dict(os.environ))
+    return carried_environment({**os.environ, **(evaluation_env or {})})
 
 
 def _dotted_path(run_function: str | Callable[..., Any]) -> str:

@@ -27,7 +27,7 @@ import os
 import time
 import uuid
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from hpcnas.core.errors import UsageError
 from hpcnas.core.limits import check_num_workers, time_limit
@@ -95,6 +95,8 @@ class Evaluator(ABC):
     #: search master sets ``log_dir`` (:meth:`log_path`)
     keeps_logs = False
     log_dir: str | None = None
+    #: environment variables the search's evaluations need (:meth:`use_evaluation_env`)
+    evaluation_env: dict[str, str] = {}
 
     def __init__(
         self,
@@ -125,6 +127,13 @@ class Evaluator(ABC):
         return None
 
     # ----------------------------------------------------------------- public API
+    def use_evaluation_env(self, env: Mapping[str, str]) -> None:
+        """Give every evaluation submitted from now on these environment variables (the search's
+        :meth:`~hpcnas.search.base.Search.evaluation_env`; the search master calls this). Each
+        backend carries them to its run side: the local worker's run message, the Ray task, the MPI
+        ranks, the Balsam job's ``environ_vars``; the master's own environment is left alone."""
+        self.evaluation_env = {str(k): str(v) for k, v in env.items()}
+
     def clock(self) -> float:
         """Current time in epoch seconds on this backend's clock (virtual for ``simulated``).
 

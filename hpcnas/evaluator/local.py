@@ -147,7 +147,8 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def start(self, job: tuple[str, Config, float], eval_timeout: float | None, log_path: str | None = None) -> None:
+    def start(self, job: tuple[str, Config, float], eval_timeout: float | None, log_path: str | None = None,
+              env: dict[str, str] | None = None) -> None:
         self.output.reset()
         self.log_path = log_path
         self.job = job
@@ -156,7 +157,7 @@ class _Worker:
         # load), allow a grace period; then the timeout runs from the reported start
         self.eval_timeout = eval_timeout
         self.deadline = None if eval_timeout is None else time.monotonic() + eval_timeout + STARTUP_GRACE
-        self.conn.send(("run", job[0], job[1], self.log_path))
+        self.conn.send(("run", job[0], job[1], self.log_path, env))
 
     def mark_started(self, started: float) -> None:
         self.started = started
@@ -329,7 +330,7 @@ class LocalEvaluator(Evaluator):
                 worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, self._reaper, gpus)
             job = self._queue.popleft()
             try:
-                worker.start(job, self.eval_timeout, self.log_path(job[0]))
+                worker.start(job, self.eval_timeout, self.log_path(job[0]), self.evaluation_env)
             except OSError:  # died between the liveness check and the send
                 worker.kill()
                 self._workers[slot] = None

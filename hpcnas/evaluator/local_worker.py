@@ -119,9 +119,9 @@ def worker_main(fd: int) -> None:
             return
         if message[0] != "run":
             return
-        _, job_id, config, log_path = message
+        _, job_id, config, log_path, env = message
         conn.send(("start", job_id, time.time()))
-        wire = run_config(run_function, config, log_path).to_wire()
+        wire = run_config(run_function, config, log_path, env).to_wire()
         try:
             conn.send(("done", job_id, wire))
         except (pickle.PicklingError, TypeError, AttributeError) as err:

@@ -194,7 +194,8 @@ class MPIEvaluator(Evaluator):
                 return
             self._queue.popleft()
             ranks = free[:k]
-            env = {key: v for key, v in os.environ.items() if key.startswith(FORWARDED_ENV_PREFIXES)}
+            env = {**{key: v for key, v in os.environ.items() if key.startswith(FORWARDED_ENV_PREFIXES)},
+                   **self.evaluation_env}
             tag = hub.group_tag() if k > 1 else 0
             for rank in ranks:
                 hub.send(rank, ("run", self._id, job_id, config, ranks, tag, self.log_path(job_id), env))

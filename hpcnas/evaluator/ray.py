@@ -179,7 +179,7 @@ class RayEvaluator(Evaluator):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
+        env = {**{k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}, **self.evaluation_env}
         path = [p for p in sys.path if p and os.path.isdir(p)]
         while self._queue and len(self._running) < self.num_workers:
             job_id, config, submit_time = self._queue.popleft()

@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from hpcnas.core.loading import load_attribute
 from hpcnas.core.trial import METADATA_KEY, EvaluationTimeout, Outcome, decide
@@ -144,7 +144,8 @@ def judge(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
     return objective, None, metadata
 
 
-def run_config(run_function: str | RunFunction, config: dict[str, Any], log_path: str | None = None) -> Outcome:
+def run_config(run_function: str | RunFunction, config: dict[str, Any], log_path: str | None = None,
+               env: Mapping[str, str] | None = None) -> Outcome:
     """Evaluate ``config`` in this process; never raises for faults of the run function.
 
     The evaluation gets a multi-fidelity report channel (:mod:`hpcnas.multifidelity.reporting`):
@@ -154,10 +155,13 @@ def run_config(run_function: str | RunFunction, config: dict[str, Any], log_path
     ``log_path``: the evaluation's stdout and stderr (file descriptors 1 and 2, so the output of C
     code and of child processes too, and the full traceback of an exception) are appended to
     that file while it runs (:func:`output_to`).
+
+    ``env``: the search's evaluation environment (the multi-fidelity scheduler's address), over
+    this process's environment.
     """
     from hpcnas.multifidelity.reporting import open_channel
 
-    with open_channel(config) as channel, output_to(log_path) as logging_to:
+    with open_channel(config, None if env is None else {**os.environ, **env}) as channel, output_to(log_path) as logging_to:
         outcome = _run_config(run_function, config, traceback_to_stderr=logging_to)
     return channel.finish(outcome)
 

@@ -14,8 +14,9 @@ A run function calls :func:`report` (also ``hpcnas.report``) after each unit of 
 Every backend evaluates a configuration through :func:`hpcnas.evaluator.runner.run_config`,
 which opens a :class:`Channel` for the evaluation (:func:`open_channel`). The channel keeps
 the reports (they come back as ``EvalResult.reports``) and, when a stopping policy serves this
-search (environment variables ``HPCNAS_MF_ADDRESS`` and ``HPCNAS_MF_AUTHKEY``, set by the
-multi-fidelity searches and carried to workers by the evaluators), asks it after each report
+search (environment variables ``HPCNAS_MF_ADDRESS`` and ``HPCNAS_MF_AUTHKEY``: a multi-fidelity
+search's ``evaluation_env()``, handed by the master to the evaluator, which carries them to the
+run side), asks it after each report
 whether to go on. A ``STOP`` answer raises :class:`StopEvaluation` (a ``BaseException``, so
 ``except Exception`` in user code does not swallow it); the evaluation then ends with status
 ``STOPPED`` and its last reported objective (``DONE`` when the answer is ``FINISH``: complete at
@@ -33,7 +34,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from hpcnas.core.errors import HpcnasError
 from hpcnas.core.trial import Outcome, decide
@@ -141,8 +142,9 @@ def report(step: float, objective: float) -> None:
 
 
 @contextmanager
-def open_channel(config: dict[str, Any], env: dict[str, str] | None = None) -> Iterator[Channel]:
-    """Activate a channel for one evaluation; a policy server is used when the env names one."""
+def open_channel(config: dict[str, Any], env: Mapping[str, str] | None = None) -> Iterator[Channel]:
+    """Activate a channel for one evaluation; a policy server is used when ``env`` (default: this
+    process's environment) names one."""
     env = os.environ if env is None else env
     try:
         decider = remote_decider(env.get(ADDRESS_ENV, ""), env.get(AUTHKEY_ENV, ""))

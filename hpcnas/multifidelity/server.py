@@ -60,6 +60,10 @@ class PolicyServer:
         """Environment variables that make evaluations talk to this server."""
         return {ADDRESS_ENV: self.address, AUTHKEY_ENV: self._authkey.hex()}
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         if self._closed:
             return

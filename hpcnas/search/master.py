@@ -24,7 +24,9 @@ One master per output directory: :meth:`SearchMaster.run` holds ``search.lock``
 output directory it cannot write, a results.csv edited by hand -- is refused before the first
 evaluation (:meth:`~hpcnas.search.results_store.ResultsStore.check_compatible`).
 
-The master does not own the evaluator: the caller closes it (``with evaluator: ...``).
+The master does not own the evaluator: the caller closes it (``with evaluator: ...``). It hands the
+search's evaluation environment (:meth:`~hpcnas.search.base.Search.evaluation_env`) to the evaluator
+and closes the search when its run ends.
 """
 from __future__ import annotations
 
@@ -97,6 +99,7 @@ class SearchMaster:
         self.problem = problem
         self.search = search
         self.evaluator = evaluator
+        evaluator.use_evaluation_env(search.evaluation_env())  # e.g. the multi-fidelity scheduler's address
         if not sync_interval >= 0:  # nan too
             raise UsageError(f"--sync-interval must be >= 0 seconds, got {sync_interval}")
         self.objectives = objectives
@@ -178,6 +181,7 @@ class SearchMaster:
                 self.store.close()
         finally:
             self.lock.release()
+            self.search.close()  # its evaluations are over: a multi-fidelity search stops its server
         return self.dataframe()
 
     def dataframe(self) -> pd.DataFrame:
