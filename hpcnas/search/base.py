@@ -108,7 +108,7 @@ class Search(ABC):
         """
 
     def restore(self, results: Sequence[Any]) -> None:
-        """Called once on resume with the recorded :class:`~hpcnas.evaluator.base.EvalResult` s,
+        """Called once on resume with the recorded :class:`~hpcnas.core.trial.EvalResult` s,
         before they are told: state beyond ``tell`` (a scheduler's rungs) is rebuilt here."""
 
     @classmethod

@@ -1,7 +1,7 @@
 """Reading a ``results.csv`` back: which lines are rows of this problem, which are damage, which are edits.
 
 :class:`RowReader` turns a :class:`~hpcnas.search.results_csv.Scan` of the file into a
-:class:`Reading`: the rows (as :class:`~hpcnas.evaluator.base.EvalResult`, configurations in
+:class:`Reading`: the rows (as :class:`~hpcnas.core.trial.EvalResult`, configurations in
 the problem's types and validated against its space), the lines to move aside (lines that are
 not rows; a last row cut short inside its last cell), and, for what only an edit can cause, a
 one-line :class:`~hpcnas.core.errors.HpcnasError` naming the line and the column:
