@@ -40,15 +40,13 @@ from typing import Any, Callable
 from hpcnas.balsam.jobs import (
     EVAL_KEY, RESULT_KEY, STATE_STATUS, cpu_affinity_for, encode_config, env_string, find_marker, job_outcome,
 )
+from hpcnas.core.environment import number as env_number
 from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.core.loading import load_attribute
 from hpcnas.core.trial import Outcome
 from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evaluator
 
 RESOURCE_KEYS = ("num_nodes", "ranks_per_node", "threads_per_rank", "node_packing_count")
-#: seconds the master keeps retrying a Balsam DB that stopped answering (restart, outage) before it
-#: gives up with a one-line error; the same command then resumes the search
-DB_RETRY_S = float(os.environ.get("HPCNAS_DB_RETRY_S", "900"))
 log = logging.getLogger(__name__)
 _FINAL_STATES = tuple(STATE_STATUS)
 
@@ -74,6 +72,9 @@ class BalsamEvaluator(Evaluator):
         verbose: bool = True,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
+        #: seconds the master keeps retrying a Balsam DB that stopped answering (restart, outage)
+        #: before it gives up with a one-line error; the same command then resumes the search
+        self.db_retry_s = float(env_number("HPCNAS_DB_RETRY_S") or 0.0)
         self.run_path = _dotted_path(run_function)
         if poll_interval <= 0:
             raise UsageError(f"poll interval must be positive seconds, got {poll_interval}")
@@ -227,7 +228,7 @@ class BalsamEvaluator(Evaluator):
             time.sleep(max(0.0, wait))
 
     def _db_call(self, what: str, func: Callable[[], Any]) -> Any:
-        """``func()``, retried while the DB does not answer (up to :data:`DB_RETRY_S` seconds)."""
+        """``func()``, retried while the DB does not answer (up to ``db_retry_s`` seconds)."""
         from django import db
 
         lost = None
@@ -240,10 +241,10 @@ class BalsamEvaluator(Evaluator):
                 if lost is None:
                     lost = now
                     log.warning("the Balsam DB stopped answering while %s (%s): retrying for up to %g s",
-                                what, first, DB_RETRY_S)
-                elif now - lost > DB_RETRY_S:
+                                what, first, self.db_retry_s)
+                elif now - lost > self.db_retry_s:
                     raise HpcnasError(
-                        f"the Balsam DB did not answer for {DB_RETRY_S:g} s while {what} ({first}): start it "
+                        f"the Balsam DB did not answer for {self.db_retry_s:g} s while {what} ({first}): start it "
                         "(source balsamactivate DB) and run the same command again to resume"
                     ) from err
                 try:
