@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 
 from hpcnas.core.errors import HpcnasError, UsageError
-from hpcnas.evaluator.base import DONE, FAILED, PARAM_PREFIX, STOPPED, TIMEOUT
+from hpcnas.core import trial
+from hpcnas.core.trial import DONE, FAILED, PARAM_PREFIX, STOPPED, TIMEOUT
 
 #: columns a results.csv must have (the rest of RESULT_COLUMNS is optional)
-REQUIRED_COLUMNS = ("job_id", "objective", "status", "submit_time", "start_time", "end_time")
+REQUIRED_COLUMNS = trial.REQUIRED_COLUMNS + trial.TIME_COLUMNS
 END_KINDS = ("done", "error", "timeout")
 _STATUS_KIND = {DONE: "done", FAILED: "error", TIMEOUT: "timeout", STOPPED: "error"}
 
@@ -145,8 +146,8 @@ def _check_values(path: str, df: pd.DataFrame) -> None:
     marked = df["objective"].notna() & df["objective"].astype(str).str.fullmatch(r"F(_.*)?")
     if marked.any():
         df.loc[marked, "objective"] = np.nan
-        df.loc[marked & (df["status"] == DONE), "status"] = FAILED
-    for col in ("objective", "submit_time", "start_time", "end_time"):
+        df.loc[marked & (df["status"] == DONE), "status"] = trial.decide("a DeepHyper failure mark").value
+    for col in ("objective", *trial.TIME_COLUMNS):
         values = pd.to_numeric(df[col], errors="coerce")
         suspect = np.flatnonzero((values.isna() & df[col].notna()).to_numpy())
         bad = [i for i in suspect if str(df[col].iloc[i]).strip() != ""]

@@ -47,7 +47,7 @@ from typing import Any, Sequence
 from hpcnas.balsam.jobs import EXIT_FAILED, MARKER, RESULT_KEY, decode_config
 from hpcnas.core.errors import HpcnasError
 from hpcnas.core.mpi_env import launcher_rank
-from hpcnas.evaluator.base import DONE, FAILED, STOPPED, TIMEOUT
+from hpcnas.core.trial import TOLD, EvaluationTimeout, Outcome
 
 
 
@@ -67,10 +67,6 @@ def process_start_time() -> float | None:
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return None
-
-
-class EvaluationTimeout(BaseException):
-    """Raised in the run function by the ``--timeout`` alarm."""
 
 
 def mpi_rank() -> int:
@@ -139,24 +135,13 @@ def evaluate(run_function: str, config: dict[str, Any], timeout: float | None) -
     try:
         outcome = run_config(run_function, config)
     except EvaluationTimeout as err:  # raised outside the run function (import time)
-        outcome = None
-        error = str(err)
+        outcome = Outcome.failure(str(err), None, None, timed_out=True)
     finally:
         if timeout:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    if outcome is None:
-        return {"objective": None, "status": TIMEOUT, "error": error, "metadata": {}}
-    status = outcome.status
-    if outcome.error and "EvaluationTimeout" in outcome.error:
-        status = TIMEOUT
-    return {
-        "objective": outcome.objective,
-        "status": status,
-        "error": outcome.error,
-        "start_time": outcome.start_time,
-        "end_time": outcome.end_time,
-        "metadata": _json_safe(outcome.metadata),
-    }
+    report = outcome.to_wire()
+    report["metadata"] = _json_safe(report["metadata"])
+    return report
 
 
 def _json_safe(value: Any) -> Any:
@@ -182,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HpcnasError as err:  # a malformed job: one line, a FAILED report, exit 2 (not retried)
         print(f"hpcnas: error: {err}", file=sys.stderr, flush=True)
         if mpi_rank() == 0:
-            report_to_balsam({"objective": None, "status": FAILED, "error": str(err), "metadata": {}})
+            report_to_balsam(Outcome.failure(str(err), None, None).to_wire())
         return HpcnasError.exit_code
     report = evaluate(args.run_function, config, args.timeout)
     report["rank"] = mpi_rank()
@@ -193,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         timings = {"process_start": process_start_time(), "run_start": report.get("start_time"),
                    "run_end": report.get("end_time"), "reported": time.time()}
         print(TIMINGS_MARKER + json.dumps(timings), flush=True)
-    if report["status"] not in (DONE, STOPPED):
+    if report["status"] not in TOLD:
         print(f"hpcnas: evaluation {report['status']}: {report['error']}", file=sys.stderr, flush=True)
         return EXIT_FAILED
     return 0

@@ -6,7 +6,8 @@
 * The runner reports ``{"objective", "status", "error", "start_time", "end_time", "metadata"}``
   under :data:`RESULT_KEY` in the job's ``data`` and prints ``<MARKER><json>`` to stdout (the
   job's ``.out`` file) as a fallback when the DB write fails.
-* Balsam states map to hpcnas statuses with one dict, :data:`STATE_STATUS`.
+* Balsam states map to hpcnas statuses with one dict, :data:`STATE_STATUS`; :func:`job_outcome`
+  reads a finished job (its report, else its state) as an :class:`~hpcnas.core.trial.Outcome`.
 * A job's ``cpu_affinity`` follows its threads per rank (:func:`cpu_affinity_for`).
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from hpcnas.core.errors import HpcnasError
-from hpcnas.evaluator.base import DONE, FAILED, STOPPED, TIMEOUT
+from hpcnas.core.trial import DONE, FAILED, TOLD, Outcome, Status, decide
 
 #: key of the runner's report in ``BalsamJob.data``
 RESULT_KEY = "hpcnas_result"
@@ -130,11 +131,31 @@ def find_marker(text: str) -> dict[str, Any] | None:
     return None
 
 
-def outcome_status(report: dict[str, Any] | None, state: str) -> str:
+def outcome_status(report: dict[str, Any] | None, state: str) -> Status:
     """Final hpcnas status from the runner's report (if any) and the Balsam state."""
-    if report and report.get("status") in (DONE, FAILED, TIMEOUT, STOPPED):
-        return str(report["status"])
+    status = Status.read((report or {}).get("status"))
+    if status is not None:
+        return status
     return STATE_STATUS.get(state, FAILED)
+
+
+def job_outcome(report: dict[str, Any] | None, state: str, history: str) -> Outcome:
+    """The outcome of a job over in ``state``: the runner's ``report`` (its wire form,
+    :meth:`~hpcnas.core.trial.Outcome.to_wire`; ``None`` when the job died before reporting), the
+    times and the error tail of its ``state_history``."""
+    start, end, message = run_times(history)
+    wire = Outcome.from_wire(report or {})
+    status = outcome_status(report, state)
+    error = None
+    if status not in TOLD:
+        error = (report or {}).get("error") or message or f"Balsam job ended in state {state}"
+        error = f"[balsam {state}] {error}"[-2000:]
+    objective = wire.objective if status in TOLD else None
+    if status == DONE and objective is None:
+        error = f"[balsam {state}] the job finished without reporting an objective"
+        status = decide(error)
+    return Outcome(objective, status, error, start if start is not None else wire.start_time,
+                   end if end is not None else wire.end_time, wire.metadata, wire.reports)
 
 
 def env_string(env: dict[str, str]) -> str:

@@ -39,6 +39,8 @@ import socket
 import sys
 from typing import Sequence
 
+from hpcnas.core import environment
+
 BALSAM_ENSEMBLE_PORT = 19876
 
 
@@ -50,8 +52,9 @@ def free_port() -> int:
 
 def ensemble_port(master_host: str) -> int:
     """The port for the serial ensemble master on ``master_host``."""
-    if os.environ.get("HPCNAS_ENSEMBLE_PORT"):
-        return int(os.environ["HPCNAS_ENSEMBLE_PORT"])
+    port = environment.number("HPCNAS_ENSEMBLE_PORT", minimum=1, integer=True)
+    if port is not None:
+        return int(port)
     local = {socket.gethostname(), socket.gethostname().split(".")[0], "localhost"}
     return free_port() if master_host in local else BALSAM_ENSEMBLE_PORT
 
@@ -147,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HpcnasError as err:
         print(f"hpcnas: error: {err}", file=sys.stderr)
         return HpcnasError.exit_code
-    supervise = os.environ.get("HPCNAS_LAUNCHER_SUPERVISE", "1") != "0" and not os.environ.get(CHILD_ENV)
+    supervise = environment.text("HPCNAS_LAUNCHER_SUPERVISE") != "0" and not environment.text(CHILD_ENV)
     if {"-h", "--help"} & set(argv):
         return run_launcher(argv)
     if os.environ.get(CHILD_ENV):  # the supervisor holds the launcher lock

@@ -25,6 +25,7 @@ import time
 import zlib
 from typing import Any
 
+from hpcnas.core import environment
 from hpcnas.core.errors import HpcnasError
 
 #: first key of hpcnas's advisory locks ("hpn"); the second is the workflow's checksum
@@ -106,7 +107,7 @@ class LauncherLock:
 def launcher_lock(workflow: str | None, environ: dict[str, str] | None = None) -> LauncherLock | None:
     """The lock a launcher of ``workflow`` (None: ``--consume-all``) holds; None when switched off."""
     env = os.environ if environ is None else environ
-    if env.get("HPCNAS_LAUNCHER_LOCK", "1") == "0":
+    if environment.text("HPCNAS_LAUNCHER_LOCK", env) == "0":
         return None
     db_path = env.get("BALSAM_DB_PATH", "")
     if not db_path:

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from hpcnas.core import environment
 from hpcnas.core.errors import HpcnasError
 
 #: environment variable naming a folder that replaces the shipped ``jobscripts/``
@@ -24,7 +25,7 @@ def jobscripts_dir() -> str:
     """The ``jobscripts/`` folder: ``$HPCNAS_JOBSCRIPTS``, the source tree, or the installed copy."""
     here = os.path.dirname(os.path.abspath(__file__))
     candidates = [
-        os.environ.get(JOBSCRIPTS_ENV, ""),
+        environment.text(JOBSCRIPTS_ENV) or "",
         os.path.join(os.path.dirname(os.path.dirname(here)), "jobscripts"),
         os.path.join(sys.prefix, "share", "hpcnas", "jobscripts"),
     ]

@@ -4,9 +4,9 @@ Balsam reads ``~/.balsam/settings.json`` (``balsam/django_config/settings.py``) 
 with its Theta defaults when a key is missing, so :func:`install_site` always writes the full
 set: Balsam's ``default_settings.json`` overlaid with the site's values. A :class:`BalsamSite`
 is plain data; :data:`LOCAL_SITE` is a workstation (one node = this host, MPICH ``mpirun``,
-all cores for packed serial jobs). Machine sites (Theta, ThetaGPU, Polaris, Aurora, Perlmutter,
-Frontier, Slurm) are built by :mod:`hpcnas.balsam.sites` from the shipped site files into the same
-registry (``_SITES``) and use the same writer.
+all cores for packed serial jobs). The registry of sites by name (this one and the machine sites
+built from the shipped site files: Theta, ThetaGPU, Polaris, Aurora, Perlmutter, Frontier, Slurm)
+is :mod:`hpcnas.balsam.sites`, which depends on this module; nothing here imports it.
 """
 from __future__ import annotations
 
@@ -87,46 +87,6 @@ LOCAL_SITE = BalsamSite(
     name="local",
     description="this workstation: one node (this host), MPICH mpirun, every core for serial jobs",
 )
-
-_SITES: dict[str, BalsamSite] = {"local": LOCAL_SITE}
-
-
-def register_site(site: BalsamSite) -> BalsamSite:
-    """Make ``site`` available to ``hpcnas balsam-setup --machine NAME``."""
-    site.validate()
-    _SITES[site.name] = site
-    return site
-
-
-def site_names() -> list[str]:
-    _load_machine_sites()
-    return sorted(_SITES)
-
-
-def get_site(name: str) -> BalsamSite:
-    _load_machine_sites()
-    try:
-        return _SITES[name]
-    except KeyError:
-        raise HpcnasError(
-            f"unknown machine '{name}': choose one of {', '.join(sorted(_SITES))}"
-        ) from None
-
-
-def _load_machine_sites() -> None:
-    """Import :mod:`hpcnas.balsam.sites` (Theta, ThetaGPU, Slurm ...) when it exists."""
-    import importlib
-
-    try:
-        module = importlib.import_module("hpcnas.balsam.sites")
-    except ModuleNotFoundError as err:
-        if err.name != "hpcnas.balsam.sites":
-            raise
-        return
-    for value in vars(module).values():
-        if isinstance(value, BalsamSite) and value.name not in _SITES:
-            _SITES[value.name] = value
-
 
 def balsam_home_dir(home: str | None = None) -> str:
     """``~/.balsam`` of the current user (``home`` overrides the folder itself)."""

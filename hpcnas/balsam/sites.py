@@ -11,12 +11,12 @@ renders and submits itself (:mod:`hpcnas.balsam.submit_script`): Balsam 0.5 cann
 PBS Pro, and its template context cannot forward the submitting environment.
 
 ``SERIAL_CORES_PER_NODE: "auto"`` means the core count of the host where the site is
-installed. This module turns the files into :class:`~hpcnas.balsam.settings.BalsamSite`
-objects (module-level constants, which ``hpcnas.balsam.settings.get_site`` discovers), so
-``hpcnas balsam-setup --machine NAME`` writes ``~/.balsam/settings.json`` and
-``~/.balsam/job-templates/hpcnas-<template>`` with the core engineer's ``install_site``.
-Every file of ``jobscripts/sites`` but ``local.json`` becomes a site of the one registry
-(:data:`hpcnas.balsam.settings._SITES`). The workstation site (``local``) is
+installed. This module owns the one registry of sites (:func:`get_site`, :func:`site_names`,
+:func:`register_site`): it turns the files into :class:`~hpcnas.balsam.settings.BalsamSite` objects
+(also module-level constants), so ``hpcnas balsam-setup --machine NAME`` writes
+``~/.balsam/settings.json`` and ``~/.balsam/job-templates/hpcnas-<template>`` with
+:func:`hpcnas.balsam.settings.install_site`. Every file of ``jobscripts/sites`` but ``local.json``
+becomes a site of the registry. The workstation site (``local``) is
 :data:`hpcnas.balsam.settings.LOCAL_SITE`; ``jobscripts/sites/local.json`` documents the same values.
 
 ============  ===============  ======================  ============  ==========================
@@ -52,7 +52,7 @@ from hpcnas.core.errors import HpcnasError
 
 __all__ = [
     "MachineSite", "THETA", "THETAGPU", "SLURM", "POLARIS", "AURORA", "PERLMUTTER", "FRONTIER",
-    "get_site", "site_names", "load_site_file",
+    "get_site", "site_names", "load_site_file", "register_site",
 ]
 
 #: settings.json keys that map onto BalsamSite fields; every other key goes to ``extra``
@@ -145,26 +145,38 @@ def _shipped_names() -> list[str]:
     return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".json") and f != "local.json")
 
 
+#: the sites by name: the workstation and every shipped machine file
+_SITES: dict[str, _settings.BalsamSite] = {"local": _settings.LOCAL_SITE}
 for _name in _shipped_names():
-    _settings._SITES.setdefault(_name, _shipped(_name))
+    _SITES.setdefault(_name, _shipped(_name))
 
-THETA = _settings._SITES["theta"]
-THETAGPU = _settings._SITES["thetagpu"]
-SLURM = _settings._SITES["slurm"]
-POLARIS = _settings._SITES["polaris"]
-AURORA = _settings._SITES["aurora"]
-PERLMUTTER = _settings._SITES["perlmutter"]
-FRONTIER = _settings._SITES["frontier"]
+THETA = _SITES["theta"]
+THETAGPU = _SITES["thetagpu"]
+SLURM = _SITES["slurm"]
+POLARIS = _SITES["polaris"]
+AURORA = _SITES["aurora"]
+PERLMUTTER = _SITES["perlmutter"]
+FRONTIER = _SITES["frontier"]
+
+
+def register_site(site: _settings.BalsamSite) -> _settings.BalsamSite:
+    """Make ``site`` available to ``hpcnas balsam-setup --machine NAME``."""
+    site.validate()
+    _SITES[site.name] = site
+    return site
 
 
 def site_names() -> list[str]:
     """Every machine ``hpcnas balsam-setup --machine`` accepts (``local`` included)."""
-    return _settings.site_names()
+    return sorted(_SITES)
 
 
 def get_site(name: str, cores_per_node: int | None = None) -> _settings.BalsamSite:
     """The site called ``name``; ``cores_per_node`` overrides its serial core count."""
-    site = _settings.get_site(name.strip().lower())
+    try:
+        site = _SITES[name.strip().lower()]
+    except KeyError:
+        raise HpcnasError(f"unknown machine '{name}': choose one of {', '.join(sorted(_SITES))}") from None
     if cores_per_node is not None:
         if isinstance(site, MachineSite):
             return site.with_cores(cores_per_node)

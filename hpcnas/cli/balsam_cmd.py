@@ -100,7 +100,8 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    from hpcnas.balsam.settings import get_site, install_site, site_names
+    from hpcnas.balsam.settings import install_site
+    from hpcnas.balsam.sites import get_site, site_names
 
     if args.list:
         for name in site_names():

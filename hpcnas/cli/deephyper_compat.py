@@ -148,7 +148,8 @@ SCHEDULER_OF_CLASS = {"CobaltScheduler": "cobalt", "SlurmScheduler": "slurm"}
 
 def site_scheduler() -> str:
     """``--scheduler`` of the machine written by ``hpcnas balsam-setup --machine NAME``."""
-    from hpcnas.balsam.settings import get_site, installed_site
+    from hpcnas.balsam.settings import installed_site
+    from hpcnas.balsam.sites import get_site
 
     name = installed_site()
     site = get_site(name) if name and name != "local" else None

@@ -21,7 +21,6 @@ if __name__ == "__main__" or (sys.argv or [""])[0].rsplit("/", 1)[-1] == "hpcnas
 
 import argparse
 import importlib
-import os
 from typing import Callable, NoReturn, Sequence
 
 from hpcnas.core import interrupts
@@ -66,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_cli(func: Callable[[], int], debug: bool = False) -> int:
     """Run ``func`` turning user errors into one line on stderr and exit code 2."""
-    debug = debug or os.environ.get("HPCNAS_DEBUG", "") not in ("", "0")
+    from hpcnas.core import environment
+
+    debug = debug or environment.flag("HPCNAS_DEBUG")
     try:
         return int(func() or 0)
     except HpcnasError as err:

@@ -29,6 +29,7 @@ import subprocess
 import sys
 from typing import Any, Sequence
 
+from hpcnas.core import environment
 from hpcnas.cli.submit_common import add_allocation_options, add_submit_command, check_family_search
 from hpcnas.core.errors import HpcnasError, UsageError
 
@@ -123,7 +124,7 @@ def make_spec(family: str, search: str, args: argparse.Namespace, rest: Sequence
         cpus_per_node=args.cpus_per_node,
         gpus_per_node=args.gpus_per_node,
         ray_port=args.ray_port,
-        python=os.environ.get("HPCNAS_PYTHON") or ("python" if args.activate_script else sys.executable),
+        python=environment.text("HPCNAS_PYTHON") or ("python" if args.activate_script else sys.executable),
         scheduler_flags=args.scheduler_flags,
     )
     spec.check()

@@ -227,10 +227,14 @@ def finish(code: int) -> int:
         return [t for t in threading.enumerate()
                 if t is not threading.main_thread() and not t.daemon and t.is_alive()]
 
+    from hpcnas.core import environment
+    from hpcnas.core.errors import UsageError
+
     try:
-        grace = max(0.0, float(os.environ.get("HPCNAS_THREAD_GRACE_S", THREAD_GRACE_S)))
-    except ValueError:
-        grace = THREAD_GRACE_S
+        grace = environment.number("HPCNAS_THREAD_GRACE_S")
+    except UsageError:  # the process is ending: a bad value keeps the default
+        grace = None
+    grace = THREAD_GRACE_S if grace is None else grace
     deadline = time.monotonic() + grace
     for thread in leftovers():
         thread.join(max(0.0, deadline - time.monotonic()))

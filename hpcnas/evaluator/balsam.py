@@ -22,10 +22,10 @@
 * Per-configuration resources: ``resources="pkg.mod.func"`` (or a ``resources`` attribute on
   the run function) maps a configuration to any of ``num_nodes``, ``ranks_per_node``,
   ``threads_per_rank``, ``node_packing_count`` for that evaluation.
-* Multi-fidelity: the scheduler's address and key (``HPCNAS_MF_ADDRESS``/``_AUTHKEY`` in the
-  master's environment) are added to every job's ``environ_vars`` (the address as ``host/port``),
+* Multi-fidelity: the scheduler's address and key (``HPCNAS_MF_ADDRESS``/``_AUTHKEY``: the
+  search's evaluation environment, :meth:`~hpcnas.evaluator.base.Evaluator.use_evaluation_env`) are added to every job's ``environ_vars`` (the address as ``host/port``),
   so evaluations report to the scheduler and can be stopped early; their reports come back in
-  the runner's ``metadata``, a stopped evaluation as ``STOPPED`` with its last objective.
+  the runner's report, a stopped evaluation as ``STOPPED`` with its last objective.
 * A search running as a Balsam job (``BALSAM_JOB_ID`` set) is identified by its job id, so a
   restarted search job finds its own evaluations; otherwise by its workflow name.
 """
@@ -38,17 +38,15 @@ import time
 from typing import Any, Callable
 
 from hpcnas.balsam.jobs import (
-    EVAL_KEY, RESULT_KEY, STATE_STATUS, cpu_affinity_for, encode_config, env_string, find_marker, outcome_status,
-    run_times,
+    EVAL_KEY, RESULT_KEY, STATE_STATUS, cpu_affinity_for, encode_config, env_string, find_marker, job_outcome,
 )
+from hpcnas.core.environment import number as env_number
 from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, FAILED, STOPPED, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.core.trial import Outcome
+from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evaluator
 
 RESOURCE_KEYS = ("num_nodes", "ranks_per_node", "threads_per_rank", "node_packing_count")
-#: seconds the master keeps retrying a Balsam DB that stopped answering (restart, outage) before it
-#: gives up with a one-line error; the same command then resumes the search
-DB_RETRY_S = float(os.environ.get("HPCNAS_DB_RETRY_S", "900"))
 log = logging.getLogger(__name__)
 _FINAL_STATES = tuple(STATE_STATUS)
 
@@ -74,6 +72,9 @@ class BalsamEvaluator(Evaluator):
         verbose: bool = True,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
+        #: seconds the master keeps retrying a Balsam DB that stopped answering (restart, outage)
+        #: before it gives up with a one-line error; the same command then resumes the search
+        self.db_retry_s = float(env_number("HPCNAS_DB_RETRY_S") or 0.0)
         self.run_path = _dotted_path(run_function)
         if poll_interval <= 0:
             raise UsageError(f"poll interval must be positive seconds, got {poll_interval}")
@@ -181,7 +182,7 @@ class BalsamEvaluator(Evaluator):
         """Insert one job per ``(job_id, config, submit_time)`` (one bulk ``INSERT``)."""
         BalsamJob = self.db.BalsamJob
         timeout_arg = f" --timeout {self.eval_timeout:g}" if self.eval_timeout else ""
-        env_text = env_string({**self.environment, **scheduler_environment()})
+        env_text = env_string({**self.environment, **scheduler_environment(self.evaluation_env)})
         wall = max(1, math.ceil((self.eval_timeout or 60) / 60))
         objs = []
         for job_id, config, submit_time in jobs:
@@ -227,7 +228,7 @@ class BalsamEvaluator(Evaluator):
             time.sleep(max(0.0, wait))
 
     def _db_call(self, what: str, func: Callable[[], Any]) -> Any:
-        """``func()``, retried while the DB does not answer (up to :data:`DB_RETRY_S` seconds)."""
+        """``func()``, retried while the DB does not answer (up to ``db_retry_s`` seconds)."""
         from django import db
 
         lost = None
@@ -240,10 +241,10 @@ class BalsamEvaluator(Evaluator):
                 if lost is None:
                     lost = now
                     log.warning("the Balsam DB stopped answering while %s (%s): retrying for up to %g s",
-                                what, first, DB_RETRY_S)
-                elif now - lost > DB_RETRY_S:
+                                what, first, self.db_retry_s)
+                elif now - lost > self.db_retry_s:
                     raise HpcnasError(
-                        f"the Balsam DB did not answer for {DB_RETRY_S:g} s while {what} ({first}): start it "
+                        f"the Balsam DB did not answer for {self.db_retry_s:g} s while {what} ({first}): start it "
                         "(source balsamactivate DB) and run the same command again to resume"
                     ) from err
                 try:
@@ -292,46 +293,28 @@ class BalsamEvaluator(Evaluator):
             self._recreated.update(again)
             self._create([(j, self._pending.get(j, {}), self._submit_times.get(j) or time.time()) for j in again])
         now = time.time()
+        error = ("[balsam] the job vanished from the Balsam DB twice (created again once after the first time): a "
+                 "Postgres server losing commits (synchronous_commit=off?) or jobs deleted by hand")
         return [
-            EvalResult(
-                job_id=j, config=self._pending.get(j, {}), objective=None, status=FAILED,
-                error="[balsam] the job vanished from the Balsam DB twice (created again once after the first "
-                      "time): a Postgres server losing commits (synchronous_commit=off?) or jobs deleted by hand",
-                submit_time=self._submit_times.get(j), start_time=None, end_time=now, worker="balsam",
-                metadata={"balsam_job_id": str(lost[j])},
-            )
+            EvalResult.from_outcome(j, self._pending.get(j, {}), Outcome.failure(error, None, now),
+                                    submit_time=self._submit_times.get(j), worker="balsam",
+                                    metadata={"balsam_job_id": str(lost[j])})
             for j in twice
         ]
 
     def _result(self, job_id: str, config: Config, row: dict[str, Any]) -> EvalResult:
         data = row["data"] or {}
         report = data.get(RESULT_KEY) or self._marker(row)
-        start, end, message = run_times(row["state_history"])
-        status = outcome_status(report, row["state"])
-        error = None
-        if status not in (DONE, STOPPED):
-            error = (report or {}).get("error") or message or f"Balsam job ended in state {row['state']}"
-            error = f"[balsam {row['state']}] {error}"[-2000:]
-        objective = (report or {}).get("objective") if status in (DONE, STOPPED) else None
-        if status == DONE and objective is None:
-            status, error = "FAILED", f"[balsam {row['state']}] the job finished without reporting an objective"
         ident = data.get(EVAL_KEY, {})
         out = self._out_path(row)
-        return EvalResult(
-            job_id=job_id,
-            config=config or ident.get("config", {}),
-            objective=objective,
-            status=status,
-            error=error,
+        return EvalResult.from_outcome(
+            job_id, config or ident.get("config", {}), job_outcome(report, row["state"], row["state_history"]),
             submit_time=ident.get("submit_time", self._submit_times.get(job_id)),
-            start_time=start if start is not None else (report or {}).get("start_time"),
-            end_time=end if end is not None else (report or {}).get("end_time"),
             # the runner names its host; a process that died before reporting is only known as "balsam"
             worker=(report or {}).get("host") or "balsam",
             log=out if os.path.isfile(out) else None,
             metadata={"balsam_job_id": str(row["pk"]), "balsam_state": row["state"],
-                      "num_nodes": row["num_nodes"], "ranks_per_node": row["ranks_per_node"],
-                      **((report or {}).get("metadata") or {})},
+                      "num_nodes": row["num_nodes"], "ranks_per_node": row["ranks_per_node"]},
         )
 
     def _out_path(self, row: dict[str, Any]) -> str:
@@ -387,11 +370,12 @@ class BalsamEvaluator(Evaluator):
         return len(pks)
 
 
-def scheduler_environment() -> dict[str, str]:
-    """The multi-fidelity scheduler's variables of this process, in a form Balsam can carry."""
+def scheduler_environment(evaluation_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The multi-fidelity scheduler's variables (the search's evaluation environment, over this
+    process's), in a form Balsam can carry."""
     from hpcnas.multifidelity.protocol import carried_environment
 
-    return carried_environment(dict(os.environ))
+    return carried_environment({**os.environ, **(evaluation_env or {})})
 
 
 def _dotted_path(run_function: str | Callable[..., Any]) -> str:

@@ -27,92 +27,21 @@ import os
 import time
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from hpcnas.core.errors import UsageError
 from hpcnas.core.limits import check_num_workers, time_limit
-
-Config = dict[str, Any]
-
-#: Evaluation statuses written to results.csv.
-DONE, FAILED, TIMEOUT, STOPPED = "DONE", "FAILED", "TIMEOUT", "STOPPED"
-STATUSES = (DONE, FAILED, TIMEOUT, STOPPED)
-
-#: Fixed columns of results.csv; hyper-parameters come first as ``p:<name>`` columns.
-RESULT_COLUMNS = (
-    "job_id",
-    "objective",
-    "status",
-    "error",
-    "submit_time",
-    "start_time",
-    "end_time",
-    "duration",
-    "worker",
-    "reports",
-    "log",
+from hpcnas.core.trial import (
+    DONE, FAILED, METADATA_KEY, METADATA_PREFIX, PARAM_PREFIX, RESULT_COLUMNS, STATUSES, STOPPED, TIMEOUT, Config,
+    EvalResult, Status,
 )
-PARAM_PREFIX = "p:"
-#: the run function's metadata (``{"objective": y, "metadata": {...}}`` or other keys of its dict)
-#: are ``m:<key>`` columns after :data:`RESULT_COLUMNS`; its results carry them in ``metadata["m"]``
-METADATA_PREFIX = "m:"
-METADATA_KEY = "m"
 
-
-@dataclass
-class EvalResult:
-    """One finished evaluation. Times are UNIX epoch seconds (float)."""
-
-    job_id: str
-    config: Config
-    objective: float | None
-    status: str = DONE
-    error: str | None = None
-    submit_time: float | None = None
-    start_time: float | None = None
-    end_time: float | None = None
-    worker: str | None = None
-    #: intermediate ``(step, objective)`` reports (multi-fidelity), oldest first
-    reports: list[tuple[float, float]] = field(default_factory=list)
-    #: backend extras (host, num_nodes, ranks_per_node, ...), not written to results.csv
-    metadata: dict[str, Any] = field(default_factory=dict)
-    #: the file holding the evaluation's stdout and stderr (local, ray: ``<output dir>/logs``;
-    #: balsam: the job's ``.out`` file), when the evaluator kept one
-    log: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == DONE and self.objective is not None
-
-    @property
-    def duration(self) -> float | None:
-        if self.start_time is None or self.end_time is None:
-            return None
-        return self.end_time - self.start_time
-
-    def to_row(self) -> dict[str, Any]:
-        """A results.csv row: ``p:<name>`` columns, then :data:`RESULT_COLUMNS`."""
-        row: dict[str, Any] = {f"{PARAM_PREFIX}{k}": v for k, v in self.config.items()}
-        row.update(
-            job_id=self.job_id,
-            objective=self.objective,
-            status=self.status,
-            error=(self.error or "")[-500:].replace("\n", " | "),
-            submit_time=self.submit_time,
-            start_time=self.start_time,
-            end_time=self.end_time,
-            duration=self.duration,
-            worker=self.worker,
-            # multi-fidelity learning curve [[step, objective], ...] (JSON), so a resumed search
-            # can rebuild its scheduler's rungs; empty without reports
-            reports=[[s, y] for s, y in self.reports] or None,
-            log=self.log,
-        )
-        user = self.metadata.get(METADATA_KEY)
-        if isinstance(user, dict):
-            row.update({f"{METADATA_PREFIX}{k}": v for k, v in user.items()})
-        return row
+# the trial's facts live in hpcnas.core.trial; importable from here as before
+__all__ = [
+    "DONE", "FAILED", "METADATA_KEY", "METADATA_PREFIX", "PARAM_PREFIX", "RESULT_COLUMNS", "STATUSES", "STOPPED",
+    "TIMEOUT", "Config", "EvalResult", "Evaluator", "Status", "create_evaluator", "evaluator_names",
+    "get_evaluator_class", "register_evaluator",
+]
 
 
 _REGISTRY: dict[str, type["Evaluator"]] = {}
@@ -166,6 +95,8 @@ class Evaluator(ABC):
     #: search master sets ``log_dir`` (:meth:`log_path`)
     keeps_logs = False
     log_dir: str | None = None
+    #: environment variables the search's evaluations need (:meth:`use_evaluation_env`)
+    evaluation_env: dict[str, str] = {}
 
     def __init__(
         self,
@@ -196,6 +127,13 @@ class Evaluator(ABC):
         return None
 
     # ----------------------------------------------------------------- public API
+    def use_evaluation_env(self, env: Mapping[str, str]) -> None:
+        """Give every evaluation submitted from now on these environment variables (the search's
+        :meth:`~hpcnas.search.base.Search.evaluation_env`; the search master calls this). Each
+        backend carries them to its run side: the local worker's run message, the Ray task, the MPI
+        ranks, the Balsam job's ``environ_vars``; the master's own environment is left alone."""
+        self.evaluation_env = {str(k): str(v) for k, v in env.items()}
+
     def clock(self) -> float:
         """Current time in epoch seconds on this backend's clock (virtual for ``simulated``).
 
@@ -244,11 +182,6 @@ class Evaluator(ABC):
             if r.log is None and self.keeps_logs:
                 path = self.log_path(r.job_id)
                 r.log = path if path is not None and os.path.isfile(path) else None
-            if isinstance(r.metadata.get("reports"), list):
-                # multi-fidelity reports travel in the runner outcome's metadata
-                carried = r.metadata.pop("reports")
-                if not r.reports:
-                    r.reports = [(float(s), float(y)) for s, y in carried]
         return results
 
     def recover(self) -> list[EvalResult]:

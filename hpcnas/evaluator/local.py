@@ -49,7 +49,8 @@ from multiprocessing.connection import Connection, Pipe, wait
 from typing import Any, Callable
 
 from hpcnas.core.errors import UsageError
-from hpcnas.evaluator.base import FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.core.trial import Outcome
+from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.local_resources import check_open_files, gpu_slices, visible_gpus
 from hpcnas.evaluator.local_worker import pack_run_function
 from hpcnas.evaluator.reaper import Reaper
@@ -146,7 +147,8 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def start(self, job: tuple[str, Config, float], eval_timeout: float | None, log_path: str | None = None) -> None:
+    def start(self, job: tuple[str, Config, float], eval_timeout: float | None, log_path: str | None = None,
+              env: dict[str, str] | None = None) -> None:
         self.output.reset()
         self.log_path = log_path
         self.job = job
@@ -155,7 +157,7 @@ class _Worker:
         # load), allow a grace period; then the timeout runs from the reported start
         self.eval_timeout = eval_timeout
         self.deadline = None if eval_timeout is None else time.monotonic() + eval_timeout + STARTUP_GRACE
-        self.conn.send(("run", job[0], job[1], self.log_path))
+        self.conn.send(("run", job[0], job[1], self.log_path, env))
 
     def mark_started(self, started: float) -> None:
         self.started = started
@@ -328,7 +330,7 @@ class LocalEvaluator(Evaluator):
                 worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, self._reaper, gpus)
             job = self._queue.popleft()
             try:
-                worker.start(job, self.eval_timeout, self.log_path(job[0]))
+                worker.start(job, self.eval_timeout, self.log_path(job[0]), self.evaluation_env)
             except OSError:  # died between the liveness check and the send
                 worker.kill()
                 self._workers[slot] = None
@@ -343,7 +345,7 @@ class LocalEvaluator(Evaluator):
                 if message[0] == "start" and message[1] == worker.job[0]:
                     worker.mark_started(message[2])
                 elif message[0] == "done" and message[1] == worker.job[0]:
-                    outcome = message[2]
+                    outcome = Outcome.from_wire(message[2])
                     job_id, config, submit_time = worker.job
                     worker.job = None
                     worker.evals += 1
@@ -351,19 +353,8 @@ class LocalEvaluator(Evaluator):
                     if self._evals_per_worker is not None and worker.evals >= self._evals_per_worker:
                         worker.stop()
                         self._workers[worker.slot] = None
-                    return EvalResult(
-                        job_id=job_id,
-                        config=config,
-                        objective=outcome.objective,
-                        status=outcome.status,
-                        error=outcome.error,
-                        submit_time=submit_time,
-                        start_time=outcome.start_time,
-                        end_time=outcome.end_time,
-                        worker=worker.name,
-                        reports=list(getattr(outcome, "reports", [])),
-                        metadata={"pid": worker.proc.pid, **outcome.metadata},
-                    )
+                    return EvalResult.from_outcome(job_id, config, outcome, submit_time=submit_time,
+                                                   worker=worker.name, metadata={"pid": worker.proc.pid})
         except (EOFError, OSError):
             pass
         else:
@@ -373,7 +364,7 @@ class LocalEvaluator(Evaluator):
             code = worker.proc.wait(5)
         except subprocess.TimeoutExpired:
             code = None
-        return self._fail(worker, FAILED, f"worker process {_describe_exit(code)} during the evaluation")
+        return self._fail(worker, f"worker process {_describe_exit(code)} during the evaluation")
 
     def _expire(self, busy: list[_Worker]) -> list[EvalResult]:
         now = time.monotonic()
@@ -381,11 +372,12 @@ class LocalEvaluator(Evaluator):
         for worker in busy:
             if worker.job is not None and worker.deadline is not None and now >= worker.deadline:
                 expired.append(
-                    self._fail(worker, TIMEOUT, f"evaluation exceeded --eval-timeout {self.eval_timeout:g} s and was killed")
+                    self._fail(worker, f"evaluation exceeded --eval-timeout {self.eval_timeout:g} s and was killed",
+                               timed_out=True)
                 )
         return expired
 
-    def _fail(self, worker: _Worker, status: str, reason: str) -> EvalResult:
+    def _fail(self, worker: _Worker, reason: str, timed_out: bool = False) -> EvalResult:
         assert worker.job is not None
         job_id, config, submit_time = worker.job
         start = worker.started if worker.started is not None else submit_time
@@ -396,18 +388,9 @@ class LocalEvaluator(Evaluator):
         error = reason + (f"; output tail: {tail[-400:]}" if tail else "")
         worker.job = None
         self._workers[worker.slot] = None
-        return EvalResult(
-            job_id=job_id,
-            config=config,
-            objective=None,
-            status=status,
-            error=error,
-            submit_time=submit_time,
-            start_time=start,
-            end_time=time.time(),
-            worker=worker.name,
-            metadata={"pid": pid},
-        )
+        outcome = Outcome.failure(error, start, time.time(), timed_out=timed_out)
+        return EvalResult.from_outcome(job_id, config, outcome, submit_time=submit_time, worker=worker.name,
+                                       metadata={"pid": pid})
 
 
 def _describe_exit(code: int | None) -> str:

@@ -3,7 +3,8 @@
 Started by :class:`~hpcnas.evaluator.local.LocalEvaluator` as a fresh interpreter that imports
 only this module; it receives the master's ``sys.path``, working directory and run function
 once, then evaluates configurations one at a time with
-:func:`hpcnas.evaluator.runner.run_config`, one pickled message each way.
+:func:`hpcnas.evaluator.runner.run_config`, one pickled message each way (the outcome in its wire
+form, :meth:`hpcnas.core.trial.Outcome.to_wire`).
 
 :func:`pack_run_function` (in the master) and ``_unpickle`` (here) are how the run function
 travels: by reference, or by value with ``cloudpickle``.
@@ -100,7 +101,7 @@ def worker_main(fd: int) -> None:
     import faulthandler
 
     faulthandler.enable()  # a segfault leaves its Python traceback in the output tail
-    from hpcnas.evaluator.runner import Outcome, run_config
+    from hpcnas.evaluator.runner import run_config
 
     conn = Connection(fd)
     try:
@@ -118,16 +119,13 @@ def worker_main(fd: int) -> None:
             return
         if message[0] != "run":
             return
-        _, job_id, config, log_path = message
+        _, job_id, config, log_path, env = message
         conn.send(("start", job_id, time.time()))
-        outcome = run_config(run_function, config, log_path)
+        wire = run_config(run_function, config, log_path, env).to_wire()
         try:
-            conn.send(("done", job_id, outcome))
+            conn.send(("done", job_id, wire))
         except (pickle.PicklingError, TypeError, AttributeError) as err:
-            outcome = Outcome(
-                outcome.objective, outcome.status, outcome.error, outcome.start_time, outcome.end_time,
-                {"metadata_dropped": f"not picklable: {err}"}, list(getattr(outcome, "reports", [])),
-            )
-            conn.send(("done", job_id, outcome))
+            wire["metadata"] = {"metadata_dropped": f"not picklable: {err}"}
+            conn.send(("done", job_id, wire))
         sys.stdout.flush()
         sys.stderr.flush()

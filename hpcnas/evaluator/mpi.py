@@ -49,7 +49,8 @@ from typing import Any, Callable
 
 from hpcnas.core.errors import UsageError
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.core.trial import DONE, Outcome
+from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.local import DEFAULT_OUTPUT_TAIL
 from hpcnas.evaluator import mpi_comm
 from hpcnas.core.mpi_env import launcher_rank
@@ -194,7 +195,8 @@ class MPIEvaluator(Evaluator):
                 return
             self._queue.popleft()
             ranks = free[:k]
-            env = {key: v for key, v in os.environ.items() if key.startswith(FORWARDED_ENV_PREFIXES)}
+            env = {**{key: v for key, v in os.environ.items() if key.startswith(FORWARDED_ENV_PREFIXES)},
+                   **self.evaluation_env}
             tag = hub.group_tag() if k > 1 else 0
             for rank in ranks:
                 hub.send(rank, ("run", self._id, job_id, config, ranks, tag, self.log_path(job_id), env))
@@ -223,21 +225,21 @@ class MPIEvaluator(Evaluator):
         lead = run.outcomes.get(run.ranks[0])
         bad = next(((r, o) for r, o in run.outcomes.items() if o["status"] != DONE), None)
         if lead is not None and (lead["status"] != DONE or bad is None):
-            base, status, objective, error = lead, lead["status"], lead["objective"], lead["error"]
+            outcome = Outcome.from_wire(lead)
         else:
             assert bad is not None
             rank, base = bad
-            status, objective, error = base["status"], None, f"rank {rank} of the evaluation: {base['error']}"
-        return EvalResult(
-            job_id, run.config, objective, status, error=error, submit_time=run.submit_time,
-            start_time=base["start_time"], end_time=base["end_time"], worker=_worker_name(run.ranks),
-            reports=list(base.get("reports") or []), metadata={**base.get("metadata", {}), "ranks": run.ranks},
-        )
+            outcome = Outcome.from_wire(base)
+            outcome.objective, outcome.error = None, f"rank {rank} of the evaluation: {base['error']}"
+        result = EvalResult.from_outcome(job_id, run.config, outcome, submit_time=run.submit_time,
+                                         worker=_worker_name(run.ranks))
+        result.metadata["ranks"] = run.ranks
+        return result
 
     def _failed(self, job_id: str, config: Config, submit_time: float, error: str) -> EvalResult:
         now = time.time()
-        return EvalResult(job_id, config, None, FAILED, error=error, submit_time=submit_time, start_time=now,
-                          end_time=now, worker="mpi")
+        return EvalResult.from_outcome(job_id, config, Outcome.failure(error, now, now), submit_time=submit_time,
+                                       worker="mpi")
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -247,14 +249,13 @@ class MPIEvaluator(Evaluator):
                 for rank in run.ranks:
                     if rank not in run.outcomes:
                         self._aside[rank] = job_id
-                self._ready.append(EvalResult(
-                    job_id, run.config, None, TIMEOUT,
-                    error=f"evaluation on MPI ranks {_worker_name(run.ranks)[5:]} exceeded --eval-timeout "
-                    f"{self.eval_timeout:g} s; a multi-rank evaluation cannot be killed: its ranks are set "
-                    "aside until it returns",
-                    submit_time=run.submit_time, start_time=run.dispatched, end_time=time.time(),
-                    worker=_worker_name(run.ranks), metadata={"ranks": run.ranks},
-                ))
+                error = (f"evaluation on MPI ranks {_worker_name(run.ranks)[5:]} exceeded --eval-timeout "
+                         f"{self.eval_timeout:g} s; a multi-rank evaluation cannot be killed: its ranks are set "
+                         "aside until it returns")
+                outcome = Outcome.failure(error, run.dispatched, time.time(), timed_out=True)
+                self._ready.append(EvalResult.from_outcome(job_id, run.config, outcome, submit_time=run.submit_time,
+                                                           worker=_worker_name(run.ranks),
+                                                           metadata={"ranks": run.ranks}))
 
     def _check_stall(self) -> None:
         """Nothing runs and the next evaluation waits for ranks set aside (a hung multi-rank

@@ -25,7 +25,8 @@ from typing import Any, Iterator
 from hpcnas.evaluator import mpi_comm as mpi
 from hpcnas.evaluator.base import Config, EvalResult
 from hpcnas.evaluator.local import LocalEvaluator
-from hpcnas.evaluator.runner import Outcome, resolve_run_function, run_config
+from hpcnas.core.trial import Outcome
+from hpcnas.evaluator.runner import resolve_run_function, run_config
 
 #: environment of the MPI launcher: a worker process must not see it (an ``import mpi4py`` there
 #: would join this job as this rank again); it initialises a one-rank MPI of its own instead
@@ -126,13 +127,15 @@ class _Evaluation:
 
 
 def _payload(result: EvalResult | Outcome) -> dict[str, Any]:
-    metadata = {**getattr(result, "metadata", {}), "host": socket.gethostname()}
-    metadata.setdefault("pid", os.getpid())
-    return {
-        "objective": result.objective, "status": result.status, "error": result.error,
-        "start_time": result.start_time, "end_time": result.end_time,
-        "reports": [list(r) for r in getattr(result, "reports", [])], "metadata": metadata,
-    }
+    """The wire form of what this rank found (:meth:`~hpcnas.core.trial.Outcome.to_wire`), with its
+    host and process."""
+    if isinstance(result, EvalResult):
+        result = Outcome(result.objective, result.status, result.error, result.start_time, result.end_time,
+                         result.metadata, result.reports)
+    wire = result.to_wire()
+    wire["metadata"] = {**wire["metadata"], "host": socket.gethostname()}
+    wire["metadata"].setdefault("pid", os.getpid())
+    return wire
 
 
 class _Server:

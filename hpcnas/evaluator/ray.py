@@ -37,7 +37,8 @@ from typing import Any, Callable
 
 from hpcnas.core.errors import HpcnasError, UsageError
 from hpcnas.core.loading import optional_import
-from hpcnas.evaluator.base import FAILED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.core.trial import Outcome
+from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evaluator
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def _ray_task(
             else:
                 os.environ[key] = value
     outcome.metadata = {**outcome.metadata, "host": socket.gethostname(), "pid": os.getpid()}
-    return outcome
+    return outcome.to_wire()
 
 
 @register_evaluator("ray")
@@ -178,7 +179,7 @@ class RayEvaluator(Evaluator):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
+        env = {**{k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}, **self.evaluation_env}
         path = [p for p in sys.path if p and os.path.isdir(p)]
         while self._queue and len(self._running) < self.num_workers:
             job_id, config, submit_time = self._queue.popleft()
@@ -215,20 +216,13 @@ class RayEvaluator(Evaluator):
         job_id, config, submit_time, dispatched, _ = self._running.pop(ref)
         worker = f"ray-{self._slots.pop(ref, 0)}"
         try:
-            outcome = self.ray.get(ref)
+            wire = self.ray.get(ref)
         except Exception as err:  # noqa: BLE001 - WorkerCrashedError, RayTaskError, ...
             message = str(err).strip().splitlines()
-            return EvalResult(
-                job_id, config, None, FAILED,
-                error=f"Ray task failed: {type(err).__name__}: {' '.join(message)[:400]}",
-                submit_time=submit_time, start_time=dispatched, end_time=time.time(), worker=worker,
-            )
-        return EvalResult(
-            job_id, config, outcome.objective, outcome.status, error=outcome.error,
-            submit_time=submit_time, start_time=outcome.start_time, end_time=outcome.end_time,
-            worker=worker,
-            reports=list(getattr(outcome, "reports", [])), metadata=dict(outcome.metadata),
-        )
+            error = f"Ray task failed: {type(err).__name__}: {' '.join(message)[:400]}"
+            return EvalResult.from_outcome(job_id, config, Outcome.failure(error, dispatched, time.time()),
+                                           submit_time=submit_time, worker=worker)
+        return EvalResult.from_outcome(job_id, config, Outcome.from_wire(wire), submit_time=submit_time, worker=worker)
 
     def _expire(self) -> list[EvalResult]:
         now = time.monotonic()
@@ -238,11 +232,10 @@ class RayEvaluator(Evaluator):
                 del self._running[ref]
                 worker = f"ray-{self._slots.pop(ref, 0)}"
                 self.ray.cancel(ref, force=True)
-                expired.append(EvalResult(
-                    job_id, config, None, TIMEOUT,
-                    error=f"evaluation exceeded --eval-timeout {self.eval_timeout:g} s; its Ray task was cancelled",
-                    submit_time=submit_time, start_time=dispatched, end_time=time.time(), worker=worker,
-                ))
+                error = f"evaluation exceeded --eval-timeout {self.eval_timeout:g} s; its Ray task was cancelled"
+                outcome = Outcome.failure(error, dispatched, time.time(), timed_out=True)
+                expired.append(EvalResult.from_outcome(job_id, config, outcome, submit_time=submit_time,
+                                                       worker=worker))
         return expired
 
     def _close(self) -> None:

@@ -19,25 +19,14 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, FAILED, METADATA_KEY
+from hpcnas.core.trial import METADATA_KEY, EvaluationTimeout, Outcome, decide
+
+__all__ = ["Job", "Outcome", "judge", "resolve_run_function", "run_config", "user_metadata"]
 
 RunFunction = Callable[[dict[str, Any]], Any]
-
-
-@dataclass
-class Outcome:
-    objective: float | None
-    status: str
-    error: str | None
-    start_time: float
-    end_time: float
-    metadata: dict[str, Any] = field(default_factory=dict)
-    #: intermediate ``(step, objective)`` reports (``hpcnas.report``), oldest first
-    reports: list[tuple[float, float]] = field(default_factory=list)
 
 
 _importing = threading.local()
@@ -155,7 +144,8 @@ def judge(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
     return objective, None, metadata
 
 
-def run_config(run_function: str | RunFunction, config: dict[str, Any], log_path: str | None = None) -> Outcome:
+def run_config(run_function: str | RunFunction, config: dict[str, Any], log_path: str | None = None,
+               env: Mapping[str, str] | None = None) -> Outcome:
     """Evaluate ``config`` in this process; never raises for faults of the run function.
 
     The evaluation gets a multi-fidelity report channel (:mod:`hpcnas.multifidelity.reporting`):
@@ -165,10 +155,13 @@ def run_config(run_function: str | RunFunction, config: dict[str, Any], log_path
     ``log_path``: the evaluation's stdout and stderr (file descriptors 1 and 2, so the output of C
     code and of child processes too, and the full traceback of an exception) are appended to
     that file while it runs (:func:`output_to`).
+
+    ``env``: the search's evaluation environment (the multi-fidelity scheduler's address), over
+    this process's environment.
     """
     from hpcnas.multifidelity.reporting import open_channel
 
-    with open_channel(config) as channel, output_to(log_path) as logging_to:
+    with open_channel(config, None if env is None else {**os.environ, **env}) as channel, output_to(log_path) as logging_to:
         outcome = _run_config(run_function, config, traceback_to_stderr=logging_to)
     return channel.finish(outcome)
 
@@ -277,6 +270,7 @@ def _run_config(run_function: str | RunFunction, config: dict[str, Any], traceba
             frames = err.__traceback__.tb_next if err.__traceback__ is not None else None  # from the run function on
             traceback.print_exception(type(err), err, frames or err.__traceback__, file=sys.stderr)
         tail = "".join(traceback.format_exception(type(err), err, err.__traceback__)[-3:])
-        return Outcome(None, FAILED, f"{type(err).__name__}: {err} ({tail.strip()[-400:]})", start, time.time())
+        return Outcome.failure(f"{type(err).__name__}: {err} ({tail.strip()[-400:]})", start, time.time(),
+                               timed_out=isinstance(err, EvaluationTimeout))
     objective, error, metadata = judge(value)
-    return Outcome(objective, DONE if error is None else FAILED, error, start, time.time(), metadata)
+    return Outcome(objective, decide(error), error, start, time.time(), metadata)

@@ -35,7 +35,8 @@ from typing import Any, Callable
 
 from hpcnas.core.errors import UsageError
 from hpcnas.core.loading import load_attribute
-from hpcnas.evaluator.base import DONE, FAILED, STOPPED, TIMEOUT, Config, EvalResult, Evaluator, register_evaluator
+from hpcnas.core.trial import DONE, Outcome, decide
+from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.runner import resolve_run_function, run_config
 
 #: what :meth:`SimulatedEvaluator.charge` counts of the master's time
@@ -160,32 +161,20 @@ class SimulatedEvaluator(Evaluator):
             heapq.heappush(self._running, (end, next(self._seq), slot, result))
 
     def _simulate(self, job_id: str, config: Config, submit_time: float, slot: int) -> EvalResult:
-        outcome = run_config(self._run, config)
-        objective, status, error = outcome.objective, outcome.status, outcome.error
-        metadata = dict(outcome.metadata)
-        duration, problem = self._duration(config, metadata)
+        outcome = run_config(self._run, config, env=self.evaluation_env)
+        duration, problem = self._duration(config, outcome.metadata)
         if problem:
             duration = 0.0
-            if status == DONE:  # a failed run keeps its own error
-                objective, status, error = None, FAILED, problem
+            if outcome.status == DONE:  # a failed run keeps its own error
+                _fail(outcome, problem)
         if self.eval_timeout is not None and duration > self.eval_timeout:
-            objective, status = None, TIMEOUT
-            error = f"simulated duration {duration:g} s exceeds --eval-timeout {self.eval_timeout:g} s"
+            _fail(outcome, f"simulated duration {duration:g} s exceeds --eval-timeout {self.eval_timeout:g} s",
+                  timed_out=True)
             duration = self.eval_timeout
         start = self.clock()
-        return EvalResult(
-            job_id=job_id,
-            config=config,
-            objective=objective if status in (DONE, STOPPED) else None,  # stopped: its last report
-            status=status,
-            error=error,
-            submit_time=submit_time,
-            start_time=start,
-            end_time=start + duration,
-            worker=f"sim-{slot}",
-            reports=list(outcome.reports),
-            metadata={"simulated_duration": duration, **metadata},
-        )
+        outcome.start_time, outcome.end_time = start, start + duration
+        return EvalResult.from_outcome(job_id, config, outcome, submit_time=submit_time, worker=f"sim-{slot}",
+                                       metadata={"simulated_duration": duration})
 
     def _duration(self, config: Config, metadata: dict[str, Any]) -> tuple[float, str | None]:
         if "duration" in metadata:
@@ -209,3 +198,8 @@ class SimulatedEvaluator(Evaluator):
         if not math.isfinite(duration) or duration < 0:
             return 0.0, f"simulated duration {duration} must be a finite number >= 0"
         return duration, None
+
+
+def _fail(outcome: Outcome, error: str, timed_out: bool = False) -> None:
+    """``outcome`` gave no objective after all: ``error`` says why (its reports are kept)."""
+    outcome.objective, outcome.error, outcome.status = None, error, decide(error, timed_out=timed_out)

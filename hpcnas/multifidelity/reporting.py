@@ -14,8 +14,9 @@ A run function calls :func:`report` (also ``hpcnas.report``) after each unit of 
 Every backend evaluates a configuration through :func:`hpcnas.evaluator.runner.run_config`,
 which opens a :class:`Channel` for the evaluation (:func:`open_channel`). The channel keeps
 the reports (they come back as ``EvalResult.reports``) and, when a stopping policy serves this
-search (environment variables ``HPCNAS_MF_ADDRESS`` and ``HPCNAS_MF_AUTHKEY``, set by the
-multi-fidelity searches and carried to workers by the evaluators), asks it after each report
+search (environment variables ``HPCNAS_MF_ADDRESS`` and ``HPCNAS_MF_AUTHKEY``: a multi-fidelity
+search's ``evaluation_env()``, handed by the master to the evaluator, which carries them to the
+run side), asks it after each report
 whether to go on. A ``STOP`` answer raises :class:`StopEvaluation` (a ``BaseException``, so
 ``except Exception`` in user code does not swallow it); the evaluation then ends with status
 ``STOPPED`` and its last reported objective (``DONE`` when the answer is ``FINISH``: complete at
@@ -33,9 +34,10 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from hpcnas.core.errors import HpcnasError
+from hpcnas.core.trial import Outcome, decide
 from hpcnas.multifidelity import protocol
 from hpcnas.multifidelity.protocol import ADDRESS_ENV, AUTHKEY_ENV, parse_address, request
 
@@ -95,18 +97,14 @@ class Channel:
             self.finished = decision == "finish"
             raise StopEvaluation(f"stopped by the scheduler after step {step:g}")
 
-    def finish(self, outcome: Any) -> Any:
+    def finish(self, outcome: Outcome) -> Outcome:
         """Attach reports to a runner ``Outcome``; a stopped evaluation becomes ``STOPPED``."""
-        from hpcnas.evaluator.base import DONE, FAILED, STOPPED
-
         outcome.reports = list(self.reports)
-        if self.reports:  # also in metadata, so backends that carry metadata carry reports
-            outcome.metadata = {**outcome.metadata, "reports": [list(r) for r in self.reports]}
         if self.setup_error:
-            outcome.status, outcome.objective, outcome.error = FAILED, None, self.setup_error
+            outcome.status, outcome.objective, outcome.error = decide(self.setup_error), None, self.setup_error
         elif self.stopped:
             finite = [y for _, y in self.reports if math.isfinite(y)]
-            outcome.status = DONE if self.finished and finite else STOPPED
+            outcome.status = decide(stopped=True, complete=self.finished and bool(finite))
             outcome.objective = finite[-1] if finite else None
             outcome.error = None
         if self.decider is not None:
@@ -144,8 +142,9 @@ def report(step: float, objective: float) -> None:
 
 
 @contextmanager
-def open_channel(config: dict[str, Any], env: dict[str, str] | None = None) -> Iterator[Channel]:
-    """Activate a channel for one evaluation; a policy server is used when the env names one."""
+def open_channel(config: dict[str, Any], env: Mapping[str, str] | None = None) -> Iterator[Channel]:
+    """Activate a channel for one evaluation; a policy server is used when ``env`` (default: this
+    process's environment) names one."""
     env = os.environ if env is None else env
     try:
         decider = remote_decider(env.get(ADDRESS_ENV, ""), env.get(AUTHKEY_ENV, ""))

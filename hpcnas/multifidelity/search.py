@@ -6,20 +6,20 @@ search under ASHA; likewise ``pasha``, ``hyperband`` and ``sh`` (synchronous suc
 halving). The run function reports per unit of resource with ``hpcnas.report(step, objective)``
 and should train up to ``--max-resource`` units.
 
-The search starts a :class:`~hpcnas.multifidelity.server.PolicyServer` and exports its address
-and key to the environment (``HPCNAS_MF_ADDRESS``, ``HPCNAS_MF_AUTHKEY``), from where the
-evaluators carry them to their evaluations (local workers inherit the environment, the ray
-evaluator ships it with each task). Build the search before the evaluator, as the CLI does.
+The search starts a :class:`~hpcnas.multifidelity.server.PolicyServer`; its address and key
+(``HPCNAS_MF_ADDRESS``, ``HPCNAS_MF_AUTHKEY``) are the search's :meth:`evaluation_env`, which the
+search master hands to the evaluator, and the evaluator to its evaluations (the local worker's run
+message, the Ray task, the MPI ranks, the Balsam job's ``environ_vars``). The search sets nothing
+in its own process's environment; it may be built before or after the evaluator. :meth:`close`
+(called by the master when its run ends) stops the server.
 
-``tell``: a trial stopped by the policy arrives from the master as a failure (``None``); the
-search replaces that by the trial's last reported objective before telling the searcher, so
-the model learns from early-stopped trials too. :attr:`best` is the policy's answer: the best
+``tell``: a trial stopped by the policy arrives from the master with its last reported objective;
+one that arrives as a failure (``None``) but was stopped by the policy (its stop cut it short
+as it failed) is told its last reported objective, so the model learns from early-stopped trials. :attr:`best` is the policy's answer: the best
 configuration at the highest rung reached.
 """
 from __future__ import annotations
 
-import atexit
-import os
 from typing import Any, Sequence
 
 from hpcnas.multifidelity import protocol
@@ -32,8 +32,6 @@ SCHEDULERS = ("asha", "pasha", "hyperband", "sh")
 #: the searcher under a scheduler, chosen by mean rank on the suite's problems with learning
 #: curves (``python -m benchmarks.suite.multifidelity``: ambs 1.70, age 1.80, random 2.50)
 DEFAULT_SEARCHER = "ambs"
-#: environment of the open multi-fidelity searches: [original values, env of each open search...]
-_ACTIVE: list[dict[str, str | None]] = []
 
 
 class MultiFidelitySearch(Search):
@@ -69,12 +67,8 @@ class MultiFidelitySearch(Search):
             reduction_factor=reduction_factor,
             **policy_options,
         )
-        self.server = PolicyServer(self.policy, advertise=scheduler_host, barrier_timeout=barrier_timeout)
-        if not _ACTIVE:
-            _ACTIVE.append({k: os.environ.get(k) for k in self.server.env()})  # the environment before any
-        _ACTIVE.append(self.server.env())
-        os.environ.update(self.server.env())
-        atexit.register(self.close)
+        self.server: PolicyServer | None = PolicyServer(self.policy, advertise=scheduler_host,
+                                                        barrier_timeout=barrier_timeout)
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
@@ -114,24 +108,18 @@ class MultiFidelitySearch(Search):
         if callable(forward):
             forward(enabled)
 
+    def evaluation_env(self) -> dict[str, str]:
+        """The policy server's address and key, for every evaluation (none once closed)."""
+        if self.server is None or self.server.closed:
+            return {}
+        return self.server.env()
+
     def close(self) -> None:
-        """Stop the policy server and restore the environment."""
+        """Stop the policy server (its trials and rungs stay readable: :attr:`best`)."""
         if getattr(self, "searcher", None) is not None:
             self.searcher.close()
-        if getattr(self, "server", None) is None:
-            return
-        self.server.close()
-        mine = self.server.env()
-        self.server = None  # type: ignore[assignment]
-        if mine in _ACTIVE[1:]:
-            _ACTIVE.remove(mine)
-            for key, value in _ACTIVE[-1].items():  # the newest open search's, or the original
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            if len(_ACTIVE) == 1:
-                _ACTIVE.clear()
+        if getattr(self, "server", None) is not None:
+            self.server.close()
 
     # ----------------------------------------------------------------- ask/tell
     def restore(self, results: Sequence[Any]) -> None:

@@ -13,7 +13,6 @@ makes the server release the barrier on the members present (``policy.release()`
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import threading
@@ -21,6 +20,7 @@ import time
 from multiprocessing.connection import Connection, Listener
 from typing import Any
 
+from hpcnas.core import environment
 from hpcnas.multifidelity import protocol
 from hpcnas.multifidelity.policy import Decision, StoppingPolicy
 from hpcnas.multifidelity.protocol import ADDRESS_ENV, AUTHKEY_ENV
@@ -47,10 +47,10 @@ class PolicyServer:
         self.trials_by_config: dict[str, list[str]] = {}
         self._wait_since: dict[str, float] = {}
         self._authkey = secrets.token_bytes(32)
-        bind = host or os.environ.get("HPCNAS_MF_BIND", "0.0.0.0")
+        bind = host or environment.text("HPCNAS_MF_BIND") or "0.0.0.0"
         self._listener = Listener((bind, 0))  # authentication per connection, in its thread
         port = self._listener.address[1]
-        self.host = advertise or os.environ.get("HPCNAS_MF_HOST") or _advertised_host(bind)
+        self.host = advertise or environment.text("HPCNAS_MF_HOST") or _advertised_host(bind)
         self.address = f"{self.host}:{port}"
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="hpcnas-policy-server", daemon=True)
@@ -59,6 +59,10 @@ class PolicyServer:
     def env(self) -> dict[str, str]:
         """Environment variables that make evaluations talk to this server."""
         return {ADDRESS_ENV: self.address, AUTHKEY_ENV: self._authkey.hex()}
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         if self._closed:

@@ -108,7 +108,7 @@ class Search(ABC):
         """
 
     def restore(self, results: Sequence[Any]) -> None:
-        """Called once on resume with the recorded :class:`~hpcnas.evaluator.base.EvalResult` s,
+        """Called once on resume with the recorded :class:`~hpcnas.core.trial.EvalResult` s,
         before they are told: state beyond ``tell`` (a scheduler's rungs) is rebuilt here."""
 
     @classmethod
@@ -158,8 +158,16 @@ class Search(ABC):
         self.num_told += len(clean)
         self._tell(clean)
 
+    def evaluation_env(self) -> dict[str, str]:
+        """Environment variables every evaluation of this search needs (a multi-fidelity search: its
+        policy server's address and key). The search master hands them to the evaluator
+        (:meth:`~hpcnas.evaluator.base.Evaluator.use_evaluation_env`), which carries them to the run
+        side; the search never sets them in its own process. Default: none."""
+        return {}
+
     def close(self) -> None:
-        """Release what the search holds (threads, sockets); the CLI calls it at the end. No-op here."""
+        """Release what the search holds (threads, sockets); the search master calls it when its run
+        ends (and the CLI at the end). No-op here."""
 
     @property
     def best(self) -> tuple[Config, float] | None:

@@ -24,7 +24,9 @@ One master per output directory: :meth:`SearchMaster.run` holds ``search.lock``
 output directory it cannot write, a results.csv edited by hand -- is refused before the first
 evaluation (:meth:`~hpcnas.search.results_store.ResultsStore.check_compatible`).
 
-The master does not own the evaluator: the caller closes it (``with evaluator: ...``).
+The master does not own the evaluator: the caller closes it (``with evaluator: ...``). It hands the
+search's evaluation environment (:meth:`~hpcnas.search.base.Search.evaluation_env`) to the evaluator
+and closes the search when its run ends.
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ import pandas as pd
 from hpcnas.core import interrupts
 from hpcnas.core.errors import UsageError
 from hpcnas.core.limits import time_limit
-from hpcnas.evaluator.base import DONE, STOPPED, EvalResult, Evaluator
+from hpcnas.core.trial import STOPPED, EvalResult, told_objective
+from hpcnas.evaluator.base import Evaluator
 from hpcnas.search import output_dir as output_dirs
 from hpcnas.search.base import Search
 from hpcnas.search.objectives import RESULT_KEY, Objectives
@@ -96,6 +99,7 @@ class SearchMaster:
         self.problem = problem
         self.search = search
         self.evaluator = evaluator
+        evaluator.use_evaluation_env(search.evaluation_env())  # e.g. the multi-fidelity scheduler's address
         if not sync_interval >= 0:  # nan too
             raise UsageError(f"--sync-interval must be >= 0 seconds, got {sync_interval}")
         self.objectives = objectives
@@ -177,6 +181,7 @@ class SearchMaster:
                 self.store.close()
         finally:
             self.lock.release()
+            self.search.close()  # its evaluations are over: a multi-fidelity search stops its server
         return self.dataframe()
 
     def dataframe(self) -> pd.DataFrame:
@@ -246,7 +251,7 @@ class SearchMaster:
                 with _charged(evaluator):
                     fresh = self._record(gathered, write=True)
                     self.run_finished += len(fresh)
-                    self.run_failed += sum(1 for r in fresh if _told_objective(r) is None)
+                    self.run_failed += sum(1 for r in fresh if told_objective(r) is None)
                     progress.update(fresh, self._state(start))
                 if self._too_many_failures():
                     self.stopped_by = "failures"
@@ -297,7 +302,7 @@ class SearchMaster:
         for r in fresh:
             if r.status == STOPPED:
                 self.num_stopped += 1
-            if _told_objective(r) is None:
+            if told_objective(r) is None:
                 self.num_failed += 1
                 if len(self.first_errors) < 3 and first_line(r.error) not in {first_line(e.error) for e in self.first_errors}:
                     self.first_errors.append(r)  # the first distinct errors
@@ -306,7 +311,7 @@ class SearchMaster:
         return fresh
 
     def _told(self, result: EvalResult) -> Any:
-        return _told_objective(result) if self.objectives is None else told_objectives(result)
+        return told_objective(result) if self.objectives is None else told_objectives(result)
 
     @interrupts.deferred()
     def _tell_peers(self, force: bool = False) -> None:
@@ -408,13 +413,6 @@ def _charged(evaluator: Evaluator) -> Iterator[None]:
         yield
     finally:
         evaluator.charge(time.thread_time() - cpu, time.perf_counter() - wall)
-
-
-def _told_objective(result: EvalResult) -> float | None:
-    """What the search learns: the objective of a done or early-stopped evaluation, else None."""
-    if result.status in (DONE, STOPPED) and result.objective is not None:
-        return result.objective
-    return None
 
 
 def _key(config: dict[str, Any]) -> str:

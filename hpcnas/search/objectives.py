@@ -66,7 +66,7 @@ class Objectives:
     def take(self, result: Any) -> None:
         """Move the objectives a finished ``result`` carries to ``result.metadata["objectives"]``
         (a tuple of floats); a successful result that carries none, or a bad row, fails."""
-        from hpcnas.evaluator.base import DONE, FAILED, METADATA_KEY
+        from hpcnas.core.trial import DONE, METADATA_KEY, decide
 
         user = result.metadata.get(METADATA_KEY)
         if isinstance(user, dict):
@@ -89,7 +89,7 @@ class Objectives:
             result.metadata[RESULT_KEY] = tuple(float(v) for v in values)
             result.objective = result.metadata[RESULT_KEY][0]
         else:
-            result.status, result.objective, result.error = FAILED, None, problem
+            result.status, result.objective, result.error = decide(problem), None, problem
             result.metadata.pop(RESULT_KEY, None)
 
 
@@ -235,8 +235,6 @@ def _importable_path(func: Any) -> str | None:
 
 def told(result: Any) -> Sequence[float] | None:
     """The objectives the search learns from a finished result (``None``: failed)."""
-    from hpcnas.evaluator.base import DONE, STOPPED
+    from hpcnas.core.trial import told_objective
 
-    if result.status in (DONE, STOPPED) and result.objective is not None:
-        return result.metadata.get(RESULT_KEY)
-    return None
+    return None if told_objective(result) is None else result.metadata.get(RESULT_KEY)

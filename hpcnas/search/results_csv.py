@@ -32,14 +32,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hpcnas.core.trial import CellError, number_cell, reports_cell
+
+__all__ = ["CellError", "Damaged", "Record", "Scan", "choice_cells", "decode", "encode", "encode_text",
+           "number_cell", "reports_cell", "scan", "split_lines"]
+
 LINE_END = "\r\n"
 BOM = b"\xef\xbb\xbf"
 #: at most this many lines are joined to close a quoted cell that spans lines
 MAX_RECORD_LINES = 20
-
-
-class CellError(ValueError):
-    """A cell whose text is not a value of its column; ``str()`` says what it holds."""
 
 
 @dataclass
@@ -148,26 +149,6 @@ def decode(text: str, hp: Any, cells: dict[str, Any] | None = None) -> Any:
     if "Constant" in kind:
         return getattr(hp, "value", text)
     return _guess(text)
-
-
-def number_cell(text: str, empty: bool = True) -> float | None:
-    """A number column's value (``None`` for an empty cell when ``empty``)."""
-    if text == "" and empty:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise CellError(f"holds {text!r}, not a number") from None
-
-
-def reports_cell(text: str) -> list[tuple[float, float]]:
-    """The ``reports`` cell: ``[[step, objective], ...]`` JSON, or empty."""
-    if not text:
-        return []
-    try:
-        return [(float(step), float(y)) for step, y in json.loads(text)]
-    except (ValueError, TypeError):
-        raise CellError(f"holds {_short(text)!r}, not a list of [step, objective] pairs") from None
 
 
 def _short(text: str, width: int = 40) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hpcnas.core.errors import HpcnasError
-from hpcnas.evaluator.base import DONE, FAILED, METADATA_PREFIX, PARAM_PREFIX
+from hpcnas.core.trial import DONE, METADATA_PREFIX, PARAM_PREFIX, decide
 
 #: columns of DeepHyper files that are not hyper-parameters
 NOT_PARAMS = {"objective", "elapsed_sec", "job_id", "id", "timestamp_submit", "timestamp_gather",
@@ -64,7 +64,7 @@ def to_hpcnas(df: pd.DataFrame, which: str) -> pd.DataFrame:
     out = pd.DataFrame(params, index=df.index)
     out["job_id"] = df["job_id"].astype(str) if "job_id" in df.columns else [str(i) for i in range(len(df))]
     out["objective"] = objective.where(~failed)
-    out["status"] = np.where(failed, FAILED, DONE)
+    out["status"] = np.where(failed, decide("a DeepHyper failure").value, decide().value)
     out["error"] = np.where(failed, "DeepHyper: " + text, "")
     if which == "0.2":
         end = _times(df, "elapsed_sec")

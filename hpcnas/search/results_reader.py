@@ -1,7 +1,7 @@
 """Reading a ``results.csv`` back: which lines are rows of this problem, which are damage, which are edits.
 
 :class:`RowReader` turns a :class:`~hpcnas.search.results_csv.Scan` of the file into a
-:class:`Reading`: the rows (as :class:`~hpcnas.evaluator.base.EvalResult`, configurations in
+:class:`Reading`: the rows (as :class:`~hpcnas.core.trial.EvalResult`, configurations in
 the problem's types and validated against its space), the lines to move aside (lines that are
 not rows; a last row cut short inside its last cell), and, for what only an edit can cause, a
 one-line :class:`~hpcnas.core.errors.HpcnasError` naming the line and the column:
@@ -28,22 +28,17 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from hpcnas.core.errors import HpcnasError
-from hpcnas.evaluator.base import DONE, METADATA_PREFIX, PARAM_PREFIX, RESULT_COLUMNS, STATUSES, EvalResult
+from hpcnas.core.trial import (
+    METADATA_PREFIX, PARAM_PREFIX, REQUIRED_COLUMNS, RESULT_COLUMNS, EvalResult, RowError, result_columns,
+    result_from_row,
+)
 from hpcnas.search.objectives import COLUMN_RE, RESULT_KEY
 from hpcnas.search.output_dir import FIX
-from hpcnas.search.results_csv import CellError, Damaged, Scan, choice_cells, decode, number_cell, reports_cell, scan
+from hpcnas.search.results_csv import CellError, Damaged, Scan, choice_cells, decode, number_cell, scan
 
-REQUIRED = ("job_id", "objective", "status")
-NUMBERS = ("objective", "submit_time", "start_time", "end_time", "duration")
+__all__ = ["EDITED", "Reading", "RowError", "RowReader", "result_columns"]
+
 EDITED = "correct or delete that line (keep a copy), or " + FIX
-
-
-class RowError(ValueError):
-    """A row's value that does not fit ``column`` (``None``: the configuration as a whole)."""
-
-    def __init__(self, column: str | None, message: str) -> None:
-        super().__init__(message)
-        self.column = column
 
 
 @dataclass
@@ -151,7 +146,7 @@ class RowReader:
         if extra:
             raise HpcnasError(f"the header of {self.path} has the column(s) {', '.join(extra)} that hpcnas does not "
                               f"write (added by hand?): remove them (keep a copy), or {FIX}")
-        missing = [c for c in REQUIRED if c not in header]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise HpcnasError(f"the header of {self.path} lacks the column(s) {', '.join(missing)}: put them back, "
                               f"or {FIX}")
@@ -218,29 +213,7 @@ class RowReader:
                 config[name] = decode(text, *self._hp(name))
             except CellError as err:
                 raise RowError(key, str(err)) from None
-        config = self._validated(config, empty)
-        numbers = {}
-        for col in NUMBERS:
-            try:
-                value = number_cell(row.get(col, ""))
-            except CellError as err:
-                raise RowError(col, str(err)) from None
-            numbers[col] = value if value is not None and math.isfinite(value) else None
-        status = row.get("status") or DONE
-        if status not in STATUSES:
-            raise RowError("status", f"holds {status!r}, not one of {', '.join(STATUSES)}")
-        if not row.get("job_id"):
-            raise RowError("job_id", "is empty")
-        try:
-            reports = reports_cell(row.get("reports", ""))
-        except CellError as err:
-            raise RowError("reports", str(err)) from None
-        result = EvalResult(
-            job_id=row["job_id"], config=config, objective=numbers["objective"], status=status,
-            error=row.get("error") or None, submit_time=numbers["submit_time"],
-            start_time=numbers["start_time"], end_time=numbers["end_time"],
-            worker=row.get("worker") or None, reports=reports, log=row.get("log") or None,
-        )
+        result = result_from_row(row, self._validated(config, empty))
         if self._objectives and result.objective is not None:
             values = []
             for col in self._objectives:
@@ -282,13 +255,6 @@ class RowReader:
                     hp = None
             self._hps[name] = (hp, choice_cells(hp))
         return self._hps[name]
-
-
-def result_columns(objectives: Sequence[str] = ()) -> list[str]:
-    """:data:`~hpcnas.evaluator.base.RESULT_COLUMNS`, the objective columns after ``objective``."""
-    columns = list(RESULT_COLUMNS)
-    at = columns.index("objective") + 1
-    return columns[:at] + list(objectives) + columns[at:]
 
 
 def _line(cells: list[str]) -> str:

@@ -1,7 +1,7 @@
 """``results.csv`` and ``search.json`` of a search output directory: check, repair, append, read back.
 
 ``results.csv`` holds one row per finished evaluation: a ``p:<name>`` column per
-hyper-parameter (problem order), then :data:`~hpcnas.evaluator.base.RESULT_COLUMNS` (cells:
+hyper-parameter (problem order), then :data:`~hpcnas.core.trial.RESULT_COLUMNS` (cells:
 :mod:`hpcnas.search.results_csv`). Rows are appended as results arrive and each batch is
 flushed and ``fsync``-ed, so a crash or an allocation's end loses at most the batch being
 written. (``sync_interval`` > 0 spaces the ``fsync`` calls, which cost ~10 ms each on some
@@ -39,7 +39,7 @@ import time
 from typing import Any, Iterable, Sequence
 
 from hpcnas.core.errors import HpcnasError
-from hpcnas.evaluator.base import METADATA_PREFIX, PARAM_PREFIX, EvalResult
+from hpcnas.core.trial import METADATA_PREFIX, PARAM_PREFIX, EvalResult
 from hpcnas.search import output_dir
 from hpcnas.search.output_dir import FIX
 from hpcnas.search.results_csv import LINE_END, encode, encode_text, scan

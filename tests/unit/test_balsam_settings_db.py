@@ -9,7 +9,8 @@ import pytest
 
 from hpcnas.balsam.db import conf_text, hba_text, pgserver_bin_dir, postgres_env, usable_postgres_dir
 from hpcnas.balsam.recover import lock_is_dead
-from hpcnas.balsam.settings import LOCAL_SITE, BalsamSite, balsam_default_settings, get_site, install_site
+from hpcnas.balsam.settings import LOCAL_SITE, BalsamSite, balsam_default_settings, install_site
+from hpcnas.balsam.sites import get_site
 from hpcnas.core.errors import HpcnasError
 
 

@@ -22,8 +22,9 @@ def site_file(name: str) -> dict:
 
 def test_site_names_cover_every_machine():
     assert {"local", "theta", "thetagpu", "slurm"} <= set(sites.site_names())
-    # the core engineer's registry sees the same machine sites
-    assert balsam_settings.get_site("thetagpu") is sites.THETAGPU
+    # one registry: the module constants are its entries, and settings keeps none of its own
+    assert sites.get_site("thetagpu") is sites.THETAGPU and sites.get_site("local") is balsam_settings.LOCAL_SITE
+    assert not hasattr(balsam_settings, "get_site") and not hasattr(balsam_settings, "_SITES")
 
 
 def test_theta_settings():

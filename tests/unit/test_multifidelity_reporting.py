@@ -166,9 +166,9 @@ def test_balsam_job_runner_puts_reports_and_stops_into_the_job_data(server_env):
     server_env(ASHA(1, 9, 3))
     good = evaluate(f"{__name__}.run_epochs", {"x": 1.0}, timeout=None)
     weak = evaluate(f"{__name__}.run_epochs", {"x": 0.5}, timeout=None)
-    assert good["status"] == DONE and len(good["metadata"]["reports"]) == 9
+    assert good["status"] == DONE and len(good["reports"]) == 9 and "reports" not in good["metadata"]
     assert weak["status"] == STOPPED and weak["objective"] == pytest.approx(0.05)
-    assert weak["metadata"]["reports"] == [[1.0, pytest.approx(0.05)]]
+    assert weak["reports"] == [[1.0, pytest.approx(0.05)]]
 
 
 def test_balsam_runner_exits_0_for_a_stopped_evaluation_and_1_line_env(server_env, capsys, monkeypatch):

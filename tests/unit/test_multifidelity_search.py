@@ -70,7 +70,7 @@ def test_search_object_tells_stopped_trials_their_last_objective(tmp_path):
 
     search = get_search_class("hps", "pasha")(Problem, random_state=3, max_resource=9, epsilon=0.0)
     try:
-        assert os.environ[ADDRESS_ENV] == search.server.address
+        assert search.evaluation_env()[ADDRESS_ENV] == search.server.address and ADDRESS_ENV not in os.environ
         with create_evaluator("local", f"{HERE}.run", num_workers=2) as evaluator:
             master = SearchMaster(Problem, search, evaluator, str(tmp_path), max_evals=10, progress=False)
             df = master.run()
@@ -85,6 +85,32 @@ def test_search_object_tells_stopped_trials_their_last_objective(tmp_path):
     finally:
         search.close()
     assert ADDRESS_ENV not in os.environ
+
+
+def run_seeing_env(config):
+    """The curve of :func:`run` at rungs 1 and 3 only (every report is a request to the scheduler);
+    says whether this process's environment names a scheduler."""
+    value = 0.0
+    for epoch in (1, 3):
+        value = config["x"] * (1 - math.exp(-epoch / 3))
+        report(epoch, value)
+    return {"objective": value, "duration": 1.0, "env_has_scheduler": ADDRESS_ENV in os.environ}
+
+
+def test_the_master_hands_the_search_env_to_an_evaluator_built_before_the_search(tmp_path):
+    """No build order and no os.environ: the master passes ``evaluation_env()`` to the evaluator."""
+    from hpcnas.search.master import SearchMaster
+
+    before = dict(os.environ)
+    with create_evaluator("simulated", f"{HERE}.run_seeing_env", num_workers=3) as evaluator:
+        search = get_search_class("hps", "asha")(Problem, random_state=1, searcher="random", max_resource=3)
+        assert dict(os.environ) == before  # building the search changes nothing in this process
+        assert set(search.evaluation_env()) == {ADDRESS_ENV, "HPCNAS_MF_AUTHKEY"}
+        df = SearchMaster(Problem, search, evaluator, str(tmp_path), max_evals=4, progress=False).run()
+    assert dict(os.environ) == before
+    assert search.server is not None and search.server.closed and search.evaluation_env() == {}  # closed by the master
+    assert (df["status"] == "STOPPED").sum() >= 1, df[["p:x", "status"]]  # the scheduler was reached
+    assert not df["m:env_has_scheduler"].any()
 
 
 def test_local_evaluator_carries_reports_into_eval_results():
