@@ -213,3 +213,20 @@ def test_evaluations_in_threads_report_into_their_own_channels():
     for x in (1.0, 2.0):
         assert results[x].status == DONE, results[x]
         assert results[x].reports == [(float(s), x * s) for s in range(1, 6)]
+
+
+def test_policy_server_connections_send_without_nagle_delay():
+    """The client's last handshake message and its request are two small writes in a row: with
+    Nagle's algorithm on, each request waited ~40 ms for the server's delayed ACK."""
+    import socket
+    from multiprocessing.connection import Client, Listener
+
+    from hpcnas.multifidelity.protocol import set_io_timeout
+
+    with Listener(("127.0.0.1", 0)) as listener, Client(listener.address) as conn:
+        set_io_timeout(conn, 5.0)
+        sock = socket.socket(fileno=conn.fileno())
+        try:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        finally:
+            sock.detach()
