@@ -19,7 +19,10 @@ Also printed: the median seconds per Balsam state of the evaluation jobs (``stat
 ``CREATED->RUN_DONE`` is when the master sees the result), the job runner's own medians from its
 ``HPCNAS_TIMINGS`` lines (process start -> ``run(config)`` reached -> returned -> report stored)
 and the same for 5 runs of the runner by hand against the real DB, with the exit seen from
-outside. ``--balsam-pace`` sets the knobs of :mod:`hpcnas.balsam.pacing` to Balsam's own periods.
+outside. ``--balsam-pace`` sets the knobs of :mod:`hpcnas.balsam.pacing` to Balsam's own periods;
+``HPCNAS_FORK_SERVER=0`` in the environment starts each evaluation as a fresh interpreter
+(:mod:`hpcnas.balsam.forkserver` off). Node utilization for long evaluations:
+``benchmarks/balsam_utilization.py``.
 
     python benchmarks/balsam_throughput.py [--max-evals 40] [--search ambs] [--balsam-pace] [--json out.json]
 """
@@ -155,7 +158,8 @@ def pace_knobs() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in PACE_KNOBS}
 
 
-PACE_KNOBS = ("HPCNAS_TRANSITION_S", "HPCNAS_JOBSOURCE_S", "HPCNAS_STATUS_BATCH_S", "HPCNAS_WORKER_S")
+PACE_KNOBS = ("HPCNAS_TRANSITION_S", "HPCNAS_JOBSOURCE_S", "HPCNAS_STATUS_BATCH_S", "HPCNAS_WORKER_S",
+              "HPCNAS_FORK_SERVER", "HPCNAS_FORK_PRELOAD")
 #: Balsam 0.5's own periods (``--balsam-pace``): the launcher as Balsam paces it
 BALSAM_PACE = {"HPCNAS_TRANSITION_S": "5", "HPCNAS_JOBSOURCE_S": "1", "HPCNAS_STATUS_BATCH_S": "1",
                "HPCNAS_WORKER_S": "1"}

@@ -22,8 +22,8 @@ evaluation the worker does not know of.
 
 The child: stdout and stderr on the job's file, stdin ``/dev/null``, every other descriptor
 closed (the worker's ZeroMQ sockets never reach the zygote; the zygote's own socket is closed),
-the job's working directory, environment (replaced as a whole, exactly the job's), CPU affinity
-and ``sys.argv``; ``sys.path[0]`` is the job's directory (as ``python -m`` started there), the
+the job's working directory, environment (replaced as a whole, exactly the job's), CPU affinity,
+``sys.argv`` and process title (the job's command line, with ``setproctitle``); ``sys.path[0]`` is the job's directory (as ``python -m`` started there), the
 ``random`` module and NumPy's global generator are seeded afresh. It then runs ``MODULE`` as
 ``__main__`` (:func:`runpy.run_module`) and leaves the zygote's code for good: the interpreter's
 normal exit (``atexit`` handlers, flushing, exit status from ``SystemExit`` or an uncaught
@@ -197,6 +197,7 @@ def run_job(job: dict[str, Any]) -> None:
     import random
     import runpy
 
+    set_title(list(job["argv"]))  # before the environment changes: setproctitle reads it
     os.chdir(job["cwd"])
     os.environ.clear()
     os.environ.update(job["env"])
@@ -217,6 +218,25 @@ def run_job(job: dict[str, Any]) -> None:
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
+def set_title(argv: list[str]) -> None:
+    """Show the job's command line in ``ps`` and ``/proc/PID/cmdline`` (tools and tests find
+    evaluations by it), not the zygote's: ``setproctitle`` where installed."""
+    try:
+        from setproctitle import setproctitle
+    except ImportError:
+        return
+    setproctitle(" ".join(argv))
+
+
+def init_title() -> None:
+    """Let ``setproctitle`` find the argument area now, while ``environ`` is the zygote's."""
+    try:
+        from setproctitle import getproctitle
+    except ImportError:
+        return
+    getproctitle()
+
+
 #: ``sys.path[0]`` of the zygote (its start directory, as ``python -m`` sets it)
 ZYGOTE_PATH0 = sys.path[0] if sys.path else ""
 
@@ -225,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(argv[0]))
     set_subreaper()  # orphans of an evaluation's own children are reaped here
+    init_title()
     preload()
     job = Zygote(sock).serve()
     if job is None:

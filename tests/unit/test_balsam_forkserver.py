@@ -26,7 +26,8 @@ SCRIPT = textwrap.dedent("""
     if what == "env":
         fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
         print(json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "argv": sys.argv[1:], "fds": fds,
-                          "path0": sys.path[0], "stdin": os.readlink("/proc/self/fd/0")}))
+                          "path0": sys.path[0], "stdin": os.readlink("/proc/self/fd/0"),
+                          "cmdline": open("/proc/self/cmdline", "rb").read().replace(b"\\0", b" ").decode()}))
         print("to stderr", file=sys.stderr)
     elif what == "exit":
         sys.exit(int(sys.argv[2]))
@@ -103,6 +104,7 @@ def test_child_sees_the_job_as_a_fresh_process_would(server, jobdir):
     assert got["argv"] == ["env", "x y"] and got["path0"] == want["path0"]
     assert got["fds"] == [0, 1, 2, 3]  # 3: the listing itself; no socket of the worker or zygote
     assert got["stdin"] == "/dev/null"
+    assert f"{sys.executable} -m fsjob env x y" in got["cmdline"]  # ps shows the job, not the zygote
 
 
 def test_zygote_death_loses_no_job_and_falls_back(jobdir, capsys, monkeypatch):
