@@ -25,7 +25,7 @@ closed (the worker's ZeroMQ sockets never reach the zygote; the zygote's own soc
 the job's working directory, environment (replaced as a whole, exactly the job's), CPU affinity,
 ``sys.argv`` and process title (the job's command line, with ``setproctitle``); ``sys.path[0]`` is the job's directory (as ``python -m`` started there), the
 ``random`` module and NumPy's global generator are seeded afresh. It then runs ``MODULE`` as
-``__main__`` (:func:`runpy.run_module`) and leaves the zygote's code for good: the interpreter's
+``__main__`` (as ``python -m`` does) and leaves the zygote's code for good: the interpreter's
 normal exit (``atexit`` handlers, flushing, exit status from ``SystemExit`` or an uncaught
 exception) is the child's.
 """
@@ -45,7 +45,8 @@ from typing import Any
 #: function's own module, say); only modules that start no thread and open no device or
 #: connection at import belong there (not TensorFlow or PyTorch with CUDA).
 PRELOAD = ("hpcnas.balsam.job_runner", "hpcnas.evaluator.runner", "hpcnas.balsam.jobs",
-           "hpcnas.balsam.server_info", "hpcnas.multifidelity.reporting", "psycopg2", "numpy")
+           "hpcnas.balsam.server_info", "hpcnas.multifidelity.reporting", "psycopg2", "argparse",
+           "importlib.util", "random", "shutil", "locale", "numpy", "numpy.random")
 PRELOAD_KNOB = "HPCNAS_FORK_PRELOAD"
 #: largest message (a job's environment is a few kB)
 MAX_MESSAGE = 1 << 20
@@ -72,6 +73,10 @@ def preload() -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the child imports it again and fails as a fresh process would
             pass
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the children's collections skip what the zygote built (fewer copy-on-write pages)
 
 
 def exit_code(info: Any) -> int:
@@ -194,8 +199,10 @@ class Zygote:
 
 def run_job(job: dict[str, Any]) -> None:
     """In the forked child: the job's directory, environment, affinity and argv; run its module."""
+    import builtins
+    import importlib.util
     import random
-    import runpy
+    import types
 
     set_title(list(job["argv"]))  # before the environment changes: setproctitle reads it
     os.chdir(job["cwd"])
@@ -209,13 +216,21 @@ def run_job(job: dict[str, Any]) -> None:
     if sys.path and sys.path[0] == ZYGOTE_PATH0:
         sys.path[0] = os.getcwd()
     random.seed()
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed()
+    if "numpy.random" in sys.modules:
+        sys.modules["numpy.random"].seed()
     argv = list(job["argv"])
     module = argv[2]
-    sys.argv = [module, *argv[3:]]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    # what ``python -m MODULE`` does (runpy.run_module would warn: the zygote imported MODULE)
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{argv[0]}: No module named {module}")
+    code = spec.loader.get_code(module)  # type: ignore[attr-defined]
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=spec.origin, __spec__=spec, __loader__=spec.loader, __package__=spec.parent,
+                         __cached__=spec.cached, __builtins__=builtins)
+    sys.modules["__main__"] = main
+    sys.argv = [spec.origin or module, *argv[3:]]
+    exec(code, main.__dict__)
 
 
 def set_title(argv: list[str]) -> None:

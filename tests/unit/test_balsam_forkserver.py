@@ -96,6 +96,7 @@ def test_child_sees_the_job_as_a_fresh_process_would(server, jobdir):
     text = (jobdir / "env.out").read_text()
     got = json.loads(text.splitlines()[0])
     assert "to stderr" in text  # stderr on the job's file
+    assert "Warning" not in text  # nothing of the zygote's own in the job's output
     fresh = subprocess.run([sys.executable, "-m", "fsjob", "env", "x y"], cwd=jobdir, capture_output=True, text=True,
                            env={**os.environ, "HPCNAS_TEST_JOB": "env"}, stdin=subprocess.DEVNULL, check=True)
     want = json.loads(fresh.stdout.splitlines()[0])
