@@ -24,7 +24,7 @@ outside. ``--balsam-pace`` sets the knobs of :mod:`hpcnas.balsam.pacing` to Bals
 (:mod:`hpcnas.balsam.forkserver` off). Node utilization for long evaluations:
 ``benchmarks/balsam_utilization.py``.
 
-    python benchmarks/balsam_throughput.py [--max-evals 40] [--search ambs] [--balsam-pace] [--json out.json]
+    python benchmarks/balsam_throughput.py [--max-evals 40] [--search ambs] [--balsam-pace] [--queue-ahead Q] [--json out.json]
 """
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ BALSAM_PACE = {"HPCNAS_TRANSITION_S": "5", "HPCNAS_JOBSOURCE_S": "1", "HPCNAS_ST
                "HPCNAS_WORKER_S": "1"}
 
 
-def run_balsam(search: str, max_evals: int, cores: int, seed: int) -> dict:
+def run_balsam(search: str, max_evals: int, cores: int, seed: int, queue_ahead: int | None = None) -> dict:
     from tests.support.balsam_env import make_balsam_env
 
     env = make_balsam_env()
@@ -173,7 +173,8 @@ def run_balsam(search: str, max_evals: int, cores: int, seed: int) -> dict:
         packing = 2 * cores + 1
         wf = f"bench{int(time.time())}"
         args = (f"--evaluator balsam --problem {PROBLEM} --run {RUN} --max-evals {max_evals} "
-                f"--num-evals-per-node {packing} --seed {seed} --no-progress")
+                f"--num-evals-per-node {packing} --seed {seed} --no-progress"
+                + (f" --queue-ahead {queue_ahead}" if queue_ahead is not None else ""))
         env.balsam("job", "--name", "search", "--workflow", wf, "--application", search.upper(),
                    "--node-packing-count", str(packing), "--args", args, "--yes")
         started = time.time()
@@ -240,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search", default="ambs", choices=("ambs", "random"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--queue-ahead", type=int, default=None,
+                        help="the Balsam evaluator's --queue-ahead (default: its own rule)")
     parser.add_argument("--balsam-pace", action="store_true",
                         help="run the launcher at Balsam's own polling periods (sets the HPCNAS_*_S knobs)")
     args = parser.parse_args(argv)
@@ -248,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     print(f"balsam throughput: {cores} cores, {2 * cores} packed workers (2 per core), "
           f"{args.search} search, {args.max_evals} evaluations of {RUN}", flush=True)
-    rows = [run_balsam(args.search, args.max_evals, cores, args.seed),
+    rows = [run_balsam(args.search, args.max_evals, cores, args.seed, args.queue_ahead),
             run_local(args.search, args.max_evals, cores, args.seed)]
     print(f"{'backend':8s} {'workers':>7s} {'evals':>5s} {'span_s':>8s} {'wall_s':>8s} {'evals/min':>9s} "
           f"{'master_cpu_s':>12s} {'% machine':>9s} {'% 1 core':>8s}")
