@@ -104,7 +104,7 @@ class Zygote:
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(self.wake_w)
         while True:
-            ready, _, _ = select.select([self.sock, self.wake_r], [], [], 5.0)
+            ready, _, _ = select.select([self.sock.fileno(), self.wake_r], [], [], 5.0)
             if self.wake_r in ready:
                 while True:
                     try:
@@ -113,7 +113,7 @@ class Zygote:
                     except BlockingIOError:
                         break
             self.reap()
-            if self.sock not in ready:
+            if self.sock.fileno() not in ready:
                 continue
             try:
                 data, fds, _, _ = socket.recv_fds(self.sock, MAX_MESSAGE, 4)

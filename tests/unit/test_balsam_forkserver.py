@@ -77,7 +77,7 @@ def test_exit_codes_as_popen(server, jobdir, args, code):
 
 def test_terminate_and_kill_reach_the_child(server, jobdir):
     term, kill = start(server, jobdir, "sleep", name="term"), start(server, jobdir, "sleep", name="kill")
-    for handle, name in ((term, "term"), (kill, "kill")):
+    for name in ("term", "kill"):
         deadline = time.monotonic() + 20
         while b"sleeping" not in (jobdir / f"{name}.out").read_bytes() and time.monotonic() < deadline:
             server.pump(0.05)
