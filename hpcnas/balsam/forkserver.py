@@ -118,8 +118,11 @@ class ForkServer:
             raise ForkServerGone("this system cannot make the worker a child subreaper")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
+            # cwd "/": the zygote's sys.path[0] (``-m`` puts the start directory there) holds no
+            # module that could shadow the job's; each child puts its job's directory there instead
             self.proc = subprocess.Popen([self.python, "-m", "hpcnas.balsam.zygote", str(theirs.fileno())],
-                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=self.env)
+                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=self.env,
+                                         cwd=os.sep)
         finally:
             theirs.close()
         self.sock = ours
