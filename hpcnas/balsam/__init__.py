@@ -16,7 +16,9 @@ Modules:
   job scripts hpcnas renders and submits itself (PBS Pro, Perlmutter, Frontier).
 * :mod:`~hpcnas.balsam.launch`, :mod:`~hpcnas.balsam.ensemble` -- Balsam's launcher with the
   plug-ins, a free ensemble port and an exit seconds after the search ends;
-  :mod:`~hpcnas.balsam.pacing` -- the launcher's polling periods (``HPCNAS_TRANSITION_S`` ...).
+  :mod:`~hpcnas.balsam.pacing` -- the launcher's polling periods (``HPCNAS_TRANSITION_S`` ...);
+  :mod:`~hpcnas.balsam.forkserver` (worker side), :mod:`~hpcnas.balsam.zygote` (the server) --
+  serial-mode evaluations forked from a pre-imported process (``HPCNAS_FORK_SERVER``).
 
 The evaluator itself is :mod:`hpcnas.evaluator.balsam` (``--evaluator balsam``).
 """

@@ -21,7 +21,8 @@ worker therefore starts its jobs without the step's rank and PMI variables
 
 :mod:`hpcnas.balsam.launch` points the serial launcher here instead of Balsam's script. The
 ensemble's polling periods (job source 1 s, status updates 1 s, worker loop 1 s in Balsam) are
-those of :mod:`hpcnas.balsam.pacing`.
+those of :mod:`hpcnas.balsam.pacing`; hpcnas's evaluation jobs start as forks of a pre-imported
+process (:mod:`hpcnas.balsam.forkserver`).
 """
 from __future__ import annotations
 
@@ -164,10 +165,11 @@ def serial_module() -> Any:
     job source, status updater and worker loop at hpcnas's pace (:mod:`hpcnas.balsam.pacing`)."""
     from balsam.launcher import serial_mode_timed as stm
 
-    from hpcnas.balsam import outfiles, pacing
+    from hpcnas.balsam import forkserver, outfiles, pacing
 
     outfiles.install(stm)
     pacing.install_serial(stm)
+    forkserver.install(stm)
     return stm
 
 
@@ -195,6 +197,10 @@ def main() -> None:
     for name in set(os.environ) - set(clean):
         del os.environ[name]
     worker = stm.Worker(args, hostname=hostname, master_subproc=master_proc)
+    if getattr(stm, "_hpcnas_forkserver", False):
+        from hpcnas.balsam import forkserver
+
+        forkserver.server()  # the zygote imports while the worker waits for its first job
 
     def stop_worker(signum: int, frame: Any) -> None:
         worker.EXIT_FLAG = True

@@ -24,7 +24,9 @@ additions and no file of Balsam changed:
 
 * the transition processes (``CREATED`` -> ``PREPROCESSED``, ``RUN_DONE`` -> ``JOB_FINISHED``)
   look for work every 0.5 s instead of every 5 s, and the serial ensemble polls at the periods of
-  :mod:`hpcnas.balsam.pacing` (``HPCNAS_TRANSITION_S`` and the other knobs there).
+  :mod:`hpcnas.balsam.pacing` (``HPCNAS_TRANSITION_S`` and the other knobs there);
+* the serial ensemble starts hpcnas's own evaluation jobs as forks of a pre-imported process
+  (:mod:`hpcnas.balsam.forkserver`; ``HPCNAS_FORK_SERVER=0``: plain processes).
 
 It also keeps the launcher going across a DB outage: the launcher runs as a child process of
 :class:`hpcnas.balsam.launcher_supervisor.LauncherSupervisor`, which restarts it once the DB
@@ -142,11 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hpcnas.balsam.launcher_supervisor import CHILD_ENV, LauncherSupervisor, release_for
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    from hpcnas.balsam.forkserver import enabled as fork_server_enabled
     from hpcnas.balsam.pacing import check_knobs
     from hpcnas.core.errors import HpcnasError
 
     try:
         check_knobs()  # a bad HPCNAS_*_S: one line here, not a traceback in the ensemble's log
+        fork_server_enabled()  # likewise a bad HPCNAS_FORK_SERVER
     except HpcnasError as err:
         print(f"hpcnas: error: {err}", file=sys.stderr)
         return HpcnasError.exit_code

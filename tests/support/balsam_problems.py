@@ -101,3 +101,11 @@ def mpi_hosts(config: dict[str, Any]) -> dict[str, Any]:
     comm.barrier()
     return {"objective": -((float(config["x"]) - 1.0) ** 2), "hosts": ",".join(hosts), "size": comm.size,
             "start": start, "end": time.time()}
+
+
+def parent_or_crash(config: dict[str, Any]) -> dict[str, Any]:
+    """:func:`sleep_or_crash` that also names the process that started it (metadata ``parent``:
+    the parent's command line, the fork server's under ``python -m hpcnas.balsam.launch``)."""
+    with open(f"/proc/{os.getppid()}/cmdline", "rb") as fh:
+        parent = fh.read().replace(b"\0", b" ").decode().strip()
+    return {"objective": sleep_or_crash(config), "parent": parent}
