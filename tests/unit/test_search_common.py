@@ -1,4 +1,5 @@
-"""Contract tests run on every HPS search (random, ambs, age)."""
+"""Contract tests run on every registered HPS search (``search_names("hps")``: random, ambs, age and
+the multi-fidelity ones, whose searcher answers ask and tell)."""
 from __future__ import annotations
 
 import json
@@ -8,18 +9,18 @@ import pytest
 from hpcnas.search import get_search_class, search_names
 from tests.unit._hps_support import check_valid, drive, mixed_problem, toy_objective
 
-SMALL = {"random": {}, "ambs": {"n_initial_points": 5}, "age": {"population_size": 8, "sample_size": 3}}
+SMALL = {"random": {}, "ambs": {"n_initial_points": 5}, "age": {"population_size": 8, "sample_size": 3},
+         # the multi-fidelity searches with their default searcher (ambs), as small
+         **{mf: {"n_initial_points": 5} for mf in ("asha", "hyperband", "pasha", "sh")}}
+#: every registered HPS search, with the small settings above where it has some
+HPS = search_names("hps")
 
 
 def make(name: str, seed: int = 0, **kw):
-    return get_search_class("hps", name)(mixed_problem(), random_state=seed, **{**SMALL[name], **kw})
+    return get_search_class("hps", name)(mixed_problem(), random_state=seed, **{**SMALL.get(name, {}), **kw})
 
 
-def test_registered():
-    assert {"random", "ambs", "age"} <= set(search_names("hps"))
-
-
-@pytest.mark.parametrize("name", ["random", "ambs", "age"])
+@pytest.mark.parametrize("name", HPS)
 def test_starting_point_first_and_valid_asks(name):
     search = make(name)
     asked = drive(search, toy_objective, 40)
@@ -30,7 +31,7 @@ def test_starting_point_first_and_valid_asks(name):
     assert search.num_told == 40 and search.num_asked == len(asked)
 
 
-@pytest.mark.parametrize("name", ["random", "ambs", "age"])
+@pytest.mark.parametrize("name", HPS)
 def test_seeded_reproducible(name):
     a = drive(make(name, seed=3), toy_objective, 30)
     b = drive(make(name, seed=3), toy_objective, 30)
@@ -39,7 +40,7 @@ def test_seeded_reproducible(name):
     assert a != c
 
 
-@pytest.mark.parametrize("name", ["random", "ambs", "age"])
+@pytest.mark.parametrize("name", HPS)
 def test_distinct_asks_while_pending(name):
     search = make(name)
     batch = search.ask(12)
@@ -49,7 +50,7 @@ def test_distinct_asks_while_pending(name):
     assert len({json.dumps(c, sort_keys=True) for c in asked}) == len(asked)
 
 
-@pytest.mark.parametrize("name", ["random", "ambs", "age"])
+@pytest.mark.parametrize("name", HPS)
 def test_failures_told_as_none(name):
     search = make(name)
     asked = drive(search, toy_objective, 40, fail_every=3)
@@ -60,7 +61,7 @@ def test_failures_told_as_none(name):
         check_valid(mixed_problem(), config)
 
 
-@pytest.mark.parametrize("name", ["random", "ambs", "age"])
+@pytest.mark.parametrize("name", HPS)
 def test_all_failures_then_success(name):
     search = make(name)
     configs = search.ask(6)
@@ -71,12 +72,12 @@ def test_all_failures_then_success(name):
     assert len(search.ask(2)) == 2
 
 
-@pytest.mark.parametrize("name", ["random", "ambs", "age"])
+@pytest.mark.parametrize("name", HPS)
 def test_tell_foreign_configs_resume(name):
     """Resume: results the search never asked for are accepted and not proposed again."""
     problem = mixed_problem(with_start=False)
     old = problem.sample(20, rng=7)
-    search = get_search_class("hps", name)(problem, random_state=1, **SMALL[name])
+    search = get_search_class("hps", name)(problem, random_state=1, **SMALL.get(name, {}))
     search.tell([(c, toy_objective(c)) for c in old])
     new = search.ask(10)
     old_keys = {json.dumps(c, sort_keys=True) for c in old}
@@ -88,7 +89,7 @@ def test_tiny_discrete_space_exhausted_still_answers():
 
     p = HpProblem()
     p.add_hyperparameter(["a", "b"], "c")
-    for name in ("random", "ambs", "age"):
+    for name in HPS:
         kw = {"age": {"population_size": 2, "sample_size": 1}}.get(name, {})
         search = get_search_class("hps", name)(p, random_state=0, **kw)
         first = search.ask(2)
@@ -97,7 +98,16 @@ def test_tiny_discrete_space_exhausted_still_answers():
         assert len(search.ask(3)) == 3  # duplicates only once the space is exhausted
 
 
-@pytest.mark.parametrize("name", ["random", "ambs", "age"])
+#: the searches with a module of their own in hpcnas.search.hps (the multi-fidelity ones share one)
+OWN_MODULE = [n for n in HPS if get_search_class("hps", n).__module__.startswith("hpcnas.search.hps.")]
+
+
+def test_every_registered_search_is_under_contract():
+    assert {"random", "ambs", "age", "asha", "hyperband", "pasha", "sh"} <= set(HPS)
+    assert {"random", "ambs", "age"} <= set(OWN_MODULE)
+
+
+@pytest.mark.parametrize("name", OWN_MODULE)
 def test_module_entry_point_ends_with_module_main(name):
     import importlib
     import inspect
