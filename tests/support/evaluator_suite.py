@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import pytest
 
-from hpcnas.evaluator.base import DONE, FAILED, RESULT_COLUMNS, TIMEOUT, EvalResult, Evaluator
+from hpcnas.evaluator.base import DONE, FAILED, RESULT_COLUMNS, STOPPED, TIMEOUT, EvalResult, Evaluator
 
 RF = "tests.support.run_functions."
 Factory = Callable[..., Evaluator]
@@ -97,6 +97,36 @@ class EvaluatorSuite:
         assert result.metadata.get("epochs") == 3
         assert result.metadata.get("m") == {"epochs": 3}  # the m:epochs column of results.csv
         assert result.to_row()["m:epochs"] == 3
+
+    # ----------------------------------------------------------------- multi-fidelity
+    def test_reports_travel_with_the_result(self, make_evaluator: Factory) -> None:
+        result = self.run_one(make_evaluator, "reports_twice")
+        assert result.status == DONE and result.objective == 1.0
+        assert [tuple(r) for r in result.reports] == [(1.0, 0.5), (2.0, 0.7)]
+
+    def test_a_scheduler_stop_is_stopped_with_its_last_report(self, make_evaluator: Factory) -> None:
+        """The search's evaluation environment (the policy server's address, given as the master
+        gives it) reaches this backend's run side, and a stopped evaluation comes back
+        ``STOPPED`` with its last reported objective, not as a failure."""
+        from hpcnas.multifidelity import ASHA
+        from hpcnas.multifidelity.server import PolicyServer
+
+        server = PolicyServer(ASHA(min_resource=1, max_resource=9, reduction_factor=3), host="127.0.0.1")
+        try:
+            evaluator = make_evaluator(RF + "report_epochs", num_workers=1)
+            evaluator.use_evaluation_env(server.env())
+            evaluator.submit([{"x": 1.0}])
+            (good,) = gather_n(evaluator, 1, self.wait)
+            evaluator.submit([{"x": 0.5}])
+            (stopped,) = gather_n(evaluator, 1, self.wait)
+        finally:
+            server.close()
+        assert good.status == DONE and good.objective == pytest.approx(0.9), good
+        assert len(good.reports) == 9
+        # second at rung 1 (top 1 of 2): stopped right after its first report
+        assert stopped.status == STOPPED, stopped
+        assert stopped.objective == pytest.approx(0.05) and stopped.error is None
+        assert [tuple(r) for r in stopped.reports] == [(1.0, pytest.approx(0.05))]
 
     # ----------------------------------------------------------------- judged failures
     def test_exception_is_failed_result(self, make_evaluator: Factory) -> None:

@@ -179,3 +179,14 @@ def reports_twice(config: dict[str, Any]) -> dict[str, Any]:
     report(1, 0.5)
     report(2, 0.7)
     return {"objective": 1.0, "duration": 10.0}
+
+
+def report_epochs(config: dict[str, Any]) -> float:
+    """Reports ``x * epoch / 10`` for epochs 1..9 (a scheduler may stop it after any of them)."""
+    from hpcnas.multifidelity.reporting import report
+
+    value = 0.0
+    for epoch in range(1, 10):
+        value = config["x"] * epoch / 10
+        report(epoch, value)
+    return value
