@@ -27,3 +27,14 @@ def test_mypy_finds_nothing_in_the_typed_packages() -> None:
     proc = _run("mypy", "--no-incremental")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "Success: no issues found" in proc.stdout
+
+
+def test_no_two_test_modules_share_a_name() -> None:
+    """pytest imports the test folders' modules by their base name (no package ``__init__``): a
+    second ``test_x.py`` in another folder stops the whole collection with an import mismatch."""
+    import collections
+    import glob
+
+    names = collections.Counter(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "tests", "**", "test_*.py"),
+                                                                       recursive=True))
+    assert not [name for name, count in names.items() if count > 1]
