@@ -85,7 +85,7 @@ from hpcnas.search.hps.acquisition import ACQUISITIONS
 from hpcnas.search.hps.encoding import FLOAT
 from hpcnas.search.hps.surrogate import SURROGATES, QuantileWarp, Surrogate, identity
 
-LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean")
+LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean", "kb", "none")
 MAX_N_JOBS = 4096  # processes fitting a forest (joblib refuses more than 1,000,000)
 
 
@@ -118,6 +118,15 @@ class AMBS(HpSearch):
     good_fraction = 0.15
     #: surrogates that learn normal scores of the objectives (QuantileWarp) instead of raw values
     warp_objectives = {"RF": True, "ET": True, "GP": False}
+    #: with points pending, each pick draws its own UCB weight from an exponential of mean
+    #: ``kappa`` (qUCB as DeepHyper's CBO, mlrMBO's "cb"), so that the workers' picks differ
+    kappa_sampling = False
+    #: ``kb`` lies with the model's mean minus this many of its standard deviations there
+    believer_margin = 0.0
+    #: a trust-region result counts as a success when it beats the best known when it was
+    #: asked (not when it is told: with points pending, siblings of the same center told first
+    #: would otherwise turn it into a failure)
+    success_at_ask = False
 
     def __init__(
         self,
@@ -163,7 +172,7 @@ class AMBS(HpSearch):
         self._background, self.num_background_fits = False, 0
         self._fitting: BackgroundFit | None = None
         self._radius, self._best_seen = self.radius_init, -np.inf
-        self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
+        self._local_picks: dict[bytes, float] = {}  # pending trust-region proposal -> best when asked
         self._float_columns = np.array([kind == FLOAT for kind in self.codec.kinds], dtype=bool)
 
     @classmethod
@@ -211,6 +220,8 @@ class AMBS(HpSearch):
         picked: list[np.ndarray] = []
         is_local: list[np.ndarray] = []
         lied: list[Any] = []  # prepared rows of the temporary lies between the picks of one batch
+        lied_values: list[float] = []
+        believer = self.liar_strategy in ("kb", "none")  # temporary lies: the model's own mean
         self._picked_rows = {}  # key -> (model version, prepared row), reused by the lasting lie
         left = n
         while left > 0:  # one screen of candidates per chunk of picks: ask(k) costs O(k)
@@ -221,35 +232,49 @@ class AMBS(HpSearch):
             prepared = model.prepare(self.codec.features(cands))
             taken = np.zeros(len(cands), dtype=bool)
             chosen: list[int] = []
+            means: dict[int, float] = {}  # pick -> the model's mean there (the believer's lie)
             for _ in range(min(m, len(cands))):
                 mean, std = model.predict_prepared(prepared)
-                score = acquisition((mean - center) / spread, std / spread, best, self.kappa, self.xi)
+                kappa = self.kappa
+                if self.kappa_sampling and (self._lies or chosen or picked):
+                    kappa = float(self.codec.rs.exponential(self.kappa))
+                score = acquisition((mean - center) / spread, std / spread, best, kappa, self.xi)
                 score[taken] = -np.inf
                 j = int(np.argmax(score))
                 taken[j] = True
                 chosen.append(j)
                 if left - len(chosen) > 0:  # later picks of this batch see a lie here
                     row = prepared[j : j + 1]
-                    model.add_prepared(row, [lie])
+                    value = float(mean[j] - self.believer_margin * std[j]) if believer else lie
+                    model.add_prepared(row, [value])
                     lied.append(row)
+                    lied_values.append(value)
+                means[j] = float(mean[j] - self.believer_margin * std[j])
             picked.append(cands[chosen])
             for key, j in zip(self.codec.keys(cands[chosen]), chosen):
-                self._picked_rows[key] = (self._model_version, prepared[j : j + 1])
+                self._picked_rows[key] = (self._model_version, prepared[j : j + 1], means[j])
             is_local.append(local[chosen])
             left -= len(chosen)
         if lied:  # the asked points get their lasting lies in _on_asked
-            model.add_prepared(np.concatenate(lied), [lie] * len(lied), sign=-1)
+            model.add_prepared(np.concatenate(lied), lied_values, sign=-1)
         if not picked:
             return self.codec.sample(n)
         out, local = np.concatenate(picked), np.concatenate(is_local)
-        self._local_picks.update(k for k, loc in zip(self.codec.keys(out), local) if loc)
+        self._local_picks.update((k, self._best_seen) for k, loc in zip(self.codec.keys(out), local) if loc)
         return out
 
     def _on_asked(self, vector: np.ndarray) -> None:
         key = self.codec.keys(vector)[0]
-        entry: list[Any] = [self.codec.features(vector), None, self._picked_rows.pop(key, None)]
-        if self._model is not None:
-            entry[1] = self._lie_value()
+        picked = self._picked_rows.pop(key, None)
+        entry: list[Any] = [self.codec.features(vector), None, picked[:2] if picked else None]
+        if self._model is not None and self.liar_strategy != "none":
+            if self.liar_strategy != "kb":
+                entry[1] = self._lie_value()
+            elif picked is not None and picked[0] == self._model_version:
+                entry[1] = picked[2]
+            else:  # not screened by this model (interleaved random point): its mean now
+                mean, std = self._model.predict(entry[0])
+                entry[1] = float(mean[0] - self.believer_margin * std[0])
             self._unflushed.append(entry)  # added to the model in one batch before it is used
         self._lies.setdefault(key, []).append(entry)
 
@@ -270,11 +295,11 @@ class AMBS(HpSearch):
                 if entry[1] is not None:
                     removed.append(entry)
         if self._model is not None and removed:  # every lie of this batch out in one update
-            self._add_entries(removed, self._warp([e[1] for e in removed]), sign=-1)
+            self._add_entries(removed, self._lie_values(removed), sign=-1)
         self._best_seen = max(self._best_seen, float(np.nanmax(objectives, initial=-np.inf)))
         from_region = np.array([k in self._local_picks for k in keys], dtype=bool)
-        self._local_picks.difference_update(keys)
-        self._adapt_radius(objectives[from_region], best_before)
+        asked_best = np.array([self._local_picks.pop(k, best_before) for k, r in zip(keys, from_region) if r])
+        self._adapt_radius(objectives[from_region], best_before, asked_best if self.success_at_ask else None)
         self._features.extend(feats)
         self._vectors.extend(vectors)
         self._y.extend(objectives[:, None])
@@ -331,7 +356,13 @@ class AMBS(HpSearch):
             self._model.add(self._features.view()[n_fit:], self._warp(np.where(np.isnan(y), self._ok().min(), y)))
         self._unflushed = []  # every pending lie is re-added below
         entries = [entry for lies in self._lies.values() for entry in lies]
-        if entries:  # pending points: lie with the current value
+        if entries and self.liar_strategy == "kb":  # pending points: the new model's means
+            mean, std = self._model.predict(np.concatenate([e[0] for e in entries]))
+            means = mean - self.believer_margin * std
+            for entry, mean in zip(entries, means):
+                entry[1] = float(mean)
+            self._add_entries(entries, means)
+        elif entries and self.liar_strategy != "none":  # pending points: lie with the current value
             lie = self._lie_value()
             for entry in entries:
                 entry[1] = lie
@@ -370,7 +401,13 @@ class AMBS(HpSearch):
         """Add the lies of the points asked since the model was last used, in one update."""
         if self._unflushed and self._model is not None:
             entries, self._unflushed = self._unflushed, []
-            self._add_entries(entries, self._warp([e[1] for e in entries]))
+            self._add_entries(entries, self._lie_values(entries))
+
+    def _lie_values(self, entries: list[list[Any]]) -> np.ndarray:
+        """The surrogate's targets of the lies of ``entries``: a believer's lie is stored in
+        the surrogate's own scale, a constant lie as an objective."""
+        lies = [e[1] for e in entries]
+        return np.asarray(lies, dtype=float) if self.liar_strategy == "kb" else self._warp(lies)
 
     def _add_entries(self, entries: list[list[Any]], values: np.ndarray, sign: int = 1) -> None:
         """Add (``sign=-1``: remove) the points of ``entries`` (``[features, lie, cached leaves]``)
@@ -427,14 +464,15 @@ class AMBS(HpSearch):
         best = ok[np.argpartition(-y[ok], k - 1)[:k]]
         return self._vectors.view()[best[np.argsort(-y[best], kind="stable")]]
 
-    def _adapt_radius(self, objectives: np.ndarray, best_before: float) -> None:
+    def _adapt_radius(self, objectives: np.ndarray, best_before: float, asked_best: np.ndarray | None = None) -> None:
         """Trust-region step size from results of trust-region proposals, 1/5th success rule:
         grow by ``radius_grow`` on an improvement of the best objective, shrink by
         ``radius_grow ** -0.25`` otherwise (steady at a 20 % success rate); back to
         ``radius_init`` when it falls under ``radius_min``."""
-        for value in objectives:
-            if not np.isnan(value) and value > best_before:
-                best_before = float(value)
+        for i, value in enumerate(objectives):
+            bar = best_before if asked_best is None else asked_best[i]
+            best_before = max(best_before, float(value)) if not np.isnan(value) else best_before
+            if not np.isnan(value) and value > bar:
                 self._radius = min(self._radius * self.radius_grow, self.radius_max)
             else:
                 self._radius *= self.radius_grow ** -0.25
