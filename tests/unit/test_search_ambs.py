@@ -90,7 +90,8 @@ def test_lies_added_at_ask_removed_at_tell(strategy):
 
 
 def test_a_believer_lies_with_the_model_mean_and_each_lie_is_taken_back_at_tell():
-    search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=4, liar_strategy="kb")
+    search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=4)
+    assert search.liar_strategy == "kb"  # the default
     search.random_share = 0.0
     first = search.ask(4)
     search.tell([(c, toy_objective(c)) for c in first])
