@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import zlib
 from typing import Any, Callable
 
 import numpy as np
@@ -126,9 +125,6 @@ class AMBS(HpSearch):
     good_fraction = 0.15
     #: surrogates that learn normal scores of the objectives (QuantileWarp) instead of raw values
     warp_objectives = {"RF": True, "ET": True, "GP": False}
-    #: ``kb``: share of the pending points that lie with the worst objective instead (a hedge
-    #: between the believer, which refines, and ``cl_max``, which spreads the workers)
-    pessimist_share = 0.0
 
     def __init__(
         self,
@@ -266,11 +262,9 @@ class AMBS(HpSearch):
     def _on_asked(self, vector: np.ndarray) -> None:
         key = self.codec.keys(vector)[0]
         picked = self._picked_rows.pop(key, None)
-        entry: list[Any] = [self.codec.features(vector), None, picked[:2] if picked else None, True]
-        if self.liar_strategy == "kb" and self.pessimist_share:  # a draw of the point's own
-            entry[3] = zlib.crc32(key) / 2**32 >= self.pessimist_share  # (the streams stay as they are)
+        entry: list[Any] = [self.codec.features(vector), None, picked[:2] if picked else None]
         if self._model is not None:
-            if self.liar_strategy != "kb" or not entry[3]:
+            if self.liar_strategy != "kb":
                 entry[1] = self._lie_value()
             elif picked is not None and picked[0] == self._model_version:
                 entry[1] = picked[2]
@@ -360,8 +354,8 @@ class AMBS(HpSearch):
         if entries and self.liar_strategy == "kb":  # pending points: the new model's means
             means = self._model.predict(np.concatenate([e[0] for e in entries]))[0]
             for entry, mean in zip(entries, means):
-                entry[1] = float(mean) if entry[3] else self._lie_value()
-            self._add_entries(entries, self._lie_values(entries))
+                entry[1] = float(mean)
+            self._add_entries(entries, means)
         elif entries:  # pending points: lie with the current value
             lie = self._lie_value()
             for entry in entries:
@@ -406,9 +400,8 @@ class AMBS(HpSearch):
     def _lie_values(self, entries: list[list[Any]]) -> np.ndarray:
         """The surrogate's targets of the lies of ``entries``: a believer's lie is stored in
         the surrogate's own scale, a constant lie as an objective."""
-        if self.liar_strategy != "kb":
-            return self._warp([e[1] for e in entries])
-        return np.array([e[1] if e[3] else float(self._warp([e[1]])[0]) for e in entries], dtype=float)
+        lies = [e[1] for e in entries]
+        return np.asarray(lies, dtype=float) if self.liar_strategy == "kb" else self._warp(lies)
 
     def _add_entries(self, entries: list[list[Any]], values: np.ndarray, sign: int = 1) -> None:
         """Add (``sign=-1``: remove) the points of ``entries`` (``[features, lie, cached leaves]``)
