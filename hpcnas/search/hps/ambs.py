@@ -125,6 +125,9 @@ class AMBS(HpSearch):
     good_fraction = 0.15
     #: surrogates that learn normal scores of the objectives (QuantileWarp) instead of raw values
     warp_objectives = {"RF": True, "ET": True, "GP": False}
+    #: the initial random points last until ``n_initial_points`` are told (not asked): with
+    #: many workers the model otherwise starts from the first two or three results
+    initial_counts_told = False
 
     def __init__(
         self,
@@ -196,7 +199,7 @@ class AMBS(HpSearch):
 
     # ----------------------------------------------------------------- hooks
     def _propose(self, n: int) -> np.ndarray:
-        random_left = self.n_initial_points - len(self._seen)
+        random_left = self.n_initial_points - (len(self._y) if self.initial_counts_told else len(self._seen))
         ok = self._ok()
         if random_left > 0 or ok.size < 2:
             return self.codec.sample(n if ok.size < 2 else min(n, random_left))
