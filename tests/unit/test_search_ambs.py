@@ -90,8 +90,7 @@ def test_lies_added_at_ask_removed_at_tell(strategy):
 
 
 def test_a_believer_lies_with_the_model_mean_and_each_lie_is_taken_back_at_tell():
-    search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=4)
-    assert search.liar_strategy == "kb"  # the default
+    search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=4, liar_strategy="kb")
     search.random_share = 0.0
     first = search.ask(4)
     search.tell([(c, toy_objective(c)) for c in first])
@@ -110,6 +109,21 @@ def test_a_believer_lies_with_the_model_mean_and_each_lie_is_taken_back_at_tell(
     np.add.at(counts, index, 1.0)
     assert not search._lies and not search._unflushed
     assert search._model._sums == pytest.approx(sums) and np.array_equal(search._model._counts, counts)
+
+
+def test_initial_random_points_last_until_n_initial_points_are_told_not_asked():
+    search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=10)
+    search.random_share = 0.0  # every ask after the initial points uses the model
+    search.initial_counts_told = True
+    first = search.ask(8)  # eight workers
+    search.tell([(c, toy_objective(c)) for c in first[:5]])
+    more = search.ask(2)  # ten asked, five told
+    search.tell([(more[0], toy_objective(more[0]))])
+    search.ask(1)
+    assert search._model is None  # six told: still random
+    search.tell([(c, toy_objective(c)) for c in first[5:] + more[1:]])
+    search.ask(1)
+    assert search._model is not None and search.last_fit_size == 10
 
 
 @pytest.mark.parametrize("cls", [RandomForestSurrogate, ExtraTreesSurrogate])
