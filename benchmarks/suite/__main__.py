@@ -41,13 +41,24 @@ def _tasks(args: argparse.Namespace, methods: list[str]) -> list[tuple[str, str,
             seeds = args.seeds if cost == "cheap" else args.costly_seeds or args.seeds
             for w in workers:
                 for seed in range(args.first_seed, args.first_seed + seeds):
-                    tasks.append((problem, method, seed, w, evals))
+                    tasks.append((problem, method, seed, w, evals, args.ambs_option))
     # longest first, so the pool does not end on one long run
     return sorted(tasks, key=lambda t: -t[4] * (3 if METHODS[t[1]][1] == "costly" else 1))
 
 
 def _open(path: str) -> Any:
     return gzip.open(path, "rt") if path.endswith(".gz") else open(path)
+
+
+def _option(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` -> (name, value), the value read as JSON when it parses (numbers, true)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
 
 
 def _sequential(method: str) -> bool:
@@ -68,10 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--output", default="suite.jsonl",
                         help="every run as one JSON line, appended as runs end (default: suite.jsonl)")
+    parser.add_argument("--ambs-option", nargs="+", default=[], metavar="NAME=VALUE", type=_option,
+                        help="run ambs with this setting instead of its default (a constructor argument "
+                             "or a class setting, e.g. liar_strategy=kb random_share=0.2); recorded in the JSON")
     parser.add_argument("--markdown", help="also write the tables as markdown to this file")
     parser.add_argument("--report", nargs="+", metavar="JSONL",
                         help="print the tables of saved runs (several files, plain or .gz, are merged) and exit")
     args = parser.parse_args(argv)
+    args.ambs_option = dict(args.ambs_option)
     if args.report:
         runs = [json.loads(line) for path in args.report for line in _open(path) if line.strip()]
     else:

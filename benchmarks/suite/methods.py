@@ -44,7 +44,17 @@ class HpcnasMethod(Method):
         super().__init__(space, seed)
         from hpcnas.search import get_search_class
 
-        self.search = get_search_class("hps", search)(space.hp_problem(), random_state=seed, **options)
+        import inspect
+
+        cls = get_search_class("hps", search)
+        params = inspect.signature(cls.__init__).parameters
+        attrs = {k: v for k, v in options.items() if k not in params}
+        unknown = [k for k in attrs if not hasattr(cls, k)]
+        if unknown:
+            raise ValueError(f"{search} has no option {', '.join(unknown)}")
+        self.search = cls(space.hp_problem(), random_state=seed, **{k: v for k, v in options.items() if k in params})
+        for k, v in attrs.items():  # class-level settings (e.g. random_share), for this run only
+            setattr(self.search, k, v)
 
     def ask(self) -> tuple[int, dict[str, Any]]:
         config = self.search.ask(1)[0]
@@ -112,10 +122,13 @@ class DeepHyperMethod(Method):
         self.search.tell([(self._pending.pop(token), objective)])
 
 
+#: settings of the default ``ambs`` for a comparison run (``--ambs-option``; empty: the defaults)
+AMBS_OPTIONS: dict[str, Any] = {}
+
 #: method name -> (factory(space, seed), cost class): "cheap" methods run at the large budget,
 #: "costly" ones (cubic-cost GPs, DeepHyper at ~1 s per ask) at the small one unless asked
 METHODS: dict[str, tuple[Callable[[Space, int], Method], str]] = {
-    "ambs": (lambda s, seed: HpcnasMethod(s, seed, "ambs", {}), "cheap"),
+    "ambs": (lambda s, seed: HpcnasMethod(s, seed, "ambs", dict(AMBS_OPTIONS)), "cheap"),
     "ambs-et": (lambda s, seed: HpcnasMethod(s, seed, "ambs", {"surrogate_model": "ET"}), "cheap"),
     "ambs-gp": (lambda s, seed: HpcnasMethod(s, seed, "ambs", {"surrogate_model": "GP"}), "costly"),
     "age": (lambda s, seed: HpcnasMethod(s, seed, "age", {}), "cheap"),

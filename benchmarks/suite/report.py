@@ -9,7 +9,9 @@ For each budget (evaluations) and number of workers:
   10 % of the best peer's regret (``regret <= 1.1 * best + 1e-9``),
 * CPU milliseconds per evaluation of every method (ask + tell, mean over runs),
 
-and the cost of asynchrony: for each problem, the evaluations that 8 workers need to reach
+Runs of ``ambs`` with other settings (``--ambs-option``) are columns of their own, named with
+their settings (``ambs[liar_strategy=kb]``), and count as hpcnas methods, not peers. And the
+cost of asynchrony: for each problem, the evaluations that 8 workers need to reach
 the median regret that 1 worker has after ``B`` evaluations, over ``B``.
 """
 from __future__ import annotations
@@ -25,12 +27,24 @@ from benchmarks.suite.methods import HPCNAS_METHODS
 TOL_REL, TOL_ABS = 0.10, 1e-9
 
 
+def label(run: dict[str, Any]) -> str:
+    """A run's column: its method, with the ambs settings it ran with (``--ambs-option``) in brackets."""
+    options = run.get("options")
+    if not options:
+        return run["method"]
+    return run["method"] + "[" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) + "]"
+
+
+def _ours(name: str) -> bool:
+    return name.split("[")[0] in HPCNAS_METHODS
+
+
 def _curves(runs: list[dict[str, Any]], budget: int, workers: int) -> dict[tuple[str, str], np.ndarray]:
     """(problem, method) -> array (seeds, budget) of regret curves, runs with >= budget evals."""
     found: dict[tuple[str, str], list[list[float]]] = defaultdict(list)
     for run in runs:
         if run["workers"] == workers and run["evals"] >= budget and not run["failed"]:
-            found[(run["problem"], run["method"])].append(run["regret"][:budget])
+            found[(run["problem"], label(run))].append(run["regret"][:budget])
     return {k: np.array(v) for k, v in found.items()}
 
 
@@ -39,7 +53,7 @@ def _full_curves(runs: list[dict[str, Any]], workers: int) -> dict[tuple[str, st
     found: dict[tuple[str, str], list[list[float]]] = defaultdict(list)
     for run in runs:
         if run["workers"] == workers and run["evals"] and not run["failed"]:
-            found[(run["problem"], run["method"])].append(run["regret"])
+            found[(run["problem"], label(run))].append(run["regret"])
     return {k: np.array([r[: min(map(len, v))] for r in v]) for k, v in found.items()}
 
 
@@ -66,7 +80,7 @@ def target_checks(problems: list[str], methods: list[str], table: np.ndarray, su
     if subject not in methods:
         return {}
     s = table[:, methods.index(subject)]
-    peers = [j for j, m in enumerate(methods) if m not in HPCNAS_METHODS]
+    peers = [j for j, m in enumerate(methods) if not _ours(m)]
     out: dict[str, Any] = {}
     if "random" in methods:
         rnd = table[:, methods.index("random")]
@@ -81,15 +95,18 @@ def target_checks(problems: list[str], methods: list[str], table: np.ndarray, su
 
 def async_cost(runs: list[dict[str, Any]], budget: int, method: str, workers: int = 8) -> dict[str, float]:
     """problem -> evaluations with ``workers`` to match 1 worker's median regret at ``budget``,
-    over ``budget`` (inf when never matched within the runs' length)."""
+    over ``budget`` (inf when never matched within the runs' length). A setting of ``ambs``
+    that changes only what pending points do ran with ``workers`` only: its 1-worker regret is
+    that of ``ambs`` (with one worker nothing is pending when it asks)."""
     one = _curves(runs, budget, 1)
     many = _full_curves(runs, workers)
     out = {}
-    for (p, m), c1 in one.items():
-        if m != method or (p, m) not in many:
+    for (p, m), c in many.items():
+        c1 = one.get((p, method), one.get((p, method.split("[")[0])))
+        if m != method or c1 is None:
             continue
         target = float(np.median(c1[:, -1]))
-        median_curve = np.median(many[(p, m)], axis=0)
+        median_curve = np.median(c, axis=0)
         hit = np.flatnonzero(median_curve <= target + TOL_ABS)
         out[p] = float(hit[0] + 1) / budget if hit.size else float("inf")
     return out
@@ -99,12 +116,12 @@ def cpu_per_eval(runs: list[dict[str, Any]]) -> dict[str, float]:
     acc: dict[str, list[float]] = defaultdict(list)
     for run in runs:
         if run["evals"]:
-            acc[run["method"]].append(1000.0 * run["cpu_s"] / run["evals"])
+            acc[label(run)].append(1000.0 * run["cpu_s"] / run["evals"])
     return {m: float(np.mean(v)) for m, v in sorted(acc.items(), key=lambda kv: _method_order(kv[0]))}
 
 
 def _method_order(name: str) -> tuple[int, str]:
-    return (0 if name in HPCNAS_METHODS else 1, name)
+    return (0 if _ours(name) else 1, name)
 
 
 def _fmt(value: float) -> str:
@@ -132,7 +149,8 @@ def render(runs: list[dict[str, Any]], budgets: list[int], workers_list: list[in
                 lines.append("")
                 lines.extend(f"- ambs {k.replace('_', ' ')}: {v if v else 'none'}" for k, v in checks.items())
     for budget in budgets:
-        for method in ("ambs",):
+        variants = sorted({label(r) for r in runs if r["method"] == "ambs" and r["workers"] == 8})
+        for method in ["ambs"] + [v for v in variants if v != "ambs"]:
             cost = async_cost(runs, budget, method)
             if cost:
                 ratios = np.array(list(cost.values()))

@@ -29,12 +29,19 @@ class RunResult:
     regret: list[float]  # best true regret after each evaluation (running minimum)
     cpu_s: float
     failed: str = ""
+    options: dict[str, Any] | None = None  # ambs settings other than the defaults (--ambs-option)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def run_one(problem_name: str, method: str, seed: int, workers: int, evals: int) -> RunResult:
+def run_one(problem_name: str, method: str, seed: int, workers: int, evals: int,
+            options: dict[str, Any] | None = None) -> RunResult:
+    from benchmarks.suite import methods
+
+    methods.AMBS_OPTIONS.clear()
+    methods.AMBS_OPTIONS.update(options or {})
+    options = dict(options) if options and method == "ambs" else None
     problem = get_problem(problem_name)
     factory, _ = METHODS[method]
     rng = np.random.default_rng([seed, 17])  # durations and noise: the same stream for every method
@@ -71,9 +78,10 @@ def run_one(problem_name: str, method: str, seed: int, workers: int, evals: int)
                 launch(now)
                 asked += 1
     except Exception as err:  # noqa: BLE001 - a peer's crash is reported, not fatal to the suite
-        return RunResult(problem_name, method, seed, workers, len(regrets), regrets, cpu, f"{type(err).__name__}: {err}")
-    return RunResult(problem_name, method, seed, workers, len(regrets), regrets, cpu)
+        return RunResult(problem_name, method, seed, workers, len(regrets), regrets, cpu,
+                         f"{type(err).__name__}: {err}", options)
+    return RunResult(problem_name, method, seed, workers, len(regrets), regrets, cpu, "", options)
 
 
-def run_task(task: tuple[str, str, int, int, int]) -> dict[str, Any]:
+def run_task(task: tuple[Any, ...]) -> dict[str, Any]:
     return run_one(*task).to_json()

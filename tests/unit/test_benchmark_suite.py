@@ -102,6 +102,11 @@ def test_report_ranks_targets_and_async_cost():
     assert checks["within_10pct_of_best_peer"] == "1/2"  # 1.0 <= 1.1 * 0.95 on p1
     # 8 workers reach 1 worker's regret at 3 evaluations (1.0) after 5: 5/3
     assert async_cost(runs, 3, "ambs") == {"p1": pytest.approx(5 / 3)}
+    # a run of ambs with another setting: a column of its own, not a peer; 1 worker's regret from ambs
+    variant = dict(_run("p1", "ambs", 0, [3, 1.0, 0.9], workers=8), options={"liar_strategy": "kb"})
+    problems, methods, table = regret_table(runs + [variant], 3, 8)
+    assert methods == ["ambs", "ambs[liar_strategy=kb]"] and target_checks(problems, methods, table) == {}
+    assert async_cost(runs + [variant], 3, "ambs[liar_strategy=kb]") == {"p1": pytest.approx(2 / 3)}
 
 
 def test_the_multifidelity_suite_tells_the_searcher_every_trial_and_spends_its_budget():

@@ -89,6 +89,43 @@ def test_lies_added_at_ask_removed_at_tell(strategy):
     assert _lie_total(search) == pytest.approx(4 + 3) and not search._lies
 
 
+def test_a_believer_lies_with_the_model_mean_and_each_lie_is_taken_back_at_tell():
+    search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=4, liar_strategy="kb")
+    search.random_share = 0.0
+    first = search.ask(4)
+    search.tell([(c, toy_objective(c)) for c in first])
+    search.refit_fraction = 100.0  # one fit: told points go into its leaves from here
+    pending = [search.ask(1)[0]]  # fits the model; its lie is not in the leaves yet
+    sums, counts = search._model._sums.copy(), search._model._counts.copy()
+    feats = search.codec.features(search.codec.to_vectors(pending))
+    assert search._lies[search.codec.keys(search.codec.to_vectors(pending))[0]][0][1] == pytest.approx(
+        search._model.predict(feats)[0][0])  # the lie: the model's mean at the point
+    pending += search.ask(1) + search.ask(1)
+    assert _lie_total(search) == pytest.approx(4 + 2)  # the first two lies reached the leaves
+    values = [toy_objective(c) for c in pending]
+    search.tell([(c, y) for c, y in zip(pending, values)])
+    index = search._model.prepare(search.codec.features(search.codec.to_vectors(pending))).ravel()
+    np.add.at(sums, index, np.repeat(search._warp(values), len(search._model._trees)))
+    np.add.at(counts, index, 1.0)
+    assert not search._lies and not search._unflushed
+    assert search._model._sums == pytest.approx(sums) and np.array_equal(search._model._counts, counts)
+
+
+def test_initial_random_points_last_until_n_initial_points_are_told_not_asked():
+    search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=10)
+    search.random_share = 0.0  # every ask after the initial points uses the model
+    search.initial_counts_told = True
+    first = search.ask(8)  # eight workers
+    search.tell([(c, toy_objective(c)) for c in first[:5]])
+    more = search.ask(2)  # ten asked, five told
+    search.tell([(more[0], toy_objective(more[0]))])
+    search.ask(1)
+    assert search._model is None  # six told: still random
+    search.tell([(c, toy_objective(c)) for c in first[5:] + more[1:]])
+    search.ask(1)
+    assert search._model is not None and search.last_fit_size == 10
+
+
 @pytest.mark.parametrize("cls", [RandomForestSurrogate, ExtraTreesSurrogate])
 def test_forest_add_equals_frozen_structure_refit(cls):
     rng = np.random.default_rng(0)
@@ -163,7 +200,7 @@ def test_every_lie_is_taken_back_when_its_point_is_told_in_a_space_of_log_intege
     for _ in range(30):
         config = search.ask(1)[0]
         search.tell([(config, -abs(np.log2(config["units"]) - 6) - abs(np.log10(config["lr"]) + 2))])
-    assert search._lies == {} and search._local_picks == set()
+    assert search._lies == {} and not search._local_picks
 
 
 @pytest.mark.parametrize("share, low, high", [(0.0, 200, 200), (0.1, 160, 195), (1.0, 0, 0)])
