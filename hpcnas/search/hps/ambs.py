@@ -172,7 +172,7 @@ class AMBS(HpSearch):
         self._unflushed: list[list[Any]] = []  # lies of asked points not yet added to the model
         self.num_refits, self.last_fit_size = 0, 0
         self._model_version = 0
-        self._picked_rows: dict[bytes, tuple[int, Any]] = {}
+        self._picked_rows: dict[bytes, tuple[int, Any, float]] = {}
         self._background, self.num_background_fits = False, 0
         self._fitting: BackgroundFit | None = None
         self._radius, self._best_seen = self.radius_init, -np.inf
