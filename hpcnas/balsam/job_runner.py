@@ -2,7 +2,7 @@
 
 Usage (this is the command line of the evaluation app; the evaluator builds it)::
 
-    python -m hpcnas.balsam.job_runner RUN_FUNCTION CONFIG [--timeout SECONDS]
+    python -m hpcnas.balsam.job_runner RUN_FUNCTION CONFIG [--timeout SECONDS] [--trial-id JOB_ID]
 
 ``RUN_FUNCTION`` is a dotted path, ``CONFIG`` is ``b64:<base64url JSON>`` (see
 :func:`hpcnas.balsam.jobs.encode_config`) or a plain JSON object. The runner
@@ -123,7 +123,8 @@ def store_with_django(payload: str) -> bool:
         return False
 
 
-def evaluate(run_function: str, config: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+def evaluate(run_function: str, config: dict[str, Any], timeout: float | None,
+             trial_id: str | None = None) -> dict[str, Any]:
     from hpcnas.evaluator.runner import run_config
 
     def alarm(signum: int, frame: Any) -> None:
@@ -133,7 +134,7 @@ def evaluate(run_function: str, config: dict[str, Any], timeout: float | None) -
         signal.signal(signal.SIGALRM, alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        outcome = run_config(run_function, config)
+        outcome = run_config(run_function, config, trial_id=trial_id)
     except EvaluationTimeout as err:  # raised outside the run function (import time)
         outcome = Outcome.failure(str(err), None, None, timed_out=True)
     finally:
@@ -157,6 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("run_function", help="dotted path of run(config) -> float")
     parser.add_argument("config", help="b64:<base64url JSON> or a JSON object")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before the evaluation is stopped")
+    parser.add_argument("--trial-id", default=None, help="the evaluation's job id in the search (names its reports)")
     return parser
 
 
@@ -169,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if mpi_rank() == 0:
             report_to_balsam(Outcome.failure(str(err), None, None).to_wire())
         return HpcnasError.exit_code
-    report = evaluate(args.run_function, config, args.timeout)
+    # rank 0 reports as the job (the only rank whose result is stored); other ranks' reports stay
+    # trials of their own, as one trial fed by several ranks would see their steps interleave
+    report = evaluate(args.run_function, config, args.timeout, args.trial_id if mpi_rank() == 0 else None)
     report["rank"] = mpi_rank()
     report["host"] = socket.gethostname()
     if report["rank"] == 0:

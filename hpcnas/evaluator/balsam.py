@@ -193,7 +193,7 @@ class BalsamEvaluator(Evaluator):
                 workflow=self.workflow,
                 description=f"hpcnas evaluation of search {self.search_id}",
                 application=self.app,
-                args=f"{self.run_path} {encode_config(config)}{timeout_arg}",
+                args=f"{self.run_path} {encode_config(config)}{timeout_arg} --trial-id {job_id}",
                 wall_time_minutes=wall,
                 cpu_affinity=cpu_affinity_for(fields["threads_per_rank"]),
                 environ_vars=env_text,

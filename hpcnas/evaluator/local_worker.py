@@ -121,7 +121,7 @@ def worker_main(fd: int) -> None:
             return
         _, job_id, config, log_path, env = message
         conn.send(("start", job_id, time.time()))
-        wire = run_config(run_function, config, log_path, env).to_wire()
+        wire = run_config(run_function, config, log_path, env, trial_id=job_id).to_wire()
         try:
             conn.send(("done", job_id, wire))
         except (pickle.PicklingError, TypeError, AttributeError) as err:

@@ -198,11 +198,11 @@ class _Server:
             if len(ranks) == 1:
                 evaluation.submit_local(job_id, config, log_path)
             else:
-                outcome = self.run_group(evaluation, config, ranks, tag, log_path)
+                outcome = self.run_group(evaluation, config, ranks, tag, log_path, job_id)
                 self.send(("done", eid, self.rank, job_id, _payload(outcome)))
 
     def run_group(self, evaluation: _Evaluation, config: Config, ranks: list[int], tag: int,
-                  log_path: str | None) -> Outcome:
+                  log_path: str | None, trial_id: str | None = None) -> Outcome:
         """Evaluate ``config`` here, with its other ranks, on a communicator of exactly ``ranks``."""
         group = self.comm.Get_group().Incl(ranks)
         try:
@@ -211,7 +211,9 @@ class _Server:
             group.Free()
         try:
             run = CommRun(evaluation.run.reference, evaluation.run.by_value, comm=sub)
-            outcome = run_config(run, config, log_path)
+            # the group's first rank reports as the job; the others' reports stay trials of their own
+            # (one trial fed by several ranks would see their steps interleave)
+            outcome = run_config(run, config, log_path, trial_id=trial_id if self.rank == ranks[0] else None)
             evaluation.run.reference, evaluation.run.by_value = run.reference, run.by_value
             return outcome
         finally:

@@ -47,7 +47,8 @@ FORWARDED_ENV_PREFIXES = ("HPCNAS_MF_",)
 
 
 def _ray_task(
-    run_function: Any, config: Config, env: dict[str, str], path: list[str], cwd: str, log_path: str | None = None
+    run_function: Any, config: Config, env: dict[str, str], path: list[str], cwd: str, log_path: str | None = None,
+    trial_id: str | None = None,
 ) -> Any:
     """Body of every Ray task: evaluate ``config`` with the runner in the worker process."""
     for entry in reversed(path):
@@ -60,7 +61,7 @@ def _ray_task(
     try:
         from hpcnas.evaluator.runner import run_config
 
-        outcome = run_config(run_function, config, log_path)
+        outcome = run_config(run_function, config, log_path, trial_id=trial_id)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -183,7 +184,7 @@ class RayEvaluator(Evaluator):
         path = [p for p in sys.path if p and os.path.isdir(p)]
         while self._queue and len(self._running) < self.num_workers:
             job_id, config, submit_time = self._queue.popleft()
-            ref = self._task.remote(self.run_function, config, env, path, os.getcwd(), self.log_path(job_id))
+            ref = self._task.remote(self.run_function, config, env, path, os.getcwd(), self.log_path(job_id), job_id)
             deadline = None if self.eval_timeout is None else time.monotonic() + self.eval_timeout
             self._running[ref] = (job_id, config, submit_time, time.time(), deadline)
             used = set(self._slots.values())

@@ -145,7 +145,7 @@ def judge(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
 
 
 def run_config(run_function: str | RunFunction, config: dict[str, Any], log_path: str | None = None,
-               env: Mapping[str, str] | None = None) -> Outcome:
+               env: Mapping[str, str] | None = None, trial_id: str | None = None) -> Outcome:
     """Evaluate ``config`` in this process; never raises for faults of the run function.
 
     The evaluation gets a multi-fidelity report channel (:mod:`hpcnas.multifidelity.reporting`):
@@ -157,11 +157,12 @@ def run_config(run_function: str | RunFunction, config: dict[str, Any], log_path
     that file while it runs (:func:`output_to`).
 
     ``env``: the search's evaluation environment (the multi-fidelity scheduler's address), over
-    this process's environment.
+    this process's environment. ``trial_id``: the evaluation's job id, which names its reports at
+    the scheduler (the same id from submit to the results row).
     """
     from hpcnas.multifidelity.reporting import open_channel
 
-    with open_channel(config, None if env is None else {**os.environ, **env}) as channel, output_to(log_path) as logging_to:
+    with open_channel(config, None if env is None else {**os.environ, **env}, trial_id) as channel, output_to(log_path) as logging_to:
         outcome = _run_config(run_function, config, traceback_to_stderr=logging_to)
     return channel.finish(outcome)
 

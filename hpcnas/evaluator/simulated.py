@@ -161,7 +161,7 @@ class SimulatedEvaluator(Evaluator):
             heapq.heappush(self._running, (end, next(self._seq), slot, result))
 
     def _simulate(self, job_id: str, config: Config, submit_time: float, slot: int) -> EvalResult:
-        outcome = run_config(self._run, config, env=self.evaluation_env)
+        outcome = run_config(self._run, config, env=self.evaluation_env, trial_id=job_id)
         duration, problem = self._duration(config, outcome.metadata)
         if problem:
             duration = 0.0

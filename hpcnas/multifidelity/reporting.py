@@ -142,16 +142,18 @@ def report(step: float, objective: float) -> None:
 
 
 @contextmanager
-def open_channel(config: dict[str, Any], env: Mapping[str, str] | None = None) -> Iterator[Channel]:
+def open_channel(config: dict[str, Any], env: Mapping[str, str] | None = None,
+                 trial_id: str | None = None) -> Iterator[Channel]:
     """Activate a channel for one evaluation; a policy server is used when ``env`` (default: this
-    process's environment) names one."""
+    process's environment) names one. ``trial_id``: the evaluation's job id, the trial's name at
+    the policy server (a fresh id when the backend gives none)."""
     env = os.environ if env is None else env
     try:
         decider = remote_decider(env.get(ADDRESS_ENV, ""), env.get(AUTHKEY_ENV, ""))
         setup_error = None
     except HpcnasError as err:
         decider, setup_error = None, str(err)
-    channel = Channel(config, decider)
+    channel = Channel(config, decider, trial_id=trial_id)
     channel.setup_error = setup_error
     _CURRENT.channels.append(channel)
     try:

@@ -128,7 +128,7 @@ class MultiFidelitySearch(Search):
         if self.server is None:
             return
         for result in results:
-            trial = f"resumed:{result.job_id}"
+            trial = result.job_id  # the trial's name at the server, as when it ran
             for step, objective in result.reports:
                 self.server.handle(protocol.REPORT, (trial, dict(result.config), step, objective))
             if result.reports:

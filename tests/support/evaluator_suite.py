@@ -106,8 +106,9 @@ class EvaluatorSuite:
 
     def test_a_scheduler_stop_is_stopped_with_its_last_report(self, make_evaluator: Factory) -> None:
         """The search's evaluation environment (the policy server's address, given as the master
-        gives it) reaches this backend's run side, and a stopped evaluation comes back
-        ``STOPPED`` with its last reported objective, not as a failure."""
+        gives it) reaches this backend's run side, its reports reach the scheduler under the
+        evaluation's job id, and a stopped evaluation comes back ``STOPPED`` with its last
+        reported objective, not as a failure."""
         from hpcnas.multifidelity import ASHA
         from hpcnas.multifidelity.server import PolicyServer
 
@@ -119,8 +120,11 @@ class EvaluatorSuite:
             (good,) = gather_n(evaluator, 1, self.wait)
             evaluator.submit([{"x": 0.5}])
             (stopped,) = gather_n(evaluator, 1, self.wait)
+            # one trial id from submit to the scheduler: the reports came under the job ids
+            trials = (server.trials_of({"x": 1.0}), server.trials_of({"x": 0.5}))
         finally:
             server.close()
+        assert trials == ([good.job_id], [stopped.job_id])
         assert good.status == DONE and good.objective == pytest.approx(0.9), good
         assert len(good.reports) == 9
         # second at rung 1 (top 1 of 2): stopped right after its first report
