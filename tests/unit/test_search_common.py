@@ -12,8 +12,9 @@ from tests.unit._hps_support import check_valid, drive, mixed_problem, toy_objec
 SMALL = {"random": {}, "ambs": {"n_initial_points": 5}, "age": {"population_size": 8, "sample_size": 3},
          # the multi-fidelity searches with their default searcher (ambs), as small
          **{mf: {"n_initial_points": 5} for mf in ("asha", "hyperband", "pasha", "sh")}}
-#: every registered HPS search, with the small settings above where it has some
-HPS = search_names("hps")
+#: every registered HPS search of hpcnas (not the toy ones other test modules register), with the
+#: small settings above where it has some
+HPS = [n for n in search_names("hps") if get_search_class("hps", n).__module__.startswith("hpcnas.")]
 
 
 def make(name: str, seed: int = 0, **kw):
