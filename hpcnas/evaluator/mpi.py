@@ -269,10 +269,10 @@ class MPIEvaluator(Evaluator):
             self._stalled_since = now
         if now - self._stalled_since >= max(STALL_GRACE, self.eval_timeout or 0.0):
             ranks = ", ".join(map(str, sorted(self._aside)))
-            print(f"hpcnas: error: MPI rank(s) {ranks} still run a timed-out evaluation and no evaluation can "
-                  f"start without them for {now - self._stalled_since:.0f} s: ending the MPI job (results.csv "
-                  "keeps the finished evaluations; run the same command to resume)", file=sys.stderr, flush=True)
-            self._hub.comm.Abort(1)
+            mpi_comm.abort_job(self._hub.comm, f"hpcnas: error: MPI rank(s) {ranks} still run a timed-out evaluation "
+                               f"and no evaluation can start without them for {now - self._stalled_since:.0f} s: "
+                               "ending the MPI job (results.csv keeps the finished evaluations; run the same "
+                               "command to resume)")
 
     def _gather(self, timeout: float | None) -> list[EvalResult]:
         until = None if timeout is None else time.monotonic() + timeout

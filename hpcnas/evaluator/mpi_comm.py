@@ -8,7 +8,10 @@ importing it (a one-rank evaluation) does not join the MPI job.
 from __future__ import annotations
 
 import atexit
+import fcntl
+import os
 import sys
+import termios
 import time
 from typing import Any
 
@@ -23,6 +26,11 @@ FORWARDED_ENV_PREFIXES = ("HPCNAS_MF_",)
 SHUTDOWN_GRACE = 10.0
 #: longest sleep between two polls of the MPI messages (the ranks never spin on a core)
 MAX_BACKOFF = 0.005
+
+#: longest wait at ``MPI_Abort`` for the MPI launcher to take this rank's last line off its stderr pipe
+ABORT_DRAIN_S = 3.0
+#: after that, time for the launcher to pass the line on before the abort ends it
+ABORT_FORWARD_S = 0.5
 
 #: the communicator of the evaluation running in this process (:func:`evaluation_comm`)
 _CURRENT: Any = None
@@ -141,12 +149,40 @@ class _Hub:
             else:
                 time.sleep(0.005)
         if left:
-            print(f"hpcnas: note: MPI rank(s) {', '.join(map(str, sorted(left)))} still run an evaluation "
-                  f"after {SHUTDOWN_GRACE:g} s (a timed-out multi-rank evaluation): ending the MPI job with "
-                  "MPI_Abort (results.csv is complete)", file=sys.stderr, flush=True)
-            self.comm.Abort(1)
+            abort_job(self.comm, f"hpcnas: note: MPI rank(s) {', '.join(map(str, sorted(left)))} still run an "
+                      f"evaluation after {SHUTDOWN_GRACE:g} s (a timed-out multi-rank evaluation): ending the MPI "
+                      "job with MPI_Abort (results.csv is complete)")
         for request in self.sends:
             request.Wait()
+
+
+def _unread(fd: int) -> int:
+    """Bytes written to pipe ``fd`` that its reader has not taken yet (0 when ``fd`` is not a pipe)."""
+    try:
+        buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int.from_bytes(buf, sys.byteorder)
+
+
+def abort_job(comm: Any, line: str) -> None:
+    """Print ``line`` on stderr, then end the whole MPI job with ``MPI_Abort(1)``.
+
+    The launcher (Hydra's proxy, Open MPI's orted) reads a rank's stderr through a pipe and stops
+    reading once the abort reaches it, so a line printed just before ``MPI_Abort`` can be lost: wait
+    (at most :data:`ABORT_DRAIN_S`) until the pipe is empty and give the launcher
+    :data:`ABORT_FORWARD_S` to pass the line on."""
+    print(line, file=sys.stderr, flush=True)
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = -1
+    if fd >= 0 and os.path.exists(f"/proc/self/fd/{fd}") and os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+        deadline = time.monotonic() + ABORT_DRAIN_S
+        while _unread(fd) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(ABORT_FORWARD_S)
+    comm.Abort(1)
 
 
 _HUB: _Hub | None = None

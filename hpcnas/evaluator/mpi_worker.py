@@ -233,11 +233,7 @@ def serve_rank(comm: Any) -> int:
     try:
         return _Server(comm).loop()
     except BaseException as err:  # noqa: BLE001 - whatever it is, the job must not hang
-        import sys
-
         reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-        print(f"hpcnas: error: MPI rank {comm.Get_rank()} stopped serving evaluations ({reason}): ending the "
-              "MPI job (results.csv keeps the finished evaluations; run the same command to resume)",
-              file=sys.stderr, flush=True)
-        comm.Abort(1)
+        mpi.abort_job(comm, f"hpcnas: error: MPI rank {comm.Get_rank()} stopped serving evaluations ({reason}): "
+                      "ending the MPI job (results.csv keeps the finished evaluations; run the same command to resume)")
         raise

@@ -12,7 +12,7 @@ rows, so a master holds the output directory for as long as it runs, by two mean
 
 A second master finds the record and is refused (one line naming the owner) unless the
 owner is *provably* dead: it ran on this host and no process with its pid and start time
-exists. Such a stale record (``kill -9``, a node that rebooted) is taken over with a warning.
+exists, or that process is a zombie (it ended; nothing has reaped it yet). Such a stale record (``kill -9``, a node that rebooted) is taken over with a warning.
 The record is what keeps searches apart where ``flock`` is not reliable (NFS mounted with
 ``nolock`` or ``local_lock``, Lustre without ``-o flock``, some GPFS setups): there, a
 master on another host holding the directory is still refused. A record left by a master on
@@ -75,7 +75,10 @@ def owner_is_dead(owner: dict[str, Any]) -> bool:
     import psutil
 
     try:
-        started = float(psutil.Process(pid).create_time())
+        process = psutil.Process(pid)
+        started = float(process.create_time())
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return True  # killed, not yet reaped (an orphan under an init that does not reap)
     except psutil.NoSuchProcess:
         return True
     except (psutil.Error, OSError):

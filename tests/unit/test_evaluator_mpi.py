@@ -73,3 +73,33 @@ def test_missing_mpi4py_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "mpi4py.MPI", raising=False)
     with pytest.raises(MissingExtraError, match=r"pip install 'hpcnas\[mpi\]'"):
         mpi_comm.serve()
+
+
+def test_abort_job_waits_until_the_launcher_has_read_its_last_line(monkeypatch):
+    """A line printed just before ``MPI_Abort`` reaches the launcher: the abort comes only once the
+    stderr pipe is empty (a launcher that reads late lost it: CI saw only the line before it)."""
+    import os
+    import threading
+    import time
+
+    read_end, write_end = os.pipe()
+    got: list[bytes] = []
+
+    def launcher() -> None:  # reads late, as a loaded proxy does
+        time.sleep(0.4)
+        got.append(os.read(read_end, 65536))
+
+    class Comm:
+        at_abort: int | None = None
+
+        def Abort(self, code: int) -> None:
+            Comm.at_abort = mpi_comm._unread(write_end)
+
+    reader = threading.Thread(target=launcher, daemon=True)
+    reader.start()
+    with os.fdopen(write_end, "w", closefd=False) as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        mpi_comm.abort_job(Comm(), "hpcnas: error: the last line")
+    reader.join(timeout=30)
+    os.close(read_end), os.close(write_end)
+    assert Comm.at_abort == 0 and got == [b"hpcnas: error: the last line\n"]

@@ -80,6 +80,23 @@ def test_a_record_of_a_dead_process_on_this_host_is_taken_over(tmp_path, caplog)
     assert any(f"pid {dead}" in m and "has ended" in m for m in caplog.messages)
 
 
+def test_a_record_of_a_killed_but_unreaped_process_is_taken_over(tmp_path) -> None:
+    """A master killed with ``kill -9`` whose parent died with it stays a zombie where the
+    container's init does not reap orphans: its pid still answers ``kill(pid, 0)`` (CI saw the
+    restarted master refused as 'in use by another search')."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    zombie = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    while zombie.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        _write_record(tmp_path, pid=proc.pid, process_start=zombie.create_time())
+        with OutputLock(str(tmp_path)):
+            assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+    finally:
+        proc.wait()
+
+
 def test_a_reused_pid_is_not_the_owner(tmp_path) -> None:
     parent = psutil.Process(os.getppid())
     _write_record(tmp_path, pid=parent.pid, process_start=parent.create_time() - 3600.0)
