@@ -4,7 +4,7 @@ Balsam 0.5's serial launcher runs ``balsam/launcher/serial_mode_timed.py`` on ev
 first node's copy also starts the master). Its master quits only after ``MAX_IDLE_TIME`` =
 120 s without a running job, so once a search has ended the allocation stays held for two
 more minutes. This entry runs the same module (same arguments, same workers) with one more
-exit rule on the master: when no job has run for :data:`IDLE_GRACE_S` seconds, the launcher's
+exit rule on the master: when no job has run for ``HPCNAS_ENSEMBLE_IDLE_S`` seconds, the launcher's
 workflow holds a search job (application ``AMBS``, ``RANDOM``, ``AGE`` or ``AGEBO``: the search
 runs inside this launcher, as ``hpcnas balsam-submit`` sets it up) and no job of the workflow can
 still run (every one is ``JOB_FINISHED``, ``FAILED`` or ``USER_KILLED``), it quits at once. A
@@ -34,14 +34,16 @@ import sys
 import time
 from typing import Any
 
+from hpcnas.core.environment import number, seconds
 from hpcnas.core.mpi_env import without_step_variables
 
-#: seconds without a running job before the master looks at the workflow
-IDLE_GRACE_S = float(os.environ.get("HPCNAS_ENSEMBLE_IDLE_S", "2"))
+#: the variable of the seconds without a running job before the master looks at the workflow
+IDLE_GRACE_KNOB = "HPCNAS_ENSEMBLE_IDLE_S"
 #: seconds between two looks at the workflow (one DB query each)
 CHECK_PERIOD_S = 1.0
-#: seconds without a message from a worker (they write every ~0.1 s) before it counts as lost
-WORKER_LOST_S = float(os.environ.get("HPCNAS_WORKER_LOST_S", "20"))
+#: the variable of the seconds without a message from a worker (they write every ~0.1 s) before it
+#: counts as lost
+WORKER_LOST_KNOB = "HPCNAS_WORKER_LOST_S"
 #: return code recorded for the jobs of a lost worker
 LOST_RETCODE = -9
 
@@ -51,11 +53,11 @@ class WorkerWatch:
 
     Balsam's master only learns that a job ended from its worker; a worker that dies with its
     node (SIGKILL, power, network) leaves its jobs ``RUNNING`` for ever and the master waiting
-    at exit for its goodbye. :meth:`lost` names the workers silent for ``WORKER_LOST_S``.
+    at exit for its goodbye. :meth:`lost` names the workers silent for ``HPCNAS_WORKER_LOST_S`` seconds.
     """
 
-    def __init__(self, lost_after: float = WORKER_LOST_S) -> None:
-        self.lost_after = lost_after
+    def __init__(self, lost_after: float | None = None) -> None:
+        self.lost_after = seconds(WORKER_LOST_KNOB) if lost_after is None else lost_after
         self.last_seen: dict[str, float] = {}
         self.running: dict[str, set[str]] = {}
         self.gone: set[str] = set()
@@ -109,10 +111,11 @@ def _master_class(stm: Any) -> type:
         """Balsam's ensemble master plus the "workflow done" exit rule (module docstring)."""
 
         def __init__(self, args: Any) -> None:
+            self.idle_grace = number(IDLE_GRACE_KNOB) or 0.0
+            self.watch = WorkerWatch()
             super().__init__(args)
             self.wf_name = args.wf_name
             self.next_look = 0.0
-            self.watch = WorkerWatch()
 
         def handle_request(self) -> None:
             """Balsam's ``Master.handle_request`` (same steps), noting who wrote and what it runs."""
@@ -140,7 +143,7 @@ def _master_class(stm: Any) -> type:
             if self.EXIT_FLAG or self.is_persistent or self.active_ids or self.idle_time is None:
                 return
             now = time.time()
-            if now - self.idle_time < IDLE_GRACE_S or now < self.next_look:
+            if now - self.idle_time < self.idle_grace or now < self.next_look:
                 return
             self.next_look = now + CHECK_PERIOD_S
             try:

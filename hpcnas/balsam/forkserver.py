@@ -25,7 +25,6 @@ the worker is their child subreaper (``PR_SET_CHILD_SUBREAPER``), so they become
 from __future__ import annotations
 
 import json
-import logging
 import os
 import select
 import signal
@@ -38,7 +37,6 @@ from typing import Any
 
 from hpcnas.balsam.apps import RUNNER_MODULE
 
-logger = logging.getLogger(__name__)
 
 KNOB = "HPCNAS_FORK_SERVER"
 #: seconds a spawn waits for the zygote's answer (it imports for ~0.3 s when it starts)
@@ -55,14 +53,9 @@ class ForkServerGone(RuntimeError):
 
 def enabled(environ: dict[str, str] | None = None) -> bool:
     """Whether :data:`KNOB` asks for the fork server; a bad value is a one-line UsageError."""
-    raw = (os.environ if environ is None else environ).get(KNOB, "").strip()
-    if raw in ("", "1"):
-        return True
-    if raw == "0":
-        return False
-    from hpcnas.core.errors import UsageError
+    from hpcnas.core.environment import switch
 
-    raise UsageError(f"{KNOB}={raw!r} is neither 0 nor 1: set it to 0 (plain processes) or 1 (fork server), or unset it")
+    return switch(KNOB, environ)
 
 
 def startup_env(env: dict[str, str]) -> dict[str, str]:
@@ -219,7 +212,6 @@ class ForkServer:
         self.sock.close()
         message = (f"hpcnas: warning: the evaluations' fork server (pid {self.proc.pid}) exited with code {code}; "
                    f"its {len(self.handles)} running job(s) are followed, later jobs start as plain processes")
-        logger.warning(message)
         print(message, file=sys.stderr, flush=True)
         self._poll_orphans()
 

@@ -31,47 +31,41 @@ period while it has nothing to do, the job source one; measured figures in ``doc
 """
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import time
 from typing import Any
 
 
-def _period(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        from hpcnas.core.errors import UsageError
+def _period(name: str) -> float:
+    from hpcnas.core.environment import seconds
 
-        raise UsageError(f"{name}={raw!r} is not a positive number of seconds: set it to e.g. {default:g} or unset it")
-    return value
+    return seconds(name)
 
 
 def transition_period() -> float:
-    return _period("HPCNAS_TRANSITION_S", 0.5)
+    return _period("HPCNAS_TRANSITION_S")
 
 
 def jobsource_period() -> float:
-    return _period("HPCNAS_JOBSOURCE_S", 0.25)
+    return _period("HPCNAS_JOBSOURCE_S")
 
 
 def status_batch_period() -> float:
-    return _period("HPCNAS_STATUS_BATCH_S", 0.05)
+    return _period("HPCNAS_STATUS_BATCH_S")
 
 
 def worker_period() -> float:
-    return _period("HPCNAS_WORKER_S", 0.1)
+    return _period("HPCNAS_WORKER_S")
 
 
 def check_knobs() -> None:
-    """Raise :class:`~hpcnas.core.errors.UsageError` (one line) for a knob that is not a positive number."""
+    """Raise :class:`~hpcnas.core.errors.UsageError` (one line) for a bad value of a launcher knob:
+    these periods, the serial ensemble's grace periods and the fork server's switch."""
+    from hpcnas.core.environment import number, seconds, switch
+
     transition_period(), jobsource_period(), status_batch_period(), worker_period()
+    number("HPCNAS_ENSEMBLE_IDLE_S"), seconds("HPCNAS_WORKER_LOST_S"), switch("HPCNAS_FORK_SERVER")
 
 
 #: (module, attribute) of Balsam that hpcnas replaces or subclasses, and the names it calls there

@@ -67,7 +67,9 @@ def set_subreaper(on: bool = True) -> bool:
 def preload() -> None:
     import importlib
 
-    extra = [name.strip() for name in os.environ.get(PRELOAD_KNOB, "").split(",") if name.strip()]
+    from hpcnas.core.environment import text
+
+    extra = [name.strip() for name in (text(PRELOAD_KNOB) or "").split(",") if name.strip()]
     for name in (*PRELOAD, *extra):
         try:
             importlib.import_module(name)

@@ -1,12 +1,11 @@
 """The environment variables hpcnas reads: one table (:data:`VARIABLES`) and one reader.
 
-Components ask :func:`text`, :func:`flag` or :func:`number` for a variable of the table, where
+Components ask :func:`text`, :func:`flag`, :func:`switch`, :func:`number` or :func:`seconds` for a variable of the table, where
 they are built, and pass the value down (the Balsam evaluator reads ``HPCNAS_DB_RETRY_S`` when it
 is built, not when its module is imported). A bad value is one line naming the variable and the
 fix (a :class:`~hpcnas.core.errors.UsageError`, exit code 2), never a traceback. Still parsing
-their own variables of the table: the launcher's pacing (:mod:`hpcnas.balsam.pacing`), the serial
-ensemble (:mod:`hpcnas.balsam.ensemble`), the worker plan (:mod:`hpcnas.balsam.workers`) and the
-NAS problems' data folders. Variables that are protocol between hpcnas's own processes (the
+their own variables of the table: the worker plan (:mod:`hpcnas.balsam.workers`, which reads
+Balsam's and the schedulers' variables too) and the NAS problems' data folders. Variables that are protocol between hpcnas's own processes (the
 scheduler's address carried to evaluations, the launcher's child marker) are in the table too, so
 that it lists every name hpcnas gives a meaning to.
 """
@@ -75,6 +74,19 @@ def flag(name: str, env: Mapping[str, str] | None = None) -> bool:
     return text(name, env) not in (None, "", "0")
 
 
+def switch(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``name`` is ``1`` (on) or ``0`` (off), its default when unset; any other value is a
+    one-line :class:`UsageError` (for a variable whose typo must not silently mean "off")."""
+    raw = (text(name, env) or "").strip()
+    if raw in ("0", "1"):
+        return raw == "1"
+    from hpcnas.core.errors import UsageError
+
+    meaning, default = VARIABLES[name]
+    raise UsageError(f"environment variable {name}={raw!r} is neither 0 nor 1 ({meaning}): set it to 0 or 1, "
+                     f"or unset it (default {default})")
+
+
 def number(name: str, env: Mapping[str, str] | None = None, minimum: float = 0.0,
            integer: bool = False) -> float | None:
     """The number ``name`` holds (``None`` when unset without a default); a value that is not a
@@ -95,4 +107,21 @@ def number(name: str, env: Mapping[str, str] | None = None, minimum: float = 0.0
         example = f" such as {default}" if default is not None else ""
         raise UsageError(f"environment variable {name}={raw!r} is not {kind} >= {minimum:g} ({meaning}): "
                          f"unset it or give {kind}{example}")
+    return value
+
+
+def seconds(name: str, env: Mapping[str, str] | None = None) -> float:
+    """The positive number of seconds ``name`` holds (its default when unset); ``0``, a negative
+    value or text is a one-line :class:`UsageError`."""
+    from hpcnas.core.errors import UsageError
+
+    raw = text(name, env)
+    try:
+        value = float(raw) if raw is not None else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        meaning, default = VARIABLES[name]
+        raise UsageError(f"environment variable {name}={raw!r} is not a positive number of seconds ({meaning}): "
+                         f"unset it or give one such as {default}")
     return value

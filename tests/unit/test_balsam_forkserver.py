@@ -122,9 +122,9 @@ def test_zygote_death_loses_no_job_and_falls_back(jobdir, capsys, monkeypatch):
         srv.pump(0.5)
         assert not srv.alive
         err = capsys.readouterr().err
-        # one line of its own on stderr (a logging handler an earlier test left on stderr may repeat it)
+        # exactly one line on stderr
         lines = [line for line in err.splitlines() if line.startswith("hpcnas: warning: the evaluations' fork server")]
-        assert len(lines) == 1 and "plain processes" in lines[0], err
+        assert len(lines) == 1 and "plain processes" in lines[0] and err.count("exited with code") == 1, err
         assert running.poll() is None  # still running, now the worker's child
         running.terminate()
         assert running.wait(timeout=20) == -signal.SIGTERM

@@ -100,6 +100,18 @@ def test_a_bad_knob_is_one_line_naming_it(monkeypatch, value):
         pacing.worker_period()
 
 
+@pytest.mark.parametrize("name, value, says", [
+    ("HPCNAS_WORKER_LOST_S", "0", "is not a positive number of seconds"),
+    ("HPCNAS_ENSEMBLE_IDLE_S", "soon", "is not a number >= 0"),
+    ("HPCNAS_FORK_SERVER", "yes", "is neither 0 nor 1"),
+])
+def test_every_launcher_knob_is_checked_before_the_launcher_starts(monkeypatch, name, value, says):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(UsageError, match=f"environment variable {name}='{value}' {says}") as err:
+        pacing.check_knobs()
+    assert "\n" not in str(err.value)
+
+
 def test_knobs_default_and_override(monkeypatch):
     for name in ("HPCNAS_TRANSITION_S", "HPCNAS_JOBSOURCE_S", "HPCNAS_STATUS_BATCH_S", "HPCNAS_WORKER_S"):
         monkeypatch.delenv(name, raising=False)
