@@ -20,7 +20,8 @@ Modules:
   :mod:`~hpcnas.balsam.forkserver` (worker side), :mod:`~hpcnas.balsam.zygote` (the server) --
   serial-mode evaluations forked from a pre-imported process (``HPCNAS_FORK_SERVER``).
 
-The evaluator itself is :mod:`hpcnas.evaluator.balsam` (``--evaluator balsam``).
+* :mod:`~hpcnas.balsam.evaluator` -- the evaluator itself (``--evaluator balsam``), whose remote
+  halves are the job runner and :mod:`~hpcnas.balsam.jobs`.
 """
 from __future__ import annotations
 

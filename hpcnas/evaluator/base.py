@@ -58,7 +58,7 @@ def register_evaluator(name: str) -> Callable[[type["Evaluator"]], type["Evaluat
 
 _BUILTIN = {
     "local": "hpcnas.evaluator.local",
-    "balsam": "hpcnas.evaluator.balsam",
+    "balsam": "hpcnas.balsam.evaluator",
     "ray": "hpcnas.evaluator.ray",
     "mpi": "hpcnas.evaluator.mpi",
     "simulated": "hpcnas.evaluator.simulated",

@@ -7,7 +7,7 @@ import sys
 from types import SimpleNamespace
 
 from hpcnas.balsam import launch, outfiles
-from hpcnas.evaluator.balsam import BalsamEvaluator
+from hpcnas.balsam.evaluator import BalsamEvaluator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -45,7 +45,7 @@ def test_a_bad_number_is_one_line_naming_the_variable_and_the_fix(value):
 
 def test_a_bad_db_retry_is_a_usage_error_when_the_balsam_evaluator_is_built(monkeypatch):
     """It was read when the module was imported: a ValueError traceback from any command naming balsam."""
-    from hpcnas.evaluator.balsam import BalsamEvaluator
+    from hpcnas.balsam.evaluator import BalsamEvaluator
 
     monkeypatch.setenv("HPCNAS_DB_RETRY_S", "abc")
     with pytest.raises(UsageError, match="HPCNAS_DB_RETRY_S='abc'"):

@@ -175,7 +175,7 @@ def test_balsam_runner_exits_0_for_a_stopped_evaluation_and_1_line_env(server_en
     """A scheduler's stop is a decision, not a job error: Balsam must record RUN_DONE, not RUN_ERROR."""
     from hpcnas.balsam.job_runner import main
     from hpcnas.balsam.jobs import EXIT_FAILED, encode_config, env_string
-    from hpcnas.evaluator.balsam import scheduler_environment
+    from hpcnas.balsam.evaluator import scheduler_environment
 
     server = server_env(ASHA(1, 9, 3))
     env = scheduler_environment()
@@ -192,7 +192,7 @@ def test_balsam_runner_exits_0_for_a_stopped_evaluation_and_1_line_env(server_en
 
 
 def test_no_scheduler_no_extra_job_environment(monkeypatch):
-    from hpcnas.evaluator.balsam import scheduler_environment
+    from hpcnas.balsam.evaluator import scheduler_environment
 
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     monkeypatch.delenv(AUTHKEY_ENV, raising=False)

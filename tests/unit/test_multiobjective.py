@@ -256,7 +256,7 @@ def test_analytics_pareto_of_a_single_objective_search_is_one_line(tmp_path, cap
 
 def test_a_balsam_job_runs_the_wrapped_path_and_its_report_carries_the_objectives() -> None:
     from hpcnas.balsam.job_runner import evaluate
-    from hpcnas.evaluator.balsam import _dotted_path, _resource_function
+    from hpcnas.balsam.evaluator import _dotted_path, _resource_function
     from hpcnas.evaluator.base import EvalResult
 
     path = declare(2).wrap(MO + "two")
