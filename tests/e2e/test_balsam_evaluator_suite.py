@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from hpcnas.evaluator.base import create_evaluator
-from tests.support.evaluator_suite import EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite
+from tests.support.evaluator_suite import EvaluatorSuite, ProcessIsolationSuite, RecoverSuite, TimeoutSuite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam]
 
@@ -40,8 +40,9 @@ def balsam_client(balsam_env) -> Iterator[str]:
                 os.environ[key] = value
 
 
-class TestBalsamEvaluator(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite):
+class TestBalsamEvaluator(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite, RecoverSuite):
     wait = 180.0
+    keeps_across_lives = True
 
     @pytest.fixture
     def make_evaluator(self, balsam_client):
@@ -57,10 +58,22 @@ class TestBalsamEvaluator(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite):
             built.append(ev)
             return ev
 
+        make.built = built  # type: ignore[attr-defined]
         yield make
         for ev in built:
             ev.cancel_pending()
             ev.close()
+
+    @pytest.fixture
+    def reopen(self, make_evaluator):
+        """The new life of a search: an evaluator of the same workflow (the same search id)."""
+        def again(first, run_function):
+            ev = create_evaluator("balsam", run_function, num_workers=1, workflow=first.workflow,
+                                  num_evals_per_node=4, verbose=False)
+            make_evaluator.built.append(ev)
+            return ev
+
+        return again
 
 
 def test_bulk_create_batched_poll_and_per_config_resources(balsam_client):

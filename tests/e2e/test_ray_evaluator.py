@@ -17,6 +17,7 @@ from tests.support.evaluator_suite import (
     RF,
     EvaluatorSuite,
     ProcessIsolationSuite,
+    RecoverSuite,
     TimeoutSuite,
     gather_n,
 )
@@ -68,7 +69,7 @@ def make_evaluator(ray_factory):
     return ray_factory
 
 
-class TestRayContract(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite):
+class TestRayContract(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite, RecoverSuite):
     wait = 90.0
 
     @pytest.fixture

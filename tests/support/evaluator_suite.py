@@ -22,6 +22,11 @@ factory ``(run_function: str, num_workers: int = 2, eval_timeout: float | None =
 * :class:`ProcessIsolationSuite`: ``os._exit`` and segfault become ``FAILED`` results and the
   evaluator keeps working (backends that run each evaluation in another process).
 * :class:`TimeoutSuite`: a hanging evaluation becomes ``TIMEOUT`` after ``eval_timeout``.
+* :class:`RecoverSuite`: a new life of a search (``recover()`` on an evaluator built after the
+  first one closed): what finished comes back, what was pending is adopted and finishes under
+  its first job id (backends that keep evaluations across lives, ``keeps_across_lives``), or
+  nothing at all (backends that keep nothing). A ``reopen(first, run_function)`` fixture builds
+  the new life's evaluator; the default builds a fresh one with ``make_evaluator``.
 
 Run functions are dotted paths into :mod:`tests.support.run_functions`; ``WAIT`` bounds how
 long (wall seconds) a test waits for results, generous for slow backends (set ``wait`` on the
@@ -245,3 +250,40 @@ class TimeoutSuite:
         assert time.monotonic() - start >= 0.9
         assert result.end_time is not None and result.start_time is not None
         assert result.end_time - result.start_time >= 0.9
+
+
+class RecoverSuite:
+    """A search restarted after its evaluator closed (see the module docstring)."""
+
+    wait = 120.0
+    #: whether evaluations outlive the evaluator that submitted them (Balsam: jobs in its DB)
+    keeps_across_lives = False
+
+    @pytest.fixture
+    def reopen(self, make_evaluator: Factory) -> Callable[[Evaluator, str], Evaluator]:
+        return lambda first, run_function: make_evaluator(run_function, num_workers=1)
+
+    def test_a_new_life_recovers_what_finished_and_adopts_what_was_pending(
+            self, make_evaluator: Factory, reopen: Callable[[Evaluator, str], Evaluator]) -> None:
+        run_function = RF + "sleep_then_echo"
+        first = make_evaluator(run_function, num_workers=1)
+        configs = [{"sleep": 0.0, "value": 1.0}, {"sleep": 4.0, "value": 2.0}]
+        quick_id, slow_id = first.submit(configs)
+        (quick,) = gather_n(first, 1, self.wait)
+        assert quick.job_id == quick_id and quick.objective == 1.0
+        first.close()
+        second = reopen(first, run_function)
+        recovered = second.recover()
+        if not self.keeps_across_lives:
+            assert recovered == [] and second.num_pending == 0
+            return
+        by_id = {r.job_id: r for r in recovered}
+        assert quick_id in by_id and by_id[quick_id].objective == 1.0 and by_id[quick_id].status == DONE
+        assert by_id[quick_id].config == configs[0]
+        assert len(recovered) + second.num_pending == 2  # the slow one: finished meanwhile, or adopted
+        if slow_id not in by_id:
+            assert second.pending_configs() == [configs[1]]
+            (slow,) = gather_n(second, 1, self.wait)
+            by_id[slow_id] = slow
+        assert by_id[slow_id].job_id == slow_id and by_id[slow_id].objective == 2.0
+        assert by_id[slow_id].config == configs[1] and second.num_pending == 0

@@ -13,7 +13,8 @@ import pytest
 
 from hpcnas.core.errors import UsageError
 from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT, create_evaluator
-from tests.support.evaluator_suite import RF, EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite, gather_n
+from tests.support.evaluator_suite import (RF, EvaluatorSuite, ProcessIsolationSuite, RecoverSuite, TimeoutSuite,
+                                           gather_n)
 
 WAIT = 60.0
 
@@ -32,7 +33,7 @@ def make_evaluator():
         ev.close()
 
 
-class TestMPIContract(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite):
+class TestMPIContract(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite, RecoverSuite):
     wait = WAIT
 
     @pytest.fixture

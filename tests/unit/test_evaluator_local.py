@@ -15,7 +15,8 @@ from hpcnas.core.errors import HpcnasError
 from hpcnas.evaluator import create_evaluator
 from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT, Evaluator
 from tests.support import run_functions
-from tests.support.evaluator_suite import RF, EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite, gather_n
+from tests.support.evaluator_suite import (RF, EvaluatorSuite, ProcessIsolationSuite, RecoverSuite, TimeoutSuite,
+                                           gather_n)
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def make_evaluator():
         evaluator.close()
 
 
-class TestLocalContract(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite):
+class TestLocalContract(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite, RecoverSuite):
     wait = 60.0
 
     @pytest.fixture

@@ -9,12 +9,12 @@ import pytest
 from hpcnas.core.errors import HpcnasError
 from hpcnas.evaluator import create_evaluator
 from hpcnas.evaluator.base import DONE, FAILED, TIMEOUT, EvalResult, Evaluator
-from tests.support.evaluator_suite import RF, EvaluatorSuite, gather_n
+from tests.support.evaluator_suite import RF, EvaluatorSuite, RecoverSuite, gather_n
 
 ORIGIN = 1_000_000.0
 
 
-class TestSimulatedContract(EvaluatorSuite):
+class TestSimulatedContract(EvaluatorSuite, RecoverSuite):
     wait = 30.0
 
     @pytest.fixture
