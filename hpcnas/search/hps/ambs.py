@@ -31,19 +31,8 @@ Algorithm
    not screened by the model, as SMAC's interleaved random configurations: the model only
    knows the basins it has seen, and on multimodal, separable and conditional problems it
    otherwise never leaves the first one it converged in.
-3. Asynchronous asks *lie* about pending points: each point handed out and not yet told is
-   added to the surrogate with a lie, so that the next asks go elsewhere; the lie is replaced
-   by the real objective when it is told. The constant liars follow DeepHyper/scikit-optimize,
-   which minimise ``-objective``: ``cl_max`` (default) lies with the *worst* objective seen
-   (spreads the workers; on the suite it costs 8 workers 29 % more evaluations than 1 for the
-   same regret on smooth problems, as the worst value in the leaves of the best point's
-   neighbourhood sends every other worker away from it), ``cl_min`` with the best,
-   ``cl_mean`` with the mean. ``kb`` (a *kriging believer*) lies with the model's own mean at
-   the point (the mean when it was picked; a new model's mean after a refit): the leaves keep
-   their mean and lose spread, so the trust region around the best stays attractive. It won
-   the suite with 8 workers but loses on the 10-D sphere with 4 (docs/benchmark_suite.rst),
-   so it is not the default. With one worker nothing is pending at an ask, so the strategy
-   does not change its asks. Lies never
+3. Asynchronous asks *lie* about pending points (:mod:`hpcnas.search.hps.liars`: ``cl_max``,
+   the default, lies with the worst objective seen, ``kb`` with the model's mean). Lies never
    enter a refit (the model is fitted on told points only) and are added to the fitted
    model as leaf statistics (a kriging believer on a fixed model): the lies of a batch of
    asks in one vectorised update before the model is next used, those of a batch of tells
@@ -88,18 +77,19 @@ import numpy as np
 from hpcnas.core.errors import UsageError
 from hpcnas.search.base import register_search
 from hpcnas.search.hps._base import HpSearch
-from hpcnas.search.hps import candidates
 from hpcnas.search.hps.background_fit import BackgroundFit
 from hpcnas.search.hps.acquisition import ACQUISITIONS
 from hpcnas.search.hps.encoding import FLOAT
+from hpcnas.search.hps.rows import Rows
+from hpcnas.search.hps.trust_region import TrustRegionProposals
+from hpcnas.search.hps.liars import LIAR_STRATEGIES, constant_lie, is_believer, lie_targets
 from hpcnas.search.hps.surrogate import SURROGATES, QuantileWarp, Surrogate, identity
 
-LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean", "kb")
 MAX_N_JOBS = 4096  # processes fitting a forest (joblib refuses more than 1,000,000)
 
 
 @register_search("hps", "ambs")
-class AMBS(HpSearch):
+class AMBS(TrustRegionProposals, HpSearch):
     """Asynchronous model-based search (see the module docstring)."""
 
     #: candidates per ask by surrogate (forests: a wider screen favours points on leaf
@@ -161,12 +151,12 @@ class AMBS(HpSearch):
         super().__init__(problem, random_state, **kwargs)
         self.surrogate_model, self.acq_func, self.liar_strategy = surrogate_model, acq_func, liar_strategy
         self.kappa, self.xi, self.n_jobs, self.n_initial_points = float(kappa), float(xi), n_jobs, n_initial_points
-        self._features = _Rows(self.codec.num_features)
-        self._vectors = _Rows(self.codec.dim)
-        self._y = _Rows(1)
+        self._features = Rows(self.codec.num_features)
+        self._vectors = Rows(self.codec.dim)
+        self._y = Rows(1)
         self._model: Surrogate | None = None
         self._warp: Callable[[Any], np.ndarray] = identity  # objective -> surrogate target
-        self._warped = _Rows(1)  # warped objectives of the successes (refreshed at refits)
+        self._warped = Rows(1)  # warped objectives of the successes (refreshed at refits)
         self._n_fit = 0
         self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
         self._unflushed: list[list[Any]] = []  # lies of asked points not yet added to the model
@@ -226,7 +216,7 @@ class AMBS(HpSearch):
         is_local: list[np.ndarray] = []
         lied: list[Any] = []  # prepared rows of the temporary lies between the picks of one batch
         lied_values: list[float] = []
-        believer = self.liar_strategy == "kb"
+        believer = is_believer(self.liar_strategy)
         self._picked_rows = {}  # key -> (model version, prepared row, mean), reused by the lasting lie
         left = n
         while left > 0:  # one screen of candidates per chunk of picks: ask(k) costs O(k)
@@ -270,7 +260,7 @@ class AMBS(HpSearch):
         picked = self._picked_rows.pop(key, None)
         entry: list[Any] = [self.codec.features(vector), None, picked[:2] if picked else None]
         if self._model is not None:
-            if self.liar_strategy != "kb":
+            if not is_believer(self.liar_strategy):
                 entry[1] = self._lie_value()
             elif picked is not None and picked[0] == self._model_version:
                 entry[1] = picked[2]
@@ -315,10 +305,7 @@ class AMBS(HpSearch):
         return y[~np.isnan(y)]
 
     def _lie_value(self) -> float:
-        ok = self._ok()
-        if self.liar_strategy == "cl_min":
-            return float(ok.max())
-        return float(ok.mean() if self.liar_strategy == "cl_mean" else ok.min())
+        return constant_lie(self.liar_strategy, self._ok())
 
     def _refit_due(self) -> bool:
         return len(self._y) - self._n_fit >= max(1, math.ceil(self.refit_fraction * self._n_fit))
@@ -328,7 +315,7 @@ class AMBS(HpSearch):
 
     def _training_data(self) -> tuple[np.ndarray, np.ndarray, int]:
         if self.scalarizer is not None:  # several objectives: new random weights, all told rows again
-            self._y = _Rows(1)
+            self._y = Rows(1)
             self._y.extend(self.rescalarized()[:, None])
             self._best_seen = float(np.max(self._ok(), initial=-np.inf))
         y = self._y.view()[:, 0].copy()
@@ -347,7 +334,7 @@ class AMBS(HpSearch):
         pending lies go into it as statistics, each group in one vectorised update."""
         self._model, self._warp = model, warp
         self._model_version += 1  # leaves prepared for the old model are no longer valid
-        self._warped = _Rows(1)
+        self._warped = Rows(1)
         self._warped.extend(self._warp(self._ok())[:, None])
         self._n_fit = n_fit
         self.num_refits += 1
@@ -357,7 +344,7 @@ class AMBS(HpSearch):
             self._model.add(self._features.view()[n_fit:], self._warp(np.where(np.isnan(y), self._ok().min(), y)))
         self._unflushed = []  # every pending lie is re-added below
         entries = [entry for lies in self._lies.values() for entry in lies]
-        if entries and self.liar_strategy == "kb":  # pending points: the new model's means
+        if entries and is_believer(self.liar_strategy):  # pending points: the new model's means
             means = self._model.predict(np.concatenate([e[0] for e in entries]))[0]
             for entry, mean in zip(entries, means):
                 entry[1] = float(mean)
@@ -404,10 +391,8 @@ class AMBS(HpSearch):
             self._add_entries(entries, self._lie_values(entries))
 
     def _lie_values(self, entries: list[list[Any]]) -> np.ndarray:
-        """The surrogate's targets of the lies of ``entries``: a believer's lie is stored in
-        the surrogate's own scale, a constant lie as an objective."""
-        lies = [e[1] for e in entries]
-        return np.asarray(lies, dtype=float) if self.liar_strategy == "kb" else self._warp(lies)
+        """The surrogate's targets of the lies of ``entries`` (:func:`~hpcnas.search.hps.liars.lie_targets`)."""
+        return lie_targets(self.liar_strategy, [e[1] for e in entries], self._warp)
 
     def _add_entries(self, entries: list[list[Any]], values: np.ndarray, sign: int = 1) -> None:
         """Add (``sign=-1``: remove) the points of ``entries`` (``[features, lie, cached leaves]``)
@@ -420,87 +405,6 @@ class AMBS(HpSearch):
             self._model.add_prepared(np.concatenate([e[2][1] for e, h in zip(entries, hit) if h]), values[hit], sign)
         if not hit.all():
             self._model.add(np.concatenate([e[0] for e, h in zip(entries, hit) if not h]), values[~hit], sign)
-
-    def _candidates(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates from the generators of :mod:`~hpcnas.search.hps.candidates` and the
-        mask of the trust-region moves among them (their results drive the radius); only
-        points not asked or told before."""
-        n_local, n_good = int(round(count * self.portfolio["local"])), int(round(count * self.portfolio["good"]))
-        if self.recombine[self.surrogate_model]:
-            parents = np.repeat(self._center()[None, :], n_local, axis=0)
-            scales = np.full(n_local, self._radius)
-        else:
-            rs = self.codec.rs
-            top = self._top(self.top_k)
-            parents = top[np.minimum(rs.geometric(self.parent_p, size=n_local) - 1, len(top) - 1)]
-            scales = self._radius * 2.0 ** rs.uniform(-self.radius_spread, self.radius_spread, size=n_local)
-        local = candidates.trust_region(self.codec, parents, scales)
-        n_ok = self._ok().size
-        good = candidates.good_marginals(self.codec, self._top(int(np.clip(np.ceil(self.good_fraction * n_ok), 3, 25))), n_good)
-        uniform = self.codec.sample(count - len(local) - len(good))
-        cands = np.concatenate([uniform, good, local])
-        is_local = np.arange(len(cands)) >= len(cands) - len(local)
-        fresh = ~self._is_seen(cands)
-        return cands[fresh], is_local[fresh]
-
-    def _center(self) -> np.ndarray:
-        """Trust-region center: the best point, with its float columns replaced by a weighted
-        mean over the ``recombine_k`` best points (weights ``log(k + 1/2) - log(rank)``, as
-        CMA-ES) where all of them are active. On a smooth objective the mean of points
-        scattered around an optimum is closer to it than each (intermediate recombination)."""
-        top = self._top(self.recombine_k)
-        center = top[0].copy()
-        if len(top) > 1:
-            weights = np.log(len(top) + 0.5) - np.log(np.arange(1, len(top) + 1))
-            cols = self._float_columns & ~np.isnan(top).any(axis=0)
-            center[cols] = weights @ top[:, cols] / weights.sum()
-        return center
-
-    def _top(self, k: int) -> np.ndarray:
-        """Vectors of the ``k`` best successful points, best first."""
-        y = self._y.view()[:, 0]
-        ok = np.flatnonzero(~np.isnan(y))
-        k = min(k, ok.size)
-        best = ok[np.argpartition(-y[ok], k - 1)[:k]]
-        return self._vectors.view()[best[np.argsort(-y[best], kind="stable")]]
-
-    def _adapt_radius(self, objectives: np.ndarray, best_before: float) -> None:
-        """Trust-region step size from results of trust-region proposals, 1/5th success rule:
-        grow by ``radius_grow`` on an improvement of the best objective, shrink by
-        ``radius_grow ** -0.25`` otherwise (steady at a 20 % success rate); back to
-        ``radius_init`` when it falls under ``radius_min``."""
-        for value in objectives:
-            if not np.isnan(value) and value > best_before:
-                best_before = float(value)
-                self._radius = min(self._radius * self.radius_grow, self.radius_max)
-            else:
-                self._radius *= self.radius_grow ** -0.25
-                if self._radius < self.radius_min:
-                    self._radius = self.radius_init
-
-
-class _Rows:
-    """Append-only float matrix with amortised O(1) appends."""
-
-    def __init__(self, width: int) -> None:
-        self._data = np.empty((64, width))
-        self._n = 0
-
-    def extend(self, rows: np.ndarray) -> None:
-        rows = np.atleast_2d(rows)
-        need = self._n + len(rows)
-        if need > len(self._data):
-            grown = np.empty((max(need, 2 * len(self._data)), self._data.shape[1]))
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
-        self._data[self._n : need] = rows
-        self._n = need
-
-    def view(self) -> np.ndarray:
-        return self._data[: self._n]
-
-    def __len__(self) -> int:
-        return self._n
 
 
 def _choice(what: str, option: str, value: Any, allowed: Any) -> None:
