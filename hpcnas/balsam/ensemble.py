@@ -48,6 +48,11 @@ WORKER_LOST_KNOB = "HPCNAS_WORKER_LOST_S"
 LOST_RETCODE = -9
 
 
+def check_knobs() -> None:
+    """Raise :class:`~hpcnas.core.errors.UsageError` (one line) for a bad grace period."""
+    number(IDLE_GRACE_KNOB), seconds(WORKER_LOST_KNOB)
+
+
 class WorkerWatch:
     """Which jobs each serial worker runs and when it last wrote (a lost node's jobs).
 

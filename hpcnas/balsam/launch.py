@@ -140,17 +140,25 @@ def _patch_mpi_launcher(launcher_module) -> None:
     launcher_module.MPILauncher = MPILauncher
 
 
+def check_knobs() -> None:
+    """Raise :class:`~hpcnas.core.errors.UsageError` (one line) for a bad value of a launcher knob:
+    the pacing periods, the serial ensemble's grace periods and the fork server's switch (here,
+    not as a traceback in the ensemble's log)."""
+    from hpcnas.balsam import ensemble, forkserver, pacing
+
+    pacing.check_knobs()
+    ensemble.check_knobs()
+    forkserver.enabled()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from hpcnas.balsam.launcher_supervisor import CHILD_ENV, LauncherSupervisor, release_for
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    from hpcnas.balsam.forkserver import enabled as fork_server_enabled
-    from hpcnas.balsam.pacing import check_knobs
     from hpcnas.core.errors import HpcnasError
 
     try:
-        check_knobs()  # a bad HPCNAS_*_S: one line here, not a traceback in the ensemble's log
-        fork_server_enabled()  # likewise a bad HPCNAS_FORK_SERVER
+        check_knobs()
     except HpcnasError as err:
         print(f"hpcnas: error: {err}", file=sys.stderr)
         return HpcnasError.exit_code

@@ -36,36 +36,28 @@ import signal
 import time
 from typing import Any
 
-
-def _period(name: str) -> float:
-    from hpcnas.core.environment import seconds
-
-    return seconds(name)
+from hpcnas.core.environment import seconds
 
 
 def transition_period() -> float:
-    return _period("HPCNAS_TRANSITION_S")
+    return seconds("HPCNAS_TRANSITION_S")
 
 
 def jobsource_period() -> float:
-    return _period("HPCNAS_JOBSOURCE_S")
+    return seconds("HPCNAS_JOBSOURCE_S")
 
 
 def status_batch_period() -> float:
-    return _period("HPCNAS_STATUS_BATCH_S")
+    return seconds("HPCNAS_STATUS_BATCH_S")
 
 
 def worker_period() -> float:
-    return _period("HPCNAS_WORKER_S")
+    return seconds("HPCNAS_WORKER_S")
 
 
 def check_knobs() -> None:
-    """Raise :class:`~hpcnas.core.errors.UsageError` (one line) for a bad value of a launcher knob:
-    these periods, the serial ensemble's grace periods and the fork server's switch."""
-    from hpcnas.core.environment import number, seconds, switch
-
+    """Raise :class:`~hpcnas.core.errors.UsageError` (one line) for a knob that is not a positive number."""
     transition_period(), jobsource_period(), status_batch_period(), worker_period()
-    number("HPCNAS_ENSEMBLE_IDLE_S"), seconds("HPCNAS_WORKER_LOST_S"), switch("HPCNAS_FORK_SERVER")
 
 
 #: (module, attribute) of Balsam that hpcnas replaces or subclasses, and the names it calls there

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import stat
 import sys
 import termios
 import time
@@ -175,9 +176,10 @@ def abort_job(comm: Any, line: str) -> None:
     print(line, file=sys.stderr, flush=True)
     try:
         fd = sys.stderr.fileno()
+        to_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
     except (AttributeError, OSError, ValueError):
-        fd = -1
-    if fd >= 0 and os.path.exists(f"/proc/self/fd/{fd}") and os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+        fd, to_pipe = -1, False
+    if to_pipe:
         deadline = time.monotonic() + ABORT_DRAIN_S
         while _unread(fd) and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -51,14 +51,13 @@ class TestBalsamEvaluator(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite, R
 
         def make(run_function, num_workers=2, eval_timeout=None, **options):
             options.setdefault("num_evals_per_node", 4)
+            options.setdefault("workflow", f"{balsam_client}-{uuid.uuid4().hex[:6]}{next(counter)}")
             ev = create_evaluator(
-                "balsam", run_function, num_workers=num_workers, eval_timeout=eval_timeout,
-                workflow=f"{balsam_client}-{uuid.uuid4().hex[:6]}{next(counter)}", verbose=False, **options,
+                "balsam", run_function, num_workers=num_workers, eval_timeout=eval_timeout, verbose=False, **options,
             )
             built.append(ev)
             return ev
 
-        make.built = built  # type: ignore[attr-defined]
         yield make
         for ev in built:
             ev.cancel_pending()
@@ -67,13 +66,7 @@ class TestBalsamEvaluator(EvaluatorSuite, ProcessIsolationSuite, TimeoutSuite, R
     @pytest.fixture
     def reopen(self, make_evaluator):
         """The new life of a search: an evaluator of the same workflow (the same search id)."""
-        def again(first, run_function):
-            ev = create_evaluator("balsam", run_function, num_workers=1, workflow=first.workflow,
-                                  num_evals_per_node=4, verbose=False)
-            make_evaluator.built.append(ev)
-            return ev
-
-        return again
+        return lambda first, run_function: make_evaluator(run_function, num_workers=1, workflow=first.workflow)
 
 
 def test_bulk_create_batched_poll_and_per_config_resources(balsam_client):

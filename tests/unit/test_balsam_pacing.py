@@ -107,8 +107,10 @@ def test_a_bad_knob_is_one_line_naming_it(monkeypatch, value):
 ])
 def test_every_launcher_knob_is_checked_before_the_launcher_starts(monkeypatch, name, value, says):
     monkeypatch.setenv(name, value)
+    from hpcnas.balsam import launch
+
     with pytest.raises(UsageError, match=f"environment variable {name}='{value}' {says}") as err:
-        pacing.check_knobs()
+        launch.check_knobs()
     assert "\n" not in str(err.value)
 
 
