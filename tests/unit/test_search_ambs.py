@@ -89,17 +89,21 @@ def test_lies_added_at_ask_removed_at_tell(strategy):
     assert _lie_total(search) == pytest.approx(4 + 3) and not search._lies
 
 
-def test_a_believer_lies_with_the_model_mean_and_each_lie_is_taken_back_at_tell():
-    search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=4, liar_strategy="kb")
-    search.random_share = 0.0
+@pytest.mark.parametrize("strategy, weight", [("kb", 0.0), ("blend", 0.5), ("blend", 0.8)])
+def test_a_believer_lies_with_the_model_mean_and_each_lie_is_taken_back_at_tell(strategy, weight):
+    search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=4, liar_strategy=strategy)
+    search.random_share, search.blend_weight = 0.0, weight
     first = search.ask(4)
     search.tell([(c, toy_objective(c)) for c in first])
     search.refit_fraction = 100.0  # one fit: told points go into its leaves from here
     pending = [search.ask(1)[0]]  # fits the model; its lie is not in the leaves yet
     sums, counts = search._model._sums.copy(), search._model._counts.copy()
     feats = search.codec.features(search.codec.to_vectors(pending))
+    mean = search._model.predict(feats)[0][0]
+    worst = float(search._warp(min(toy_objective(c) for c in first)))
+    assert worst < mean  # the lie: the model's mean at the point, moved `weight` towards the worst
     assert search._lies[search.codec.keys(search.codec.to_vectors(pending))[0]][0][1] == pytest.approx(
-        search._model.predict(feats)[0][0])  # the lie: the model's mean at the point
+        mean + weight * (worst - mean))
     pending += search.ask(1) + search.ask(1)
     assert _lie_total(search) == pytest.approx(4 + 2)  # the first two lies reached the leaves
     values = [toy_objective(c) for c in pending]

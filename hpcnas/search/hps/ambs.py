@@ -82,7 +82,7 @@ from hpcnas.search.hps.acquisition import ACQUISITIONS
 from hpcnas.search.hps.encoding import FLOAT
 from hpcnas.search.hps.rows import Rows
 from hpcnas.search.hps.trust_region import TrustRegionProposals
-from hpcnas.search.hps.liars import LIAR_STRATEGIES, constant_lie, is_believer, lie_targets
+from hpcnas.search.hps.liars import LIAR_STRATEGIES, believed, constant_lie, is_believer, lie_targets
 from hpcnas.search.hps.surrogate import SURROGATES, QuantileWarp, Surrogate, identity
 
 MAX_N_JOBS = 4096  # processes fitting a forest (joblib refuses more than 1,000,000)
@@ -121,6 +121,9 @@ class AMBS(TrustRegionProposals, HpSearch):
     #: workers the model otherwise starts from the first two or three results (compared on the
     #: suite, docs/benchmark_suite.rst; with one worker both counts are the same at an ask)
     initial_counts_told = False
+    #: how far the ``blend`` liar moves a pending point's lie from the model's mean towards the
+    #: worst value seen (0: ``kb``, 1: ``cl_max`` in the leaves)
+    blend_weight = 0.5
 
     def __init__(
         self,
@@ -184,7 +187,7 @@ class AMBS(TrustRegionProposals, HpSearch):
         parser.add_argument("--liar-strategy", dest="liar_strategy", default="cl_max", choices=LIAR_STRATEGIES,
                             help="what pending points tell the model: cl_max (default) the worst objective "
                                  "seen, cl_min the best, cl_mean the mean, kb the model's own mean there "
-                                 "(kriging believer)")
+                                 "(kriging believer), blend halfway from that mean to the worst")
         parser.add_argument("--n-jobs", dest="n_jobs", type=int, default=1,
                             help="processes used to fit the surrogate (-1: all cores; default: 1)")
         parser.add_argument("--n-initial-points", dest="n_initial_points", type=int, default=10,
@@ -237,11 +240,11 @@ class AMBS(TrustRegionProposals, HpSearch):
                 chosen.append(j)
                 if left - len(chosen) > 0:  # later picks of this batch see a lie here
                     row = prepared[j : j + 1]
-                    value = float(mean[j]) if believer else lie
+                    value = self._believed(mean[j], lie) if believer else lie
                     model.add_prepared(row, [value])
                     lied.append(row)
                     lied_values.append(value)
-                means[j] = float(mean[j])
+                means[j] = self._believed(mean[j], lie) if believer else float(mean[j])
             picked.append(cands[chosen])
             for key, j in zip(self.codec.keys(cands[chosen]), chosen):
                 self._picked_rows[key] = (self._model_version, prepared[j : j + 1], means[j])
@@ -265,7 +268,7 @@ class AMBS(TrustRegionProposals, HpSearch):
             elif picked is not None and picked[0] == self._model_version:
                 entry[1] = picked[2]
             else:  # not screened by this model (interleaved random point): its mean now
-                entry[1] = float(self._model.predict(entry[0])[0][0])
+                entry[1] = self._believed(self._model.predict(entry[0])[0][0])
             self._unflushed.append(entry)  # added to the model in one batch before it is used
         self._lies.setdefault(key, []).append(entry)
 
@@ -307,6 +310,13 @@ class AMBS(TrustRegionProposals, HpSearch):
     def _lie_value(self) -> float:
         return constant_lie(self.liar_strategy, self._ok())
 
+    def _believed(self, means: Any, worst: float | None = None) -> Any:
+        """A believer's lie (:func:`~hpcnas.search.hps.liars.believed`): a float for a float."""
+        if worst is None:
+            worst = float(self._warp(self._lie_value()))
+        lies = believed(self.liar_strategy, means, worst, self.blend_weight)
+        return float(lies) if lies.ndim == 0 else lies
+
     def _refit_due(self) -> bool:
         return len(self._y) - self._n_fit >= max(1, math.ceil(self.refit_fraction * self._n_fit))
 
@@ -345,7 +355,7 @@ class AMBS(TrustRegionProposals, HpSearch):
         self._unflushed = []  # every pending lie is re-added below
         entries = [entry for lies in self._lies.values() for entry in lies]
         if entries and is_believer(self.liar_strategy):  # pending points: the new model's means
-            means = self._model.predict(np.concatenate([e[0] for e in entries]))[0]
+            means = self._believed(self._model.predict(np.concatenate([e[0] for e in entries]))[0])
             for entry, mean in zip(entries, means):
                 entry[1] = float(mean)
             self._add_entries(entries, means)

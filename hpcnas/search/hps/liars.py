@@ -14,6 +14,9 @@ objective when it is told. The constant liars follow DeepHyper/scikit-optimize, 
   was picked; a new model's mean after a refit): the leaves keep their mean and lose spread, so
   the trust region around the best stays attractive. It won the suite with 8 workers but loses
   on the 10-D sphere with 4 (docs/benchmark_suite.rst), so it is not the default.
+* ``blend`` lies between the two: the model's mean moved ``blend_weight`` (an AMBS setting,
+  0.5) of the way towards the worst value seen, so a pending point repels the next picks less
+  than ``cl_max`` and more than ``kb``.
 
 With one worker nothing is pending at an ask, so the strategy does not change the asks. How
 AMBS adds and removes lies (leaf statistics of the fitted model, never a refit) is in
@@ -25,13 +28,21 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean", "kb")
+LIAR_STRATEGIES = ("cl_max", "cl_min", "cl_mean", "kb", "blend")
 
 
 def is_believer(strategy: str) -> bool:
     """Whether ``strategy`` lies with the model's mean (stored in the surrogate's own scale)
     rather than with a constant objective."""
-    return strategy == "kb"
+    return strategy in ("kb", "blend")
+
+
+def believed(strategy: str, means: Any, worst: float, weight: float) -> np.ndarray:
+    """A believer's lies at points where the model's means are ``means``: the means themselves
+    (``kb``), or moved ``weight`` of the way towards ``worst`` (``blend``; all in the
+    surrogate's scale, larger is better)."""
+    means = np.asarray(means, dtype=float)
+    return means + weight * (worst - means) if strategy == "blend" else means
 
 
 def constant_lie(strategy: str, successes: np.ndarray) -> float:
