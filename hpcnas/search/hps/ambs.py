@@ -209,7 +209,8 @@ class AMBS(TrustRegionProposals, HpSearch):
         self._flush_lies()
         self._refresh_model()
         model = self._model
-        assert model is not None  # _refresh_model fits one when there is none
+        if model is None:  # the first fit runs in the background: random points meanwhile
+            return self.codec.sample(n)
         warped = self._warped.view()
         center, spread = float(warped.mean()), float(warped.std()) or 1.0
         best = (float(warped.max()) - center) / spread
@@ -368,17 +369,25 @@ class AMBS(TrustRegionProposals, HpSearch):
     # ----------------------------------------------------------------- background fits
     def fit_in_background(self, enabled: bool = True) -> None:
         """Refit in a background thread and ask from the last fitted model meanwhile (the search
-        master turns this on for evaluators on the real clock; :mod:`~hpcnas.search.hps.background_fit`)."""
+        master turns this on for evaluators on the real clock; :mod:`~hpcnas.search.hps.background_fit`).
+        A throwaway fit on two points starts at once, so that importing the model's library (1-3 s
+        of scikit-learn) is over before the first fit; asks until then are random points."""
         self._background = enabled
+        if enabled and self._model is None and self._fitting is None:
+            dummy = np.zeros((2, self.codec.num_features)), np.array([0.0, 1.0])
+            self._fitting = BackgroundFit(lambda: self._build(*dummy, 0), tag=None)
 
     def _refresh_model(self) -> None:
-        """Fit when none exists; else install a finished background fit, or start one when due."""
+        """Install a finished background fit; fit when no model exists (unless the warm-up fit of
+        :meth:`fit_in_background` still runs); else start a background fit when one is due."""
         if self._fitting is not None and self._fitting.done:
             fitting, self._fitting = self._fitting, None
             model, warp = fitting.result()
-            self._install(model, warp, fitting.tag)
+            if fitting.tag is not None:  # (None: the warm-up fit of fit_in_background)
+                self._install(model, warp, fitting.tag)
         if self._model is None:
-            self._refit()
+            if self._fitting is None:  # the first fit, on a few points: quick once the library is in
+                self._refit()
         elif self._refit_due() and self._fitting is None:
             if not self._background:
                 self._refit()
