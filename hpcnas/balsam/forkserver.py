@@ -102,12 +102,14 @@ class ForkedProcess:
 class ForkServer:
     """The worker's side of one zygote (:mod:`hpcnas.balsam.zygote`)."""
 
-    def __init__(self, python: str | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, python: str | None = None, env: dict[str, str] | None = None, subreaper: bool = True) -> None:
+        """``subreaper``: make this process its children's reaper should the zygote die (the
+        serial worker's way to learn their exit codes); without it their codes are lost then."""
         from hpcnas.balsam.zygote import set_subreaper
 
         self.python = python or sys.executable
         self.env = dict(os.environ if env is None else env)
-        if not set_subreaper():
+        if subreaper and not set_subreaper():
             raise ForkServerGone("this system cannot make the worker a child subreaper")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -130,15 +132,17 @@ class ForkServer:
                 and startup_env(env) == startup_env(self.env))
 
     def spawn(self, args: list[str], cwd: str, env: dict[str, str], out_fd: int,
-              affinity: list[int] | None = None) -> ForkedProcess:
+              affinity: list[int] | None = None, keep_fd: int | None = None, session: bool = False) -> ForkedProcess:
+        """Fork a child running ``args``: stdout and stderr on ``out_fd``; ``keep_fd`` (optional)
+        becomes its descriptor :data:`~hpcnas.balsam.zygote.KEEP_FD`; ``session``: it calls ``setsid``."""
         if not self.alive:
             raise ForkServerGone("the fork server has exited")
         self.next_id += 1
         job_id = self.next_id
         msg = {"op": "spawn", "id": job_id, "argv": list(args), "cwd": cwd, "env": dict(env),
-               "affinity": sorted(affinity or [])}
+               "affinity": sorted(affinity or []), "session": session}
         try:
-            socket.send_fds(self.sock, [json.dumps(msg).encode()], [out_fd])
+            socket.send_fds(self.sock, [json.dumps(msg).encode()], [out_fd] + ([keep_fd] if keep_fd is not None else []))
         except OSError:
             self.gone()
             raise ForkServerGone("the fork server has exited") from None

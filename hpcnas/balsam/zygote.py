@@ -14,6 +14,11 @@ end of a ``SOCK_SEQPACKET`` Unix socket pair; one JSON message per packet:
 * worker -> zygote ``{"op": "signal", "id": N, "sig": SIG}``: sent to the child while the zygote
   has not reaped it (no other process can have its pid then).
 
+A spawn may attach a second descriptor, which the child keeps as descriptor :data:`KEEP_FD`
+(3), and ask for ``"session": true`` (the child calls ``setsid``, so it leads a process group of
+its own): how the local evaluator's worker processes start (:mod:`hpcnas.evaluator.local_spawn`,
+their message connection).
+
 The zygote peeks at an exited child (``waitid`` with ``WNOWAIT``), sends its exit code and only
 then reaps it: should the zygote die between the two, the child is still a zombie, handed to the
 worker (a child subreaper), which reads the code itself. A child starts the job only once the
@@ -44,12 +49,14 @@ from typing import Any
 #: BLAS re-initialises after ``fork``). ``HPCNAS_FORK_PRELOAD=mod1,mod2`` adds modules (a run
 #: function's own module, say); only modules that start no thread and open no device or
 #: connection at import belong there (not TensorFlow or PyTorch with CUDA).
-PRELOAD = ("hpcnas.balsam.job_runner", "hpcnas.evaluator.runner", "hpcnas.balsam.jobs",
+PRELOAD = ("hpcnas.balsam.job_runner", "hpcnas.evaluator.runner", "hpcnas.evaluator.local_worker", "hpcnas.balsam.jobs",
            "hpcnas.balsam.server_info", "hpcnas.multifidelity.reporting", "psycopg2", "argparse",
            "importlib.util", "random", "shutil", "locale", "numpy", "numpy.random")
 PRELOAD_KNOB = "HPCNAS_FORK_PRELOAD"
 #: largest message (a job's environment is a few kB)
 MAX_MESSAGE = 1 << 20
+#: the descriptor number a child keeps the spawn's second attached descriptor as
+KEEP_FD = 3
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -159,10 +166,10 @@ class Zygote:
                 return
 
     def spawn(self, msg: dict[str, Any], fds: list[int]) -> dict[str, Any] | None:
-        if len(fds) != 1:
+        if len(fds) not in (1, 2):
             for fd in fds:
                 os.close(fd)
-            self.send({"id": msg["id"], "error": "spawn without exactly one output descriptor"})
+            self.send({"id": msg["id"], "error": "spawn without an output descriptor (and at most one more)"})
             return None
         go_r, go_w = os.pipe()
         sys.stdout.flush()
@@ -170,9 +177,10 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             os.close(go_w)
-            return self.become_child(msg, fds[0], go_r)
+            return self.become_child(msg, fds[0], go_r, fds[1] if len(fds) == 2 else None)
         os.close(go_r)
-        os.close(fds[0])
+        for fd in fds:
+            os.close(fd)
         self.children[pid] = int(msg["id"])
         try:
             self.send({"id": msg["id"], "pid": pid})
@@ -183,10 +191,12 @@ class Zygote:
             os.close(go_w)
         return None
 
-    def become_child(self, msg: dict[str, Any], out_fd: int, go_r: int) -> dict[str, Any]:
+    def become_child(self, msg: dict[str, Any], out_fd: int, go_r: int, keep_fd: int | None = None) -> dict[str, Any]:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if msg.get("session"):
+            os.setsid()
         self.sock.detach()  # its descriptor is closed below with the others
         go = os.read(go_r, 1)
         if go != b"1":
@@ -195,7 +205,10 @@ class Zygote:
         os.dup2(devnull, 0)
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
+        if keep_fd is not None and keep_fd != KEEP_FD:
+            os.dup2(keep_fd, KEEP_FD)
+        first = KEEP_FD if keep_fd is None else KEEP_FD + 1
+        os.closerange(first, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
         return msg
 
 

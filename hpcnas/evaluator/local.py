@@ -1,7 +1,8 @@
 """The ``local`` evaluator: a pool of worker processes on this machine (the default, no database).
 
-Each of the ``num_workers`` slots owns one long-lived worker process (a fresh Python
-interpreter started with :mod:`subprocess`, in its own session). A worker imports the run
+Each of the ``num_workers`` slots owns one long-lived worker process, in its own session: a fork
+of a zygote that imported the worker's modules once, or a fresh interpreter
+(:mod:`~hpcnas.evaluator.local_spawn`). A worker imports the run
 function once and then evaluates configurations one at a time with
 :func:`hpcnas.evaluator.runner.run_config`, so the master's cost per evaluation is one
 pickled message each way rather than a process start.
@@ -52,6 +53,7 @@ from hpcnas.core.errors import UsageError
 from hpcnas.core.trial import Outcome
 from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.local_resources import check_open_files, gpu_slices, visible_gpus
+from hpcnas.evaluator.local_spawn import WorkerSpawner
 from hpcnas.evaluator.local_worker import pack_run_function
 from hpcnas.evaluator.reaper import Reaper
 from hpcnas.evaluator.runner import DEFAULT_LOG_LIMIT, file_tail, trim_log
@@ -62,6 +64,11 @@ __all__ = ["LocalEvaluator", "gpu_slices", "visible_gpus"]
 DEFAULT_OUTPUT_TAIL = 2000
 #: seconds a worker may take to start an evaluation (boot a fresh interpreter) beyond eval_timeout
 STARTUP_GRACE = 60.0
+#: by default one evaluation is queued ahead per this many workers: a worker that finishes takes
+#: the next one at once instead of waiting for the master's tell and ask (a wait of 10-50 ms per
+#: evaluation, benchmarks/local_overhead.py); below this many workers none is, so a sequential
+#: search always asks knowing every result
+QUEUE_AHEAD_SHARE = 8
 #: longest single wait on the workers' pipes (poll() overflows past ~24.8 days); longer waits loop
 MAX_WAIT = 3600.0
 
@@ -107,7 +114,8 @@ class _Worker:
     """One slot: a worker process, its message connection and the job it runs."""
 
     def __init__(
-        self, slot: int, init_message: bytes, output_tail: int, reaper: Reaper, gpus: list[str] | None = None
+        self, slot: int, init_message: bytes, output_tail: int, reaper: Reaper, spawner: WorkerSpawner,
+        gpus: list[str] | None = None,
     ) -> None:
         self.slot = slot
         self.reaper = reaper
@@ -117,18 +125,8 @@ class _Worker:
         env = dict(os.environ, HPCNAS_WORKER=self.name, PYTHONUNBUFFERED="1")
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
-        code = "import sys; from hpcnas.evaluator.local_worker import worker_main; worker_main(int(sys.argv[1]))"
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", code, str(child_conn.fileno())],
-                pass_fds=(child_conn.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=out_write,
-                stderr=out_write,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-            )
+            self.proc = spawner.start(env, child_conn.fileno(), out_write)
         finally:
             child_conn.close()
             os.close(out_write)
@@ -206,8 +204,12 @@ class LocalEvaluator(Evaluator):
         evals_per_worker: int | None = None,
         gpus_per_worker: int = 0,
         log_limit: int = DEFAULT_LOG_LIMIT,
+        queue_ahead: int | None = None,
     ) -> None:
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
+        if queue_ahead is not None and (not isinstance(queue_ahead, int) or queue_ahead < 0):
+            raise UsageError(f"--queue-ahead must be an integer >= 0, got {queue_ahead}")
+        self._queue_ahead = self.num_workers // QUEUE_AHEAD_SHARE if queue_ahead is None else queue_ahead
         if log_limit < 0:
             raise UsageError(f"--log-limit must be >= 0 bytes, got {log_limit}")
         self._log_limit = log_limit
@@ -224,6 +226,7 @@ class LocalEvaluator(Evaluator):
         self._workers: list[_Worker | None] = [None] * self.num_workers
         self._queue: deque[tuple[str, Config, float]] = deque()
         self._reaper: Reaper | None = None  # started with the first worker
+        self._spawner: WorkerSpawner | None = None  # its zygote too
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
@@ -251,12 +254,24 @@ class LocalEvaluator(Evaluator):
             help="give each worker its own G GPUs through CUDA_VISIBLE_DEVICES (default 0: leave it alone)",
         )
         parser.add_argument(
+            "--queue-ahead",
+            type=int,
+            metavar="Q",
+            help="evaluations kept queued beyond the workers, handed to a worker the moment it is free "
+            f"(default: workers // {QUEUE_AHEAD_SHARE}, so none below {QUEUE_AHEAD_SHARE} workers)",
+        )
+        parser.add_argument(
             "--evals-per-worker",
             type=int,
             metavar="N",
             help="replace a worker process after N evaluations (frees memory a run function leaks; "
             "default: never)",
         )
+
+    @property
+    def num_free(self) -> int:
+        """Free slots plus the queue kept ahead of them (``--queue-ahead``)."""
+        return max(0, self.num_workers + self._queue_ahead - self.num_pending)
 
     # ----------------------------------------------------------------- backend
     def _submit(self, jobs: list[tuple[str, Config]], submit_time: float) -> None:
@@ -308,6 +323,9 @@ class LocalEvaluator(Evaluator):
             except subprocess.TimeoutExpired:
                 pass
             worker.kill()
+        if self._spawner is not None:  # after the workers: they die with their zygote
+            self._spawner.close()
+            self._spawner = None
         if self._reaper is not None:
             self._reaper.close()
             self._reaper = None
@@ -326,8 +344,10 @@ class LocalEvaluator(Evaluator):
                     worker.kill()
                 gpus = self._gpus[slot] if self._gpus is not None else None
                 if self._reaper is None:
-                    self._reaper = Reaper()
-                worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, self._reaper, gpus)
+                    self._reaper, self._spawner = Reaper(), WorkerSpawner()
+                assert self._spawner is not None
+                worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, self._reaper,
+                                                       self._spawner, gpus)
             job = self._queue.popleft()
             try:
                 worker.start(job, self.eval_timeout, self.log_path(job[0]), self.evaluation_env)

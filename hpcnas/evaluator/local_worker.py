@@ -129,3 +129,9 @@ def worker_main(fd: int) -> None:
             conn.send(("done", job_id, wire))
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+if __name__ == "__main__":  # a fork of the zygote (hpcnas.evaluator.local_spawn): the imported module's worker_main
+    from hpcnas.evaluator.local_worker import worker_main as _main
+
+    _main(int(sys.argv[1]))

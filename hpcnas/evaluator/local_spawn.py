@@ -1,0 +1,85 @@
+"""How the local evaluator starts its worker processes: forks of a pre-imported zygote.
+
+A fresh interpreter that imports the worker's modules and the run function's costs 0.1-0.3 s of
+CPU, and a master with 64 slots on a 2-core machine starts 64 of them at once: the last slot
+began its first evaluation about 5 s after the first one (``benchmarks/local_overhead.py
+--slots 64``). So each worker process is a fork of one zygote per evaluator, the fork server of
+the Balsam serial worker (:mod:`hpcnas.balsam.zygote`, which imports the worker's module and
+NumPy once): a few milliseconds per worker. A forked worker is still a process of its own, in
+a session of its own, with the environment the slot gives it (``HPCNAS_WORKER``,
+``CUDA_VISIBLE_DEVICES``) and its message connection as descriptor 3; it then receives the
+master's ``sys.path``, working directory and run function as a fresh worker does.
+
+It dies with the master as before: the zygote leaves when the master's end of its socket closes
+(even after ``kill -9``), and a worker dies with the zygote (its parent-death signal). Should the
+zygote die while the master lives, its workers die with it: their evaluations fail with the
+exit code lost, and later workers start as fresh interpreters (one line on stderr says so).
+
+``HPCNAS_FORK_SERVER=0`` (the knob the Balsam path reads too) starts every worker as a fresh
+interpreter, as do a master whose ``PYTHON*``/``LD_*`` variables a slot's environment changes.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+#: a worker started as a fresh interpreter
+PLAIN_CODE = "import sys; from hpcnas.evaluator.local_worker import worker_main; worker_main(int(sys.argv[1]))"
+
+
+class WorkerSpawner:
+    """Starts one evaluator's worker processes; its zygote starts with the first of them."""
+
+    def __init__(self) -> None:
+        from hpcnas.balsam import forkserver
+
+        self._forkserver = forkserver
+        self._use_zygote = forkserver.enabled()
+        self._server: Any = None
+
+    def start(self, env: dict[str, str], conn_fd: int, out_fd: int) -> Any:
+        """A worker process (``Popen`` or a ``Popen``-like handle) serving the connection
+        ``conn_fd``, its output on ``out_fd``."""
+        server = self._zygote()
+        startup = self._forkserver.startup_env
+        if server is not None and startup(env) == startup(server.env):
+            try:
+                return server.spawn([sys.executable, "-m", "hpcnas.evaluator.local_worker", "3"], os.getcwd(), env,
+                                    out_fd, keep_fd=conn_fd, session=True)
+            except self._forkserver.ForkServerGone:
+                self._use_zygote = False  # said in one line by ForkServer.gone
+        return subprocess.Popen(
+            [sys.executable, "-c", PLAIN_CODE, str(conn_fd)],
+            pass_fds=(conn_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=out_fd,
+            stderr=out_fd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+    def _zygote(self) -> Any:
+        if not self._use_zygote:
+            return None
+        if self._server is None or not self._server.alive:
+            if self._server is not None:  # it died: plain workers from now on
+                self._use_zygote = False
+                return None
+            try:
+                self._server = self._forkserver.ForkServer(
+                    sys.executable, dict(os.environ, PYTHONUNBUFFERED="1"), subreaper=False)
+            except OSError as err:
+                self._use_zygote = False
+                print(f"hpcnas: warning: no fork server for the local workers ({err}); they start as "
+                      "fresh interpreters", file=sys.stderr, flush=True)
+                return None
+        return self._server
+
+    def close(self) -> None:
+        """Stop the zygote (after the workers: they die with it)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
