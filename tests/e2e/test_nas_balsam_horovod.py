@@ -5,8 +5,9 @@ evaluations with ``mpirun``. The evaluation runner app is registered with the Ho
 environment's Python for this test (and restored after), the problem puts ``num_ranks=2`` in
 every configuration and ``hpcnas.nas.run.horovod.run.resources`` turns it into 2 ranks per job.
 
-30 evaluations run one after the other (one node, whole nodes per job in mpi mode), so the
-cost of one sets the test's length: about 10 s on 2 cores, mostly TensorFlow and Horovod
+12 evaluations (3 random, then 9 of aging evolution with BO over the training settings) run
+one after the other (one node, whole nodes per job in mpi mode), so the cost of one sets the
+test's length: about 10 s on 2 cores (up to twice that on a loaded machine), mostly TensorFlow and Horovod
 starting in both ranks (see ``hpcnas/nas/run/horovod.py`` and ``TinyMpiProblem``). The
 launcher's service loop runs every 0.2 s instead of Balsam's 1 s (``SERVICE_PERIOD`` in
 ``~/.balsam/settings.json``, restored afterwards): the loop's period is the wait between one
@@ -32,7 +33,7 @@ from tests.support.components import require
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam, pytest.mark.mpi, pytest.mark.horovod, pytest.mark.tf]
 
-MAX_EVALS = 30
+MAX_EVALS = 12
 SERVICE_PERIOD = 0.2
 REGISTER = ("from hpcnas.balsam.apps import RUNNER_APP, register_apps\nfrom hpcnas.balsam.connect import connect\n"
             "register_apps(python={python!r}, names=[RUNNER_APP], db=connect())\n")
