@@ -102,9 +102,13 @@ class ForkedProcess:
 class ForkServer:
     """The worker's side of one zygote (:mod:`hpcnas.balsam.zygote`)."""
 
-    def __init__(self, python: str | None = None, env: dict[str, str] | None = None, subreaper: bool = True) -> None:
+    def __init__(self, python: str | None = None, env: dict[str, str] | None = None, subreaper: bool = True,
+                 session: bool = False) -> None:
         """``subreaper``: make this process its children's reaper should the zygote die (the
-        serial worker's way to learn their exit codes); without it their codes are lost then."""
+        serial worker's way to learn their exit codes); without it their codes are lost then.
+        ``session``: the zygote gets a session of its own, so that a signal to this process's
+        group (Ctrl-C, a batch system's ``SIGTERM``) does not reach it; it still leaves when this
+        process's end of its socket closes."""
         from hpcnas.balsam.zygote import set_subreaper
 
         self.python = python or sys.executable
@@ -117,7 +121,7 @@ class ForkServer:
             # module that could shadow the job's; each child puts its job's directory there instead
             self.proc = subprocess.Popen([self.python, "-m", "hpcnas.balsam.zygote", str(theirs.fileno())],
                                          pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=self.env,
-                                         cwd=os.sep)
+                                         cwd=os.sep, start_new_session=session)
         finally:
             theirs.close()
         self.sock = ours

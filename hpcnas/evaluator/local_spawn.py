@@ -11,7 +11,9 @@ a session of its own, with the environment the slot gives it (``HPCNAS_WORKER``,
 master's ``sys.path``, working directory and run function as a fresh worker does.
 
 It dies with the master as before: the zygote leaves when the master's end of its socket closes
-(even after ``kill -9``), and a worker dies with the zygote (its parent-death signal). Should the
+(even after ``kill -9``), and a worker dies with the zygote (its parent-death signal). The zygote
+has a session of its own, as the workers do, so a signal to the master's process group (Ctrl-C,
+a batch system's ``SIGTERM``) reaches the master alone, which stops its workers itself. Should the
 zygote die while the master lives, its workers die with it: their evaluations fail with the
 exit code lost, and later workers start as fresh interpreters (one line on stderr says so).
 
@@ -70,7 +72,7 @@ class WorkerSpawner:
                 return None
             try:
                 self._server = self._forkserver.ForkServer(
-                    sys.executable, dict(os.environ, PYTHONUNBUFFERED="1"), subreaper=False)
+                    sys.executable, dict(os.environ, PYTHONUNBUFFERED="1"), subreaper=False, session=True)
             except OSError as err:
                 self._use_zygote = False
                 print(f"hpcnas: warning: no fork server for the local workers ({err}); they start as "

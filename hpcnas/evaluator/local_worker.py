@@ -1,7 +1,8 @@
 """The worker side of the local evaluator: one long-lived process per worker slot.
 
-Started by :class:`~hpcnas.evaluator.local.LocalEvaluator` as a fresh interpreter that imports
-only this module; it receives the master's ``sys.path``, working directory and run function
+Started by :class:`~hpcnas.evaluator.local.LocalEvaluator` as a fork of a zygote that imported
+this module (:mod:`hpcnas.evaluator.local_spawn`), or as a fresh interpreter that imports only
+this module; it receives the master's ``sys.path``, working directory and run function
 once, then evaluates configurations one at a time with
 :func:`hpcnas.evaluator.runner.run_config`, one pickled message each way (the outcome in its wire
 form, :meth:`hpcnas.core.trial.Outcome.to_wire`).

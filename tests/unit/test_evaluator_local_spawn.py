@@ -44,7 +44,9 @@ def test_workers_are_forks_of_one_zygote_in_sessions_of_their_own_or_fresh_with_
     assert all(os.getpgid(pid) == pid for pid in pids)  # each leads its own group (killed as a whole)
     if knob == "1":
         assert len(parents) == 1 and parents != {os.getpid()}
-        assert "hpcnas.balsam.zygote" in " ".join(psutil.Process(parents.pop()).cmdline())
+        zygote = parents.pop()
+        assert "hpcnas.balsam.zygote" in " ".join(psutil.Process(zygote).cmdline())
+        assert os.getsid(zygote) == zygote != os.getsid(0)  # a signal to the master's group misses it
         assert "hpcnas.evaluator.local_worker" in " ".join(psutil.Process(pids.pop()).cmdline())
     else:
         assert parents == {os.getpid()}
