@@ -129,8 +129,12 @@ def test_asks_are_random_and_do_not_wait_while_the_model_library_is_imported(mon
     monkeypatch.setattr(search, "_build", lambda *a: (release.wait(60), build(*a))[1])
     search.fit_in_background()  # the warm-up fit (the model library's import) starts at once
     _told(search, 30)
-    assert len(search.ask(8)) == 8 and search._model is None  # answered while the warm-up waits
-    release.set()
+    assert len(search.ask(3)) == 3 and search._model is None  # answered while the warm-up waits
+    assert len(search.ask(2)) == 2 and search._model is None  # 5 random points: n_initial_points
+    waited = threading.Timer(0.5, release.set)  # the next ask waits for the import
+    waited.start()
+    search.ask(1)
+    assert release.is_set() and search._model is not None
     _first_model(search)
     assert search.num_refits == 1 and search.last_fit_size == 30  # then fitted in the foreground (quick)
     assert search.num_background_fits == 0  # the warm-up is not counted as a fit

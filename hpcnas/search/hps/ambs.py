@@ -77,7 +77,7 @@ import numpy as np
 from hpcnas.core.errors import UsageError
 from hpcnas.search.base import register_search
 from hpcnas.search.hps._base import HpSearch
-from hpcnas.search.hps.background_fit import BackgroundFit
+from hpcnas.search.hps.background_fit import BackgroundFit, BackgroundFitting
 from hpcnas.search.hps.acquisition import ACQUISITIONS
 from hpcnas.search.hps.encoding import FLOAT
 from hpcnas.search.hps.rows import Rows
@@ -89,7 +89,7 @@ MAX_N_JOBS = 4096  # processes fitting a forest (joblib refuses more than 1,000,
 
 
 @register_search("hps", "ambs")
-class AMBS(TrustRegionProposals, HpSearch):
+class AMBS(BackgroundFitting, TrustRegionProposals, HpSearch):
     """Asynchronous model-based search (see the module docstring)."""
 
     #: candidates per ask by surrogate (forests: a wider screen favours points on leaf
@@ -167,6 +167,7 @@ class AMBS(TrustRegionProposals, HpSearch):
         self._model_version = 0
         self._picked_rows: dict[bytes, tuple[int, Any, float]] = {}
         self._background, self.num_background_fits = False, 0
+        self._random_while_warming = 0  # random points asked while the model library was imported
         self._fitting: BackgroundFit | None = None
         self._radius, self._best_seen = self.radius_init, -np.inf
         self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
@@ -209,7 +210,8 @@ class AMBS(TrustRegionProposals, HpSearch):
         self._flush_lies()
         self._refresh_model()
         model = self._model
-        if model is None:  # the first fit runs in the background: random points meanwhile
+        if model is None:  # the model library is still being imported: random points meanwhile
+            self._random_while_warming += n
             return self.codec.sample(n)
         warped = self._warped.view()
         center, spread = float(warped.mean()), float(warped.std()) or 1.0
@@ -365,43 +367,6 @@ class AMBS(TrustRegionProposals, HpSearch):
             for entry in entries:
                 entry[1] = lie
             self._add_entries(entries, self._warp([lie] * len(entries)))
-
-    # ----------------------------------------------------------------- background fits
-    def fit_in_background(self, enabled: bool = True) -> None:
-        """Refit in a background thread and ask from the last fitted model meanwhile (the search
-        master turns this on for evaluators on the real clock; :mod:`~hpcnas.search.hps.background_fit`).
-        A throwaway fit on two points starts at once, so that importing the model's library (1-3 s
-        of scikit-learn) is over before the first fit; asks until then are random points."""
-        self._background = enabled
-        if enabled and self._model is None and self._fitting is None:
-            dummy = np.zeros((2, self.codec.num_features)), np.array([0.0, 1.0])
-            self._fitting = BackgroundFit(lambda: self._build(*dummy, 0), tag=None)
-
-    def _refresh_model(self) -> None:
-        """Install a finished background fit; fit when no model exists (unless the warm-up fit of
-        :meth:`fit_in_background` still runs); else start a background fit when one is due."""
-        if self._fitting is not None and self._fitting.done:
-            fitting, self._fitting = self._fitting, None
-            model, warp = fitting.result()
-            if fitting.tag is not None:  # (None: the warm-up fit of fit_in_background)
-                self._install(model, warp, fitting.tag)
-        if self._model is None:
-            if self._fitting is None:  # the first fit, on a few points: quick once the library is in
-                self._refit()
-        elif self._refit_due() and self._fitting is None:
-            if not self._background:
-                self._refit()
-                return
-            X, y, seed = self._training_data()
-            self.num_background_fits += 1
-            X = X.copy()  # the thread gets its own copy of the training data
-            self._fitting = BackgroundFit(lambda: self._build(X, y, seed), tag=len(y))
-
-    def close(self) -> None:
-        if self._fitting is not None:
-            self._fitting.result()
-            self._fitting = None
-        super().close()
 
     def _flush_lies(self) -> None:
         """Add the lies of the points asked since the model was last used, in one update."""

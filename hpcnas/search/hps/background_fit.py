@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+import numpy as np
+
 
 class BackgroundFit:
     """One fit ``build() -> result`` running in a daemon thread."""
@@ -42,3 +44,65 @@ class BackgroundFit:
         if self._error is not None:
             raise self._error
         return self._result
+
+
+class BackgroundFitting:
+    """AMBS's model refresh (a mixin): synchronous fits, or background fits on a real clock.
+
+    The search provides ``_build(X, y, seed)`` (a fitted model and its warp, pure),
+    ``_install(model, warp, n_fit)``, ``_refit()``, ``_refit_due()`` and ``_training_data()``.
+    """
+
+    codec: Any
+    n_initial_points: int
+    num_background_fits: int
+    _background: bool
+    _fitting: BackgroundFit | None
+    _model: Any
+    _random_while_warming: int
+    _build: Callable[..., Any]
+    _install: Callable[..., None]
+    _refit: Callable[[], None]
+    _refit_due: Callable[[], bool]
+    _training_data: Callable[[], Any]
+
+    def fit_in_background(self, enabled: bool = True) -> None:
+        """Refit in a background thread and ask from the last fitted model meanwhile (the search
+        master turns this on for evaluators on the real clock; :mod:`~hpcnas.search.hps.background_fit`).
+        A throwaway fit on two points starts at once, so that importing the model's library (1-3 s
+        of scikit-learn) is over before the first fit; asks until then are random points, at most
+        ``n_initial_points`` of them beyond the initial ones (then an ask waits for the import)."""
+        self._background = enabled
+        if enabled and self._model is None and self._fitting is None:
+            dummy = np.zeros((2, self.codec.num_features)), np.array([0.0, 1.0])
+            self._fitting = BackgroundFit(lambda: self._build(*dummy, 0), tag=None)
+
+    def _refresh_model(self) -> None:
+        """Install a finished background fit; fit when no model exists (unless the warm-up fit of
+        :meth:`fit_in_background` still runs); else start a background fit when one is due."""
+        if self._fitting is not None and self._fitting.done:
+            fitting, self._fitting = self._fitting, None
+            model, warp = fitting.result()
+            if fitting.tag is not None:  # (None: the warm-up fit of fit_in_background)
+                self._install(model, warp, fitting.tag)
+        if self._model is None:
+            if self._fitting is not None and self._random_while_warming >= self.n_initial_points:
+                self._fitting.result()  # enough random points: wait for the import (the warm-up fit)
+                self._fitting = None
+            if self._fitting is None:  # the first fit, on a few points: quick once the library is in
+                self._refit()
+        elif self._refit_due() and self._fitting is None:
+            if not self._background:
+                self._refit()
+                return
+            X, y, seed = self._training_data()
+            self.num_background_fits += 1
+            X = X.copy()  # the thread gets its own copy of the training data
+            self._fitting = BackgroundFit(lambda: self._build(X, y, seed), tag=len(y))
+
+    def close(self) -> None:
+        """Wait for a fit still running, then the search's own close."""
+        if self._fitting is not None:
+            self._fitting.result()
+            self._fitting = None
+        super().close()  # type: ignore[misc]  # the search class after this mixin
