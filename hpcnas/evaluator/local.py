@@ -43,7 +43,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from multiprocessing.connection import Connection, Pipe, wait
@@ -53,7 +52,7 @@ from hpcnas.core.errors import UsageError
 from hpcnas.core.trial import Outcome
 from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evaluator
 from hpcnas.evaluator.local_resources import check_open_files, gpu_slices, visible_gpus
-from hpcnas.evaluator.local_spawn import WorkerSpawner
+from hpcnas.evaluator.local_spawn import OutputTail, WorkerSpawner
 from hpcnas.evaluator.local_worker import pack_run_function
 from hpcnas.evaluator.reaper import Reaper
 from hpcnas.evaluator.runner import DEFAULT_LOG_LIMIT, file_tail, trim_log
@@ -71,43 +70,6 @@ STARTUP_GRACE = 60.0
 QUEUE_AHEAD_SHARE = 8
 #: longest single wait on the workers' pipes (poll() overflows past ~24.8 days); longer waits loop
 MAX_WAIT = 3600.0
-
-
-class _OutputTail:
-    """Drains a worker's output pipe in a thread, keeping only the last ``limit`` bytes."""
-
-    def __init__(self, fd: int, limit: int) -> None:
-        self._fd = fd
-        self._limit = limit
-        self._buf = bytearray()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._drain, name=f"hpcnas-output-{fd}", daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        try:
-            while True:
-                chunk = os.read(self._fd, 65536)
-                if not chunk:
-                    break
-                with self._lock:
-                    self._buf += chunk[-self._limit :]
-                    if len(self._buf) > self._limit:
-                        del self._buf[: len(self._buf) - self._limit]
-        except OSError:
-            pass
-        finally:
-            os.close(self._fd)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._buf.clear()
-
-    def text(self, settle: float = 0.0) -> str:
-        if settle:
-            self._thread.join(settle)
-        with self._lock:
-            return self._buf.decode("utf-8", "replace")
 
 
 class _Worker:
@@ -132,7 +94,7 @@ class _Worker:
             os.close(out_write)
         reaper.add(self.proc.pid)  # its process group (start_new_session) dies with the master
         self.conn: Connection = parent_conn
-        self.output = _OutputTail(out_read, output_tail)
+        self.output = OutputTail(out_read, output_tail)
         self.conn.send_bytes(init_message)
         self.job: tuple[str, Config, float] | None = None  # (job_id, config, submit_time)
         self.evals = 0  # evaluations finished by this process

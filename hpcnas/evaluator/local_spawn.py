@@ -1,4 +1,4 @@
-"""How the local evaluator starts its worker processes: forks of a pre-imported zygote.
+"""How the local evaluator starts its worker processes (forks of a pre-imported zygote) and reads their output.
 
 A fresh interpreter that imports the worker's modules and the run function's costs 0.1-0.3 s of
 CPU, and a master with 64 slots on a 2-core machine starts 64 of them at once: the last slot
@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from typing import Any
 
 #: a worker started as a fresh interpreter
@@ -85,3 +86,40 @@ class WorkerSpawner:
         if self._server is not None:
             self._server.close()
             self._server = None
+
+
+class OutputTail:
+    """Drains a worker's output pipe in a thread, keeping only the last ``limit`` bytes."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self._fd = fd
+        self._limit = limit
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._drain, name=f"hpcnas-output-{fd}", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    break
+                with self._lock:
+                    self._buf += chunk[-self._limit :]
+                    if len(self._buf) > self._limit:
+                        del self._buf[: len(self._buf) - self._limit]
+        except OSError:
+            pass
+        finally:
+            os.close(self._fd)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._buf.clear()
+
+    def text(self, settle: float = 0.0) -> str:
+        if settle:
+            self._thread.join(settle)
+        with self._lock:
+            return self._buf.decode("utf-8", "replace")
