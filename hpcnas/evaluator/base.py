@@ -154,9 +154,14 @@ class Evaluator(ABC):
     def num_pending(self) -> int:
         return len(self._pending)
 
+    #: evaluations a backend keeps queued beyond its workers, so that a worker that finishes
+    #: starts the next one without waiting for the master (the local evaluator's ``--queue-ahead``)
+    queue_ahead = 0
+
     @property
     def num_free(self) -> int:
-        return max(0, self.num_workers - self.num_pending)
+        """Configurations the master may submit now: free workers plus :attr:`queue_ahead`."""
+        return max(0, self.num_workers + self.queue_ahead - self.num_pending)
 
     def pending_configs(self) -> list[Config]:
         return list(self._pending.values())

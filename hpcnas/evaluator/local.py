@@ -171,7 +171,7 @@ class LocalEvaluator(Evaluator):
         super().__init__(run_function, num_workers=num_workers, eval_timeout=eval_timeout)
         if queue_ahead is not None and (not isinstance(queue_ahead, int) or queue_ahead < 0):
             raise UsageError(f"--queue-ahead must be an integer >= 0, got {queue_ahead}")
-        self._queue_ahead = self.num_workers // QUEUE_AHEAD_SHARE if queue_ahead is None else queue_ahead
+        self.queue_ahead = self.num_workers // QUEUE_AHEAD_SHARE if queue_ahead is None else queue_ahead
         if log_limit < 0:
             raise UsageError(f"--log-limit must be >= 0 bytes, got {log_limit}")
         self._log_limit = log_limit
@@ -229,11 +229,6 @@ class LocalEvaluator(Evaluator):
             help="replace a worker process after N evaluations (frees memory a run function leaks; "
             "default: never)",
         )
-
-    @property
-    def num_free(self) -> int:
-        """Free slots plus the queue kept ahead of them (``--queue-ahead``)."""
-        return max(0, self.num_workers + self._queue_ahead - self.num_pending)
 
     # ----------------------------------------------------------------- backend
     def _submit(self, jobs: list[tuple[str, Config]], submit_time: float) -> None:
@@ -306,8 +301,9 @@ class LocalEvaluator(Evaluator):
                     worker.kill()
                 gpus = self._gpus[slot] if self._gpus is not None else None
                 if self._reaper is None:
-                    self._reaper, self._spawner = Reaper(), WorkerSpawner()
-                assert self._spawner is not None
+                    self._reaper = Reaper()
+                if self._spawner is None:
+                    self._spawner = WorkerSpawner()
                 worker = self._workers[slot] = _Worker(slot, self._init_message, self._output_tail, self._reaper,
                                                        self._spawner, gpus)
             job = self._queue.popleft()

@@ -37,8 +37,10 @@ class WorkerSpawner:
 
     def __init__(self) -> None:
         from hpcnas.balsam import forkserver
+        from hpcnas.balsam.zygote import KEEP_FD
 
         self._forkserver = forkserver
+        self._keep_fd = KEEP_FD  # the worker's connection in a forked worker
         self._use_zygote = forkserver.enabled()
         self._server: Any = None
 
@@ -49,8 +51,8 @@ class WorkerSpawner:
         startup = self._forkserver.startup_env
         if server is not None and startup(env) == startup(server.env):
             try:
-                return server.spawn([sys.executable, "-m", "hpcnas.evaluator.local_worker", "3"], os.getcwd(), env,
-                                    out_fd, keep_fd=conn_fd, session=True)
+                return server.spawn([sys.executable, "-m", "hpcnas.evaluator.local_worker", str(self._keep_fd)],
+                                    os.getcwd(), env, out_fd, keep_fd=conn_fd, session=True)
             except self._forkserver.ForkServerGone:
                 self._use_zygote = False  # said in one line by ForkServer.gone
         return subprocess.Popen(
@@ -65,12 +67,12 @@ class WorkerSpawner:
         )
 
     def _zygote(self) -> Any:
+        """The zygote, started on first use; None when off, when it cannot start or once it died."""
+        if self._server is not None and not self._server.alive:
+            self._use_zygote = False  # it died: fresh interpreters from now on
         if not self._use_zygote:
             return None
-        if self._server is None or not self._server.alive:
-            if self._server is not None:  # it died: plain workers from now on
-                self._use_zygote = False
-                return None
+        if self._server is None:
             try:
                 self._server = self._forkserver.ForkServer(
                     sys.executable, dict(os.environ, PYTHONUNBUFFERED="1"), subreaper=False, session=True)
@@ -78,8 +80,7 @@ class WorkerSpawner:
                 self._use_zygote = False
                 print(f"hpcnas: warning: no fork server for the local workers ({err}); they start as "
                       "fresh interpreters", file=sys.stderr, flush=True)
-                return None
-        return self._server
+        return self._server if self._use_zygote else None
 
     def close(self) -> None:
         """Stop the zygote (after the workers: they die with it)."""
