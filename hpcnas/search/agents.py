@@ -12,8 +12,12 @@ command is started K times (``mpirun -n K`` / ``srun -n K`` give each its rank, 
 * it reads the other agents' ``results.csv`` files as they grow (:class:`PeerResults`, at most
   every ``interval`` seconds, only the bytes added since the last read) and tells its search
   every result it finds there, so each model learns from all the evaluations. A configuration
-  told this way is never proposed again by that agent (finished evaluations are not repeated;
-  two agents may still pick the same point at the same moment, before either result exists);
+  told this way is never proposed again by that agent, so finished evaluations are not repeated;
+* it appends every configuration it submits to ``OUTPUT/agent-I/claims.jsonl`` (one JSON object
+  per line) and reads the other agents' claims before each ask, so that no agent proposes a
+  configuration another one is still evaluating (:meth:`hpcnas.search.base.Search.exclude`).
+  Two agents that ask at the same moment can still pick the same point; a claim of an agent
+  that died stays excluded;
 * its seed is ``--seed + I``, so the agents explore differently from the start;
 * when it ends, it writes every agent's rows so far into ``OUTPUT/results.csv`` (the agent that
   ends last writes them all), the file ``hpcnas-analytics`` reads.
@@ -24,6 +28,7 @@ started again resumes it.
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
 import time
@@ -37,6 +42,8 @@ from hpcnas.evaluator.base import EvalResult
 log = logging.getLogger(__name__)
 
 AGENT_DIR = "agent-{}"
+#: an agent's submitted configurations, one JSON object per line
+CLAIMS = "claims.jsonl"
 #: seconds between two reads of the other agents' results
 POLL_INTERVAL = 0.5
 
@@ -94,7 +101,7 @@ def plan(agents: int | None, agent_id: int | None, output_dir: str,
 
 @dataclass
 class _Tail:
-    """What was read of one peer's results.csv: its inode, the bytes read, its header line."""
+    """What was read of one peer's file: its inode, the bytes read, its header line (CSV)."""
 
     inode: int = -1
     offset: int = 0
@@ -114,6 +121,7 @@ class PeerResults:
     _tails: dict[str, _Tail] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
     _last: float = float("-inf")
+    _claim_failed: bool = False
 
     def __post_init__(self) -> None:
         from hpcnas.evaluator.base import PARAM_PREFIX
@@ -129,32 +137,74 @@ class PeerResults:
             return []
         self._last = now
         fresh: list[EvalResult] = []
-        for path in sorted(glob.glob(os.path.join(self.root, AGENT_DIR.format("*"), "results.csv"))):
-            if os.path.dirname(path) == os.path.join(self.root, AGENT_DIR.format(self.own)):
-                continue
+        for path in self._peer_files("results.csv"):
             for result in self._read(path):
                 if result.job_id not in self._seen:
                     self._seen.add(result.job_id)
                     fresh.append(result)
         return fresh
 
-    def _read(self, path: str) -> list[EvalResult]:
+    def take_claims(self) -> list[dict[str, Any]]:
+        """Configurations the other agents submitted since the last call. Read at every call (a
+        ``stat`` per agent when nothing is new), not every ``interval``: the master calls it before
+        each ask, so only agents asking within the same moment can pick the same point."""
+        claims: list[dict[str, Any]] = []
+        for path in self._peer_files(CLAIMS):
+            claims.extend(self._read_claims(path))
+        return claims
+
+    def claim(self, configs: Sequence[Mapping[str, Any]]) -> None:
+        """Record configurations this agent submits, for the others to exclude."""
+        path = os.path.join(self.root, AGENT_DIR.format(self.own), CLAIMS)
+        lines = "".join(json.dumps(dict(c), sort_keys=True, default=str) + "\n" for c in configs)
+        try:
+            with open(path, "a", encoding="utf-8") as fh:  # one write per batch: whole lines
+                fh.write(lines)
+        except OSError as err:
+            if not self._claim_failed:
+                self._claim_failed = True
+                log.warning("claims not written, other agents may repeat this agent's running "
+                            "configurations: %s", err)
+
+    def _peer_files(self, name: str) -> list[str]:
+        own = os.path.join(self.root, AGENT_DIR.format(self.own))
+        paths = glob.glob(os.path.join(self.root, AGENT_DIR.format("*"), name))
+        return sorted(p for p in paths if os.path.dirname(p) != own)
+
+    def _new_lines(self, path: str) -> bytes:
+        """The complete lines added to ``path`` since the last read (all of it if rewritten)."""
         tail = self._tails.setdefault(path, _Tail())
         try:
             st = os.stat(path)
             if st.st_ino != tail.inode or st.st_size < tail.offset:  # rewritten (repaired, widened)
                 tail.inode, tail.offset, tail.header, tail.broken = st.st_ino, 0, b"", False
             if tail.broken or st.st_size == tail.offset:
-                return []
+                return b""
             with open(path, "rb") as fh:
                 fh.seek(tail.offset)
                 chunk = fh.read(st.st_size - tail.offset)
         except OSError:
-            return []
-        complete = chunk[: chunk.rfind(b"\n") + 1]  # a row being written waits for its end
+            return b""
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line being written waits for its end
+        tail.offset += len(complete)
+        return complete
+
+    def _read_claims(self, path: str) -> list[dict[str, Any]]:
+        claims = []
+        for line in self._new_lines(path).splitlines():
+            try:
+                config = json.loads(line)
+            except ValueError:
+                continue  # a damaged line excludes nothing
+            if isinstance(config, dict):
+                claims.append(config)
+        return claims
+
+    def _read(self, path: str) -> list[EvalResult]:
+        complete = self._new_lines(path)
         if not complete:
             return []
-        tail.offset += len(complete)
+        tail = self._tails[path]
         if not tail.header:
             end = complete.find(b"\n") + 1
             tail.header, complete = complete[:end], complete[end:]

@@ -158,6 +158,11 @@ class Search(ABC):
         self.num_told += len(clean)
         self._tell(clean)
 
+    def exclude(self, configs: Sequence[Config]) -> None:
+        """Configurations being evaluated elsewhere (another agent of a decentralized search,
+        :mod:`hpcnas.search.agents`): the search should not propose them. Their results, if any,
+        come later through :meth:`tell`. Default: ignored (a search without a duplicate check)."""
+
     def evaluation_env(self) -> dict[str, str]:
         """Environment variables every evaluation of this search needs (a multi-fidelity search: its
         policy server's address and key). The search master hands them to the evaluator

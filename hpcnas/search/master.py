@@ -239,6 +239,8 @@ class SearchMaster:
                             self._check_repeats(configs)
                     if configs:
                         evaluator.submit(configs)
+                        if self.peers is not None:
+                            self.peers.claim(configs)
                 if evaluator.num_pending == 0:
                     self.stopped_by = "exhausted"
                     log.warning("the search proposed no configuration and nothing is running: stopping")
@@ -315,7 +317,8 @@ class SearchMaster:
 
     @interrupts.deferred()
     def _tell_peers(self, force: bool = False) -> None:
-        """Tell the search the results other agents recorded since the last look (not written here)."""
+        """Tell the search the results other agents recorded since the last look (not written here),
+        and exclude what they submitted since."""
         if self.peers is None:
             return
         fresh = [r for r in self.peers.poll(force=force) if r.job_id not in self._known]
@@ -324,6 +327,9 @@ class SearchMaster:
             self._seen.update(_key(r.config) for r in fresh)
             self.search.tell([(r.config, self._told(r)) for r in fresh])
             self.num_from_peers += len(fresh)
+        claims = self.peers.take_claims()
+        if claims:
+            self.search.exclude(claims)
 
     def _check_repeats(self, configs: list[dict[str, Any]]) -> None:
         if self._warned_repeat or not self._seen:

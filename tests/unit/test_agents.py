@@ -12,6 +12,7 @@ from hpcnas.core.mpi_env import RANK_VARS
 from hpcnas.evaluator.base import EvalResult
 from hpcnas.search.agents import PeerResults, plan, write_merged
 from hpcnas.search.results_store import ResultsStore
+from hpcnas.problem import HpProblem
 from tests.support.toy import Problem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -87,3 +88,38 @@ def test_bad_agent_options_are_one_line(tmp_path, argv, message) -> None:
 def test_plan_errors_are_usage_errors(tmp_path) -> None:
     with pytest.raises(UsageError):
         plan(2, -1, str(tmp_path))
+
+
+Grid = HpProblem()
+Grid.add_hyperparameter(["a", "b", "c", "d", "e", "f"], "cell")
+Grid.add_hyperparameter([1, 2, 3, 4], "depth", ordinal=True)
+
+
+def grid_run(config: dict) -> float:
+    return float(config["depth"])
+
+
+def test_an_agent_never_proposes_what_another_is_still_evaluating(tmp_path) -> None:
+    from hpcnas.evaluator import create_evaluator
+    from hpcnas.search.base import get_search_class
+    from hpcnas.search.master import SearchMaster
+
+    # agent 1 has claimed half of the 24 configurations and finished none of them
+    claimed = [dict(c) for c in get_search_class("hps", "random")(Grid, random_state=7).ask(12)]
+    os.makedirs(tmp_path / "agent-1")
+    PeerResults(str(tmp_path), 1, Grid).claim(claimed)
+    with open(tmp_path / "agent-1" / "claims.jsonl", "a") as fh:
+        fh.write('{"cell": "z", "depth": 9}\n{"cell": "a", "dep')  # not of this space; a line being written
+    peers = PeerResults(str(tmp_path), 0, Grid, interval=0)
+    evaluator = create_evaluator("simulated", f"{__name__}.grid_run", num_workers=2)
+    master = SearchMaster(Grid, get_search_class("hps", "random")(Grid, random_state=0), evaluator,
+                          str(tmp_path / "agent-0"), 6, progress=False, peers=peers)
+    df = master.run()
+    evaluator.close()
+    mine = {(c, int(d)) for c, d in zip(df["p:cell"], df["p:depth"])}
+    assert len(mine) == 6
+    assert mine.isdisjoint({(c["cell"], c["depth"]) for c in claimed})
+    # ... and agent 0's own submissions are claimed in turn, for agent 1 to read
+    back = PeerResults(str(tmp_path), 1, Grid)
+    assert {(c["cell"], c["depth"]) for c in back.take_claims()} == mine
+    assert back.take_claims() == []

@@ -20,10 +20,11 @@ with :meth:`HpSearch.rescalarized`).
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
+from hpcnas.core.errors import HpcnasError
 from hpcnas.search.base import Config, Search
 from hpcnas.search.hps.encoding import SpaceCodec
 from hpcnas.search.multiobjective import Scalarizer, as_matrix
@@ -88,6 +89,15 @@ class HpSearch(Search):
                 else:
                     self._pending[key] = count - 1
         self._observe(vectors, objectives, pending)
+
+    def exclude(self, configs: Sequence[Config]) -> None:
+        """Never propose these configurations (they count as asked elsewhere, not by this search)."""
+        for config in configs:
+            try:
+                key = self.codec.keys(self.codec.to_vectors([dict(config)]))[0]
+            except (HpcnasError, KeyError, ValueError, TypeError, IndexError):
+                continue  # not a point of this space (another problem's claim): nothing to exclude
+            self._seen.add(key)
 
     # ----------------------------------------------------------------- helpers
     def rescalarized(self) -> np.ndarray:
