@@ -158,6 +158,12 @@ class OptunaSearch:
     def restore(self, results: Any) -> None:
         pass
 
+    def evaluation_env(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
