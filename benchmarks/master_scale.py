@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from hpcnas.benchmark import polynome2
+from hpcnas.search.base import Search
 
 SEARCHES = {
     "random": ("random", {}),
@@ -125,7 +126,7 @@ def simulate(method: str, workers: int, evals: int, duration: float, scale: floa
 CHECKPOINTS = (1_000, 5_000, 10_000, 50_000)
 
 
-class OptunaSearch:
+class OptunaSearch(Search):
     """Optuna TPE through its ask/tell interface, as an hpcnas search (floats only: polynome2)."""
 
     name = "optuna-tpe"
@@ -133,36 +134,26 @@ class OptunaSearch:
     def __init__(self, problem: Any, seed: int = 0) -> None:
         import optuna
 
+        super().__init__(problem, random_state=seed)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
         self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
         self.names = problem.hyperparameter_names
         self.trials: dict[str, Any] = {}
-        self.num_asked = 0
 
-    def ask(self, n: int = 1) -> list[dict[str, Any]]:
+    def _ask(self, n: int) -> list[dict[str, Any]]:
         out = []
         for _ in range(n):
             trial = self.study.ask()
             config = {k: trial.suggest_float(k, polynome2.LOW, polynome2.HIGH) for k in self.names}
             self.trials[repr(sorted(config.items()))] = trial
             out.append(config)
-        self.num_asked += n
         return out
 
-    def tell(self, results: list[tuple[dict[str, Any], float | None]]) -> None:
+    def _tell(self, results: list[tuple[dict[str, Any], float | None]]) -> None:
         for config, y in results:
             trial = self.trials.pop(repr(sorted(config.items())))
             self.study.tell(trial, y, state=None if y is not None else self.optuna.trial.TrialState.FAIL)
-
-    def restore(self, results: Any) -> None:
-        pass
-
-    def evaluation_env(self) -> dict[str, str]:
-        return {}
-
-    def close(self) -> None:
-        pass
 
 
 def main(argv: list[str] | None = None) -> None:

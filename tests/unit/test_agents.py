@@ -10,9 +10,9 @@ import pytest
 from hpcnas.core.errors import UsageError
 from hpcnas.core.mpi_env import RANK_VARS
 from hpcnas.evaluator.base import EvalResult
+from hpcnas.problem import HpProblem
 from hpcnas.search.agents import PeerResults, plan, write_merged
 from hpcnas.search.results_store import ResultsStore
-from hpcnas.problem import HpProblem
 from tests.support.toy import Problem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

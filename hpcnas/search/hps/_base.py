@@ -95,7 +95,7 @@ class HpSearch(Search):
         for config in configs:
             try:
                 key = self.codec.keys(self.codec.to_vectors([dict(config)]))[0]
-            except (HpcnasError, KeyError, ValueError, TypeError, IndexError):
+            except HpcnasError:
                 continue  # not a point of this space (another problem's claim): nothing to exclude
             self._seen.add(key)
 
