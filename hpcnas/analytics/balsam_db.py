@@ -32,6 +32,7 @@ peak of busy nodes rounded up. The experiment records which.
 """
 from __future__ import annotations
 
+import difflib
 import gc
 import glob
 import io
@@ -259,7 +260,11 @@ def experiment_from_balsam(workflow: str, db: str | None = None, nodes: float | 
                               f"({first}): give --db a DB made by balsam init / hpcnas balsam-init") from None
         if jobs.empty:
             known = _workflows(conn)
-            listing = ", ".join(f"{w} ({n} jobs)" for w, n in list(known.items())[:10])
+            close = difflib.get_close_matches(workflow, list(known), n=10, cutoff=0.6) if workflow else []
+            names = (close + [w for w in known if w not in close])[:10]
+            listing = ", ".join(f"{w} ({known[w]} jobs)" for w in names)
+            if len(known) > len(names):
+                listing += f" and {len(known) - len(names)} more"
             if workflow:
                 raise HpcnasError(f"unknown workflow '{workflow}' in the Balsam DB at '{db_path}': "
                                   + (f"choose one of {listing}" if known else

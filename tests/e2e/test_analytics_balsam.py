@@ -196,7 +196,16 @@ def test_unknown_workflow(balsam_env, four_nodes, tmp_path, capsys):
                "-o", str(tmp_path)])
     assert rc == 2
     err = _one_line(capsys)
-    assert "unknown workflow 'no-such-wf'" in err and four_nodes in err
+    assert "unknown workflow 'no-such-wf'" in err and "choose one of" in err
+
+
+def test_misspelt_workflow_is_named_first(balsam_env, four_nodes, tmp_path, capsys):
+    """However many workflows the DB holds, the listing starts with the ones spelt like the ask."""
+    rc = main(["utilization", "--db", balsam_env.db_path, "--workflow", four_nodes[:-1] + "#",
+               "-o", str(tmp_path)])
+    assert rc == 2
+    err = _one_line(capsys)
+    assert err.split("choose one of ", 1)[1].startswith(f"{four_nodes} (")
 
 
 def test_workflow_whose_jobs_never_ran(balsam_env, balsam_workflow, tmp_path, capsys):
