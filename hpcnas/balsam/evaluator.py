@@ -3,10 +3,13 @@
 * ``submit`` creates one job per configuration (bulk ``INSERT``) in the search's workflow:
   application :data:`~hpcnas.balsam.apps.RUNNER_APP` (``python -m hpcnas.balsam.job_runner
   RUN b64:CONFIG``), ``num_nodes``, ``ranks_per_node``, ``threads_per_rank``,
-  ``node_packing_count``, ``environ_vars``, and the evaluation's identity in ``data``.
+  ``node_packing_count``, ``environ_vars``, and the evaluation's identity in ``data``; created
+  ``PREPROCESSED`` with their working directory (:mod:`hpcnas.balsam.fastforward`), so the
+  launcher starts them without waiting for a transition process.
 * ``gather`` polls with one query per poll for the states of all pending jobs (and one more
-  that reads the jobs found in a final state). The runner's report in ``data`` (or its
-  ``HPCNAS_RESULT`` output line) gives objective and status; ``RUN_ERROR`` / ``FAILED`` /
+  that reads the jobs found in a final state), 0.05 s after the gather starts and then at
+  periods growing to ``poll_interval`` (0.5 s) while nothing finishes. The runner's report in
+  ``data`` (or its ``HPCNAS_RESULT`` output line) gives objective and status; ``RUN_ERROR`` / ``FAILED`` /
   ``USER_KILLED`` without a report are ``FAILED`` with the error tail from ``state_history``.
   Start and end times come from ``state_history`` (``RUNNING`` -> ``RUN_DONE``/``RUN_ERROR``);
   the result's ``log`` is the job's ``.out`` file.
@@ -49,6 +52,11 @@ from hpcnas.evaluator.base import Config, EvalResult, Evaluator, register_evalua
 RESOURCE_KEYS = ("num_nodes", "ranks_per_node", "threads_per_rank", "node_packing_count")
 log = logging.getLogger(__name__)
 _FINAL_STATES = tuple(STATE_STATUS)
+#: seconds between the first polls of a gather; each empty poll waits POLL_GROWTH times longer, up
+#: to ``poll_interval``: results of short evaluations are seen within ~0.05 s, long ones cost a
+#: query per ``poll_interval``
+FIRST_POLL_S = 0.05
+POLL_GROWTH = 1.5
 
 
 @register_evaluator("balsam")
@@ -98,9 +106,11 @@ class BalsamEvaluator(Evaluator):
 
         from hpcnas.balsam.apps import ensure_runner_app
         from hpcnas.balsam.connect import connect
+        from hpcnas.balsam.fastforward import runnable_at_creation
 
         self.db = connect()
         self.app = ensure_runner_app(self.db)
+        self._runnable = runnable_at_creation(self.db, self.app)  # created PREPROCESSED (fastforward)
         self.search_job = self._current_search_job()
         self.workflow = workflow or (self.search_job.workflow if self.search_job else None) or "hpcnas"
         self.search_id = str(self.search_job.pk) if self.search_job else f"workflow:{self.workflow}"
@@ -201,6 +211,10 @@ class BalsamEvaluator(Evaluator):
                                  "submit_time": submit_time}},
                 **fields,
             ))
+        if self._runnable:
+            from hpcnas.balsam.fastforward import make_runnable
+
+            make_runnable(self.db.models, objs)
         attempts: list[int] = []
 
         def create() -> None:
@@ -218,14 +232,16 @@ class BalsamEvaluator(Evaluator):
 
     def _gather(self, timeout: float | None) -> list[EvalResult]:
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        period = min(FIRST_POLL_S, self.poll_interval)
         while True:
             results = self._db_call("polling the jobs", self._poll)
             if results or not self._pks:
                 return results
             if deadline is not None and time.monotonic() >= deadline:
                 return []
-            wait = self.poll_interval if deadline is None else min(self.poll_interval, deadline - time.monotonic())
+            wait = period if deadline is None else min(period, deadline - time.monotonic())
             time.sleep(max(0.0, wait))
+            period = min(self.poll_interval, period * POLL_GROWTH)
 
     def _db_call(self, what: str, func: Callable[[], Any]) -> Any:
         """``func()``, retried while the DB does not answer (up to ``db_retry_s`` seconds)."""

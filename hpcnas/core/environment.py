@@ -43,6 +43,8 @@ VARIABLES: dict[str, tuple[str, str | None]] = {
     "HPCNAS_STATUS_BATCH_S": ("launcher pacing: seconds the ensemble master batches state updates", "0.05"),
     "HPCNAS_TRANSITION_S": ("launcher pacing: seconds between the transition processes' looks", "0.5"),
     "HPCNAS_WORKER_S": ("launcher pacing: seconds between a serial worker's polls", "0.1"),
+    "HPCNAS_FAST_FORWARD": ("0: the Balsam evaluator creates its jobs CREATED (a transition process moves them on)",
+                            "1"),
     "HPCNAS_FORK_SERVER": ("0: serial-mode evaluations start as fresh interpreters, not forks of the fork server",
                            "1"),
     "HPCNAS_FORK_PRELOAD": ("comma-separated modules the fork server imports once for every evaluation", None),

@@ -86,11 +86,18 @@ def test_bulk_create_batched_poll_and_per_config_resources(balsam_client):
             ev.gather(timeout=0)
         assert len(polls.captured_queries) == 1 and polls.captured_queries[0]["sql"].startswith("SELECT")
         rows = {r["data"]["hpcnas_eval"]["job_id"]: r for r in ev.db.BalsamJob.objects.filter(
-            workflow=f"{balsam_client}-res").values("num_nodes", "ranks_per_node", "threads_per_rank", "cpu_affinity", "data")}
+            workflow=f"{balsam_client}-res").values("num_nodes", "ranks_per_node", "threads_per_rank", "cpu_affinity", "data", "state_history")}
         assert [(rows[i]["num_nodes"], rows[i]["ranks_per_node"]) for i in ids] == [(2, 4), (1, 1), (2, 4)]
         assert all(rows[i]["threads_per_rank"] == 2 for i in ids)
         # aprun reserves the threads only with -cc depth (Theta), so a 2-thread job asks for it
         assert all(rows[i]["cpu_affinity"] == "depth" for i in ids)
+        # created runnable (no transition process in between): CREATED, then PREPROCESSED at once
+        from hpcnas.analytics.balsam_db import parse_state_history
+        from hpcnas.balsam.fastforward import MESSAGE
+
+        for i in ids:
+            steps = parse_state_history([i], [rows[i]["state_history"]])["state"].tolist()
+            assert steps[:2] == ["CREATED", "PREPROCESSED"] and MESSAGE in rows[i]["state_history"]
     finally:
         ev.cancel_pending()
         ev.close()

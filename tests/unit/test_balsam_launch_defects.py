@@ -55,6 +55,7 @@ def fake_db(monkeypatch):
     import hpcnas.balsam.connect as connect
 
     monkeypatch.delenv("BALSAM_JOB_ID", raising=False)
+    monkeypatch.setenv("HPCNAS_FAST_FORWARD", "0")  # the fake has no ApplicationDefinition table
     db = SimpleNamespace(BalsamJob=_FakeJob, connection=None)
     monkeypatch.setattr(connect, "connect", lambda: db)
     monkeypatch.setattr(apps, "ensure_runner_app", lambda db, python=None: "HPCNAS_RUN")
