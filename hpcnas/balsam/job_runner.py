@@ -58,14 +58,16 @@ JOB_TABLE, PK_COLUMN, DATA_COLUMN = "core_balsamjob", "job_id", "data"
 
 
 def process_start_time() -> float | None:
-    """When this process started (epoch seconds, from ``/proc``; None elsewhere)."""
+    """When this process started (epoch seconds, from ``/proc``, to the clock tick; None elsewhere).
+
+    The start is counted in ticks since boot; the boot's epoch time comes from the boot-time
+    clock (``/proc/stat``'s ``btime`` is whole seconds, up to 1 s early)."""
     try:
         with open("/proc/self/stat", "rb") as fh:
             ticks = int(fh.read().rsplit(b")", 1)[1].split()[19])
-        with open("/proc/stat", "rb") as fh:
-            boot = next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
+        boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
         return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+    except (OSError, ValueError, IndexError, AttributeError):
         return None
 
 

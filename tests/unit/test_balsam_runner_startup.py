@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from hpcnas.balsam.job_runner import TIMINGS_MARKER, process_start_time
+from hpcnas.balsam.job_runner import TIMINGS_MARKER
 from hpcnas.balsam.jobs import MARKER, encode_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,13 +28,18 @@ def test_no_heavy_module_is_imported_before_the_run_function(tmp_path):
     assert lines[-1].startswith(TIMINGS_MARKER) and lines.index(next(l for l in lines if l.startswith(MARKER))) < len(lines) - 1
 
 
-def test_process_start_time_is_this_process_start():
+def test_process_start_time_is_when_the_process_started_to_the_clock_tick():
+    """Between the parent's clock before the spawn and the child's own first reading (a start
+    from ``btime``, whole seconds, read up to 1 s early)."""
     import time
 
-    import psutil
-
-    start = process_start_time()
-    assert start is not None and abs(start - psutil.Process().create_time()) < 0.05 and start <= time.time()
+    code = ("import time; now = time.time(); from hpcnas.balsam.job_runner import process_start_time as p; "
+            "print(p(), now)")
+    before = time.time()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    start, child_now = map(float, out.split())
+    tick = 1.0 / os.sysconf("SC_CLK_TCK")
+    assert before - tick - 0.005 <= start <= child_now
 
 
 _FAKE_PSYCOPG2 = '''
