@@ -39,9 +39,9 @@ from hpcnas.core.mpi_env import without_step_variables
 
 #: the variable of the seconds without a running job before the master looks at the workflow
 IDLE_GRACE_KNOB = "HPCNAS_ENSEMBLE_IDLE_S"
-#: seconds between two looks at the workflow (one DB query each)
-CHECK_PERIOD_S = 1.0
-#: the variable of the seconds without a message from a worker (they write every ~0.1 s) before it
+#: seconds between two looks at the workflow (one DB query each), only while no job runs
+CHECK_PERIOD_S = 0.25
+#: the variable of the seconds without a message from a worker (they write every HPCNAS_WORKER_S, 0.05 s) before it
 #: counts as lost
 WORKER_LOST_KNOB = "HPCNAS_WORKER_LOST_S"
 #: return code recorded for the jobs of a lost worker

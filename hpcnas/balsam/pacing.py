@@ -5,10 +5,10 @@ source (Balsam 0.5 defaults in brackets):
 
 * ``HPCNAS_TRANSITION_S`` (0.5 s [5 s refresh + 1 s sleep]): the transition processes look for
   jobs to move (``CREATED`` -> ``PREPROCESSED``, ``RUN_DONE`` -> ``JOB_FINISHED``);
-* ``HPCNAS_JOBSOURCE_S`` (0.25 s [1 s]): the ensemble master fetches runnable jobs;
+* ``HPCNAS_JOBSOURCE_S`` (0.05 s [1 s]): the ensemble master fetches runnable jobs;
 * ``HPCNAS_STATUS_BATCH_S`` (0.05 s [1 s]): the ensemble master batches state updates
   (``RUNNING``, ``RUN_DONE``) before writing them;
-* ``HPCNAS_WORKER_S`` (0.1 s [1 s]): the serial worker polls its processes and asks the master
+* ``HPCNAS_WORKER_S`` (0.05 s [1 s]): the serial worker polls its processes and asks the master
   for jobs.
 
 :func:`install_transitions` replaces ``balsam.core.transitions._main`` (the loop each transition

@@ -118,7 +118,7 @@ def test_knobs_default_and_override(monkeypatch):
     for name in ("HPCNAS_TRANSITION_S", "HPCNAS_JOBSOURCE_S", "HPCNAS_STATUS_BATCH_S", "HPCNAS_WORKER_S"):
         monkeypatch.delenv(name, raising=False)
     assert (pacing.transition_period(), pacing.jobsource_period(), pacing.status_batch_period(),
-            pacing.worker_period()) == (0.5, 0.25, 0.05, 0.1)
+            pacing.worker_period()) == (0.5, 0.05, 0.05, 0.05)
     monkeypatch.setenv("HPCNAS_TRANSITION_S", "5")
     assert pacing.transition_period() == 5.0
     assert os.environ["HPCNAS_TRANSITION_S"] == "5"
