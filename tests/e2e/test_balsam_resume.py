@@ -17,7 +17,7 @@ import time
 import pandas as pd
 import pytest
 
-from tests.support.balsam_env import eval_rows, search_args, wait_for_state
+from tests.support.balsam_env import eval_rows, search_args, wait_for_evaluations_final, wait_for_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam]
 
@@ -54,6 +54,8 @@ def test_kill_launcher_then_restart_resumes_without_loss_or_duplicates(balsam_en
     second = env.start_launcher(wf, "serial", log_name=f"launcher-{wf}-2.log")
     try:
         state = wait_for_state(env, f"workflow={wf!r}, name='search'", ("JOB_FINISHED", "FAILED"), second, 420)
+        if state == "JOB_FINISHED":  # the launcher's transitions finish its last evaluations
+            wait_for_evaluations_final(env, wf, second, 120)
     finally:
         env.stop(second)
     search_dir = glob.glob(os.path.join(env.db_path, "data", wf, "search_*"))[0]

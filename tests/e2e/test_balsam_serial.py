@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from hpcnas.balsam.jobs import run_times
-from tests.support.balsam_env import eval_rows, search_args, wait_for_state
+from tests.support.balsam_env import eval_rows, search_args, wait_for_evaluations_final, wait_for_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.balsam]
 
@@ -30,6 +30,8 @@ def test_serial_user_flow_ambs_40_evals_packed_2(balsam_env, balsam_workflow):
     launcher = env.start_launcher(wf, "serial", stock=True)  # `balsam launcher`, as users run it
     try:
         state = wait_for_state(env, f"workflow={wf!r}, name='search'", ("JOB_FINISHED", "FAILED"), launcher, 420)
+        if state == "JOB_FINISHED":  # the launcher's transitions finish its last evaluations
+            wait_for_evaluations_final(env, wf, launcher, 120)
     finally:
         env.stop(launcher)
     search_dirs = glob.glob(os.path.join(env.db_path, "data", wf, "search_*"))

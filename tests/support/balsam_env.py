@@ -324,6 +324,22 @@ def wait_for_state(env, name_filter: str, states: tuple[str, ...], launcher, tim
     raise AssertionError(f"search job never reached {states} (last state {state}, launcher rc {launcher.poll()})")
 
 
+def wait_for_evaluations_final(env, workflow: str, launcher, timeout: float) -> None:
+    """Wait until every evaluation job of ``workflow`` is in a final state. The search master
+    reads ``RUN_DONE`` as done, so a search can end while a transition process has still to move
+    its last evaluations on to ``JOB_FINISHED`` (every few seconds under Balsam's own pace)."""
+    final = ("JOB_FINISHED", "FAILED", "USER_KILLED")
+    deadline = time.time() + timeout
+    states: list[str] = []
+    while time.time() < deadline:
+        states = env.query(f"list(BalsamJob.objects.filter(workflow={workflow!r}, name__startswith='eval-')"
+                           ".values_list('state', flat=True))")
+        if all(s in final for s in states) or launcher.poll() is not None:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"evaluations still not final after {timeout:.0f} s: {sorted(set(states))}")
+
+
 def search_args(max_evals: int, run: str, extra: str = "") -> str:
     return (
         "--evaluator balsam --problem tests.support.balsam_problems.Problem "
