@@ -89,6 +89,24 @@ def test_lies_added_at_ask_removed_at_tell(strategy):
     assert _lie_total(search) == pytest.approx(4 + 3) and not search._lies
 
 
+def test_by_default_pending_points_leave_the_model_as_it_is_and_a_batch_still_spreads():
+    problem = mixed_problem(with_start=False)
+    search = AMBS(problem, random_state=0, n_initial_points=4)
+    assert search.liar_strategy == "none"
+    first = search.ask(4)
+    search.tell([(c, toy_objective(c)) for c in first])
+    search.refit_fraction = 100.0  # one fit: told points go into its leaves from here
+    pending = search.ask(1)  # fits the model
+    sums, counts = search._model._sums.copy(), search._model._counts.copy()
+    pending += search.ask(1) + search.ask(6)
+    search._flush_lies()
+    assert np.array_equal(search._model._counts, counts) and search._model._sums == pytest.approx(sums)
+    keys = search.codec.keys(search.codec.to_vectors(pending))
+    assert len(set(keys)) == 8  # eight distinct points, none repeated
+    search.tell([(c, toy_objective(c)) for c in pending])
+    assert _lie_total(search) == pytest.approx(4 + 8) and not search._lies
+
+
 @pytest.mark.parametrize("strategy, weight", [("kb", 0.0), ("blend", 0.5), ("blend", 0.8)])
 def test_a_believer_lies_with_the_model_mean_and_each_lie_is_taken_back_at_tell(strategy, weight):
     search = AMBS(mixed_problem(with_start=False), random_state=0, n_initial_points=4, liar_strategy=strategy)
@@ -156,7 +174,7 @@ def test_forest_add_equals_frozen_structure_refit(cls):
 
 def test_failed_evaluations_learnt_as_worst():
     problem = mixed_problem(with_start=False)
-    search = AMBS(problem, random_state=0, n_initial_points=4)
+    search = AMBS(problem, random_state=0, n_initial_points=4, liar_strategy="cl_max")
     configs = search.ask(6)
     values = [toy_objective(c) for c in configs[:4]]
     search.tell([(c, y) for c, y in zip(configs[:4], values)] + [(c, None) for c in configs[4:]])

@@ -38,7 +38,7 @@ class _CountingTraversals:
 
 @pytest.mark.parametrize("surrogate", ["RF", "ET"])
 def test_a_refit_learns_from_the_told_points_only_and_re_adds_every_lie_in_one_update(surrogate) -> None:
-    search = AMBS(PROBLEM, random_state=0, surrogate_model=surrogate, n_initial_points=5)
+    search = AMBS(PROBLEM, random_state=0, surrogate_model=surrogate, n_initial_points=5, liar_strategy="cl_max")
     _told(search, 30)
     pending = search.ask(200)  # 200 lies
     assert search.num_refits == 1 and search.last_fit_size == 30
@@ -91,7 +91,7 @@ def test_the_gp_optimises_its_kernel_on_a_subset_and_conditions_on_bounded_extra
     monkeypatch.setattr(surrogates.GaussianProcessSurrogate, "max_points", 40)
     monkeypatch.setattr(surrogates.GaussianProcessSurrogate, "max_extra", 8)
     monkeypatch.setattr(surrogates.GaussianProcessSurrogate, "n_restarts_optimizer", 0)
-    search = AMBS(PROBLEM, random_state=0, surrogate_model="GP", n_initial_points=5)
+    search = AMBS(PROBLEM, random_state=0, surrogate_model="GP", n_initial_points=5, liar_strategy="cl_max")
     _told(search, 60)
     asked = search.ask(4)
     model = search._model
@@ -144,7 +144,7 @@ def test_asks_are_random_and_do_not_wait_while_the_model_library_is_imported(mon
 def test_a_background_refit_does_not_stall_asks_and_is_installed_when_done(monkeypatch) -> None:
     import threading
 
-    search = AMBS(PROBLEM, random_state=0, n_initial_points=5)
+    search = AMBS(PROBLEM, random_state=0, n_initial_points=5, liar_strategy="cl_max")
     search.random_share = 0.0
     search.fit_in_background()
     _told(search, 30)

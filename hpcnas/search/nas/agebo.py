@@ -34,7 +34,7 @@ class AgEBO(AgE):
         surrogate_model: str = "RF",
         acq_func: str = "UCB",
         xi: float = 0.001,
-        liar_strategy: str = "cl_max",
+        liar_strategy: str = "none",
         n_initial_points: int = 10,
         **kwargs: Any,
     ) -> None:
