@@ -31,6 +31,10 @@ DEFAULT_METHODS = ["ambs", "ambs-et", "ambs-gp", "age", "random", "optuna-tpe", 
                    "skopt-rf", "deephyper-cbo"]
 
 
+#: what every line of a file of suite runs holds (``RunResult``'s fields that the report reads)
+RUN_KEYS = frozenset({"problem", "method", "seed", "workers", "evals", "regret", "cpu_s", "failed"})
+
+
 def _tasks(args: argparse.Namespace, methods: list[str]) -> list[tuple[str, str, int, int, int]]:
     tasks = []
     for problem in args.problems:
@@ -88,7 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.ambs_option = dict(args.ambs_option)
     if args.report:
-        runs = [json.loads(line) for path in args.report for line in _open(path) if line.strip()]
+        runs = []
+        for path in args.report:
+            found = [json.loads(line) for line in _open(path) if line.strip()]
+            if any(not RUN_KEYS <= set(run) for run in found):
+                print(f"{path}: not a file of suite runs (a line lacks {', '.join(sorted(RUN_KEYS))}); "
+                      "multi-fidelity runs are read by python -m benchmarks.suite.multifidelity --report",
+                      file=sys.stderr)
+                return 2
+            runs += found
     else:
         methods = []
         for m in args.methods:

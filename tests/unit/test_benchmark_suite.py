@@ -109,6 +109,21 @@ def test_report_ranks_targets_and_async_cost():
     assert async_cost(runs + [variant], 3, "ambs[liar_strategy=kb]") == {"p1": pytest.approx(2 / 3)}
 
 
+def test_report_refuses_a_file_that_is_not_suite_runs_in_one_line(tmp_path, capsys):
+    import json
+
+    from benchmarks.suite.__main__ import main
+
+    good, other = tmp_path / "runs.jsonl", tmp_path / "asha.jsonl"
+    good.write_text(json.dumps(_run("p1", "ambs", 0, [3, 2, 1.0])) + "\n")
+    other.write_text(json.dumps({"problem": "p1", "searcher": "ambs", "scheduler": "asha", "regret": 0.1}) + "\n")
+    assert main(["--report", str(good), "--budgets", "3", "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["--report", str(good), str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{other}: not a file of suite runs") and "multifidelity" in err[0]
+
+
 def test_the_multifidelity_suite_tells_the_searcher_every_trial_and_spends_its_budget():
     from benchmarks.suite import multifidelity as MF
 
