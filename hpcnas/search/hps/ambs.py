@@ -32,16 +32,13 @@ Algorithm
    knows the basins it has seen, and on multimodal, separable and conditional problems it
    otherwise never leaves the first one it converged in.
 3. Pending points (asked, not yet told) change nothing in the model by default (liar
-   ``none``): each ask screens fresh random candidates, so consecutive asks differ, and on
-   the suite 8 asynchronous workers then need no more evaluations than one (the constant
-   liar cost them 29 % more; :mod:`hpcnas.search.hps.liars`). With another
-   ``liar_strategy``, asynchronous asks *lie* about pending points (``cl_max`` with the worst
-   objective seen, ``kb`` with the model's mean). Lies never enter a refit (the model is
-   fitted on told points only) and are added to the fitted
-   model as leaf statistics (a kriging believer on a fixed model): the lies of a batch of
-   asks in one vectorised update before the model is next used, those of a batch of tells
-   out in one, and all pending lies back into the new leaves after a refit in one
-   (microseconds per lie). A batch ``ask(k)`` picks ``batch_chunk`` (32) points per screen
+   ``none``, :mod:`hpcnas.search.hps.liars`); each ask screens fresh random candidates, so
+   consecutive asks differ. With another ``liar_strategy`` asks *lie* about pending points
+   (``cl_max``: the worst objective seen, ``kb``: the model's mean). Lies never enter a
+   refit (the model is fitted on told points only) and are added to the fitted model as leaf
+   statistics: the lies of a batch of asks in one vectorised update before the model is next
+   used, those of a batch of tells out in one, all pending lies back into the new leaves
+   after a refit in one (microseconds per lie). A batch ``ask(k)`` picks ``batch_chunk`` (32) points per screen
    of candidates, with temporary lies between the picks (the worst objective seen, whatever
    the liar), so it costs O(k), not O(k^2), and the picks of one batch spread.
 4. A failed evaluation (objective ``None``) is learnt as the worst objective seen, so the

@@ -3,8 +3,8 @@
 * ``none`` (the default): nothing. A pending point is not in the model until it is told; the
   asks still differ because each screens fresh random candidates (and the picks of one batch
   ``ask(k)`` repel each other with temporary ``cl_max`` lies). On the suite
-  (docs/benchmark_suite.rst) 8 asynchronous workers then need the same number of evaluations
-  as one for the same regret (median ratio 1.01 at 100 evaluations; ``cl_max`` 1.29), and on
+  (docs/benchmark_suite.rst) 8 asynchronous workers then need a median 1.19 times the
+  evaluations of one for the same regret after 100 (10 seeds; ``cl_max`` 1.29), and on
   polynome2 with 4,096 workers the best after 10,000 evaluations is -0.9 instead of -6.9
   (``benchmarks/master_scale.py sim``): every lie near the best point makes its neighbourhood
   look worse, and with many pending points the picks are pushed out of the trust region.
