@@ -26,13 +26,10 @@ from typing import Any
 from benchmarks.suite.methods import METHODS, available
 from benchmarks.suite.problems import PROBLEM_NAMES
 from benchmarks.suite.report import render
+from benchmarks.suite.runner import RUN_KEYS, run_task
 
 DEFAULT_METHODS = ["ambs", "ambs-et", "ambs-gp", "age", "random", "optuna-tpe", "optuna-gp", "skopt-gp",
                    "skopt-rf", "deephyper-cbo"]
-
-
-#: what every line of a file of suite runs holds (``RunResult``'s fields that the report reads)
-RUN_KEYS = frozenset({"problem", "method", "seed", "workers", "evals", "regret", "cpu_s", "failed"})
 
 
 def _tasks(args: argparse.Namespace, methods: list[str]) -> list[tuple[str, str, int, int, int]]:
@@ -114,8 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         start = time.time()
         runs = []
         with ProcessPoolExecutor(args.jobs) as pool, open(args.output, "a") as out:
-            from benchmarks.suite.runner import run_task
-
             for i, run in enumerate(pool.map(run_task, tasks, chunksize=1), 1):
                 runs.append(run)
                 out.write(json.dumps(run) + "\n")

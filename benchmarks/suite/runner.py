@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,10 @@ class RunResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: the keys every line of a file of suite runs holds (``options`` may be missing from old files)
+RUN_KEYS = frozenset(f.name for f in fields(RunResult)) - {"options"}
 
 
 def run_one(problem_name: str, method: str, seed: int, workers: int, evals: int,

@@ -38,9 +38,9 @@ Algorithm
    refit (the model is fitted on told points only) and are added to the fitted model as leaf
    statistics: the lies of a batch of asks in one vectorised update before the model is next
    used, those of a batch of tells out in one, all pending lies back into the new leaves
-   after a refit in one (microseconds per lie). A batch ``ask(k)`` picks ``batch_chunk`` (32) points per screen
-   of candidates, with temporary lies between the picks (the worst objective seen, whatever
-   the liar), so it costs O(k), not O(k^2), and the picks of one batch spread.
+   after a refit in one (microseconds per lie). A batch ``ask(k)`` picks ``batch_chunk``
+   (32) points per screen of candidates, with temporary lies between the picks (the worst
+   objective seen, whatever the liar), so it costs O(k), not O(k^2), and the picks spread.
 4. A failed evaluation (objective ``None``) is learnt as the worst objective seen, so the
    model steers away from the region.
 5. Several objectives (``--objectives``): random scalarization as ParEGO (Knowles 2006) and
