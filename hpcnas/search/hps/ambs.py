@@ -84,14 +84,14 @@ from hpcnas.search.hps.acquisition import ACQUISITIONS
 from hpcnas.search.hps.encoding import FLOAT
 from hpcnas.search.hps.rows import Rows
 from hpcnas.search.hps.trust_region import TrustRegionProposals
-from hpcnas.search.hps.liars import LIAR_STRATEGIES, believed, constant_lie, is_believer, lie_targets, lies_pending
+from hpcnas.search.hps.liars import LIAR_STRATEGIES, PendingLies, is_believer
 from hpcnas.search.hps.surrogate import SURROGATES, QuantileWarp, Surrogate, identity
 
 MAX_N_JOBS = 4096  # processes fitting a forest (joblib refuses more than 1,000,000)
 
 
 @register_search("hps", "ambs")
-class AMBS(BackgroundFitting, TrustRegionProposals, HpSearch):
+class AMBS(PendingLies, BackgroundFitting, TrustRegionProposals, HpSearch):
     """Asynchronous model-based search (see the module docstring)."""
 
     #: candidates per ask by surrogate (forests: a wider screen favours points on leaf
@@ -163,8 +163,7 @@ class AMBS(BackgroundFitting, TrustRegionProposals, HpSearch):
         self._warp: Callable[[Any], np.ndarray] = identity  # objective -> surrogate target
         self._warped = Rows(1)  # warped objectives of the successes (refreshed at refits)
         self._n_fit = 0
-        self._lies: dict[bytes, list[list[Any]]] = {}  # pending key -> [features, lie or None]
-        self._unflushed: list[list[Any]] = []  # lies of asked points not yet added to the model
+        self._init_lies()
         self.num_refits, self.last_fit_size = 0, 0
         self._model_version = 0
         self._picked_rows: dict[bytes, tuple[int, Any, float]] = {}
@@ -266,36 +265,15 @@ class AMBS(BackgroundFitting, TrustRegionProposals, HpSearch):
 
     def _on_asked(self, vector: np.ndarray) -> None:
         key = self.codec.keys(vector)[0]
-        picked = self._picked_rows.pop(key, None)
-        entry: list[Any] = [self.codec.features(vector), None, picked[:2] if picked else None]
-        if self._model is not None and lies_pending(self.liar_strategy):
-            if not is_believer(self.liar_strategy):
-                entry[1] = self._lie_value()
-            elif picked is not None and picked[0] == self._model_version:
-                entry[1] = picked[2]
-            else:  # not screened by this model (interleaved random point): its mean now
-                entry[1] = self._believed(self._model.predict(entry[0])[0][0])
-            self._unflushed.append(entry)  # added to the model in one batch before it is used
-        self._lies.setdefault(key, []).append(entry)
+        self._record_pending(key, self.codec.features(vector), self._picked_rows.pop(key, None))
 
     def _observe(self, vectors: np.ndarray, objectives: np.ndarray, pending: np.ndarray) -> None:
         self._flush_lies()
         best_before = self._best_seen
         feats = self.codec.features(vectors)
         keys = self.codec.keys(vectors)
-        removed: list[list[Any]] = []
-        told = [[feats[i : i + 1], None, None] for i in range(len(feats))]  # entries of the told points
-        for i in np.flatnonzero(pending):
-            lies = self._lies.get(keys[i])
-            if lies:
-                entry = lies.pop()
-                if not lies:
-                    del self._lies[keys[i]]
-                told[i][2] = entry[2]  # the same point: the same leaves
-                if entry[1] is not None:
-                    removed.append(entry)
-        if self._model is not None and removed:  # every lie of this batch out in one update
-            self._add_entries(removed, self._lie_values(removed), sign=-1)
+        cached = self._settle_pending(keys, pending)
+        told = [[feats[i : i + 1], None, cached[i]] for i in range(len(feats))]  # entries of the told points
         self._best_seen = max(self._best_seen, float(np.nanmax(objectives, initial=-np.inf)))
         from_region = np.array([k in self._local_picks for k in keys], dtype=bool)
         self._local_picks.difference_update(keys)
@@ -312,16 +290,6 @@ class AMBS(BackgroundFitting, TrustRegionProposals, HpSearch):
     def _ok(self) -> np.ndarray:
         y = self._y.view()[:, 0]
         return y[~np.isnan(y)]
-
-    def _lie_value(self) -> float:
-        return constant_lie(self.liar_strategy, self._ok())
-
-    def _believed(self, means: Any, worst: float | None = None) -> Any:
-        """A believer's lie (:func:`~hpcnas.search.hps.liars.believed`): a float for a float."""
-        if worst is None:
-            worst = float(self._warp(self._lie_value()))
-        lies = believed(self.liar_strategy, means, worst, self.blend_weight)
-        return float(lies) if lies.ndim == 0 else lies
 
     def _refit_due(self) -> bool:
         return len(self._y) - self._n_fit >= max(1, math.ceil(self.refit_fraction * self._n_fit))
@@ -358,40 +326,7 @@ class AMBS(BackgroundFitting, TrustRegionProposals, HpSearch):
         if len(self._y) > n_fit:  # told while a background fit ran
             y = self._y.view()[n_fit:, 0]
             self._model.add(self._features.view()[n_fit:], self._warp(np.where(np.isnan(y), self._ok().min(), y)))
-        self._unflushed = []  # every pending lie is re-added below
-        entries = [entry for lies in self._lies.values() for entry in lies]
-        if entries and is_believer(self.liar_strategy):  # pending points: the new model's means
-            means = self._believed(self._model.predict(np.concatenate([e[0] for e in entries]))[0])
-            for entry, mean in zip(entries, means):
-                entry[1] = float(mean)
-            self._add_entries(entries, means)
-        elif entries and lies_pending(self.liar_strategy):  # pending points: the current lie
-            lie = self._lie_value()
-            for entry in entries:
-                entry[1] = lie
-            self._add_entries(entries, self._warp([lie] * len(entries)))
-
-    def _flush_lies(self) -> None:
-        """Add the lies of the points asked since the model was last used, in one update."""
-        if self._unflushed and self._model is not None:
-            entries, self._unflushed = self._unflushed, []
-            self._add_entries(entries, self._lie_values(entries))
-
-    def _lie_values(self, entries: list[list[Any]]) -> np.ndarray:
-        """The surrogate's targets of the lies of ``entries`` (:func:`~hpcnas.search.hps.liars.lie_targets`)."""
-        return lie_targets(self.liar_strategy, [e[1] for e in entries], self._warp)
-
-    def _add_entries(self, entries: list[list[Any]], values: np.ndarray, sign: int = 1) -> None:
-        """Add (``sign=-1``: remove) the points of ``entries`` (``[features, lie, cached leaves]``)
-        with ``values``, in at most two updates: the leaves computed when a point was picked are
-        reused while the model that computed them is in use (no second tree traversal)."""
-        assert self._model is not None
-        values = np.asarray(values, dtype=float)
-        hit = np.array([e[2] is not None and e[2][0] == self._model_version for e in entries], dtype=bool)
-        if hit.any():
-            self._model.add_prepared(np.concatenate([e[2][1] for e, h in zip(entries, hit) if h]), values[hit], sign)
-        if not hit.all():
-            self._model.add(np.concatenate([e[0] for e, h in zip(entries, hit) if not h]), values[~hit], sign)
+        self._reinstall_lies()
 
 
 def _choice(what: str, option: str, value: Any, allowed: Any) -> None:
