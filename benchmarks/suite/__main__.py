@@ -26,7 +26,7 @@ from typing import Any
 from benchmarks.suite.methods import METHODS, available
 from benchmarks.suite.problems import PROBLEM_NAMES
 from benchmarks.suite.report import render
-from benchmarks.suite.runner import RUN_KEYS, run_task
+from benchmarks.suite.runner import RUN_KEYS, run_one, run_task
 
 DEFAULT_METHODS = ["ambs", "ambs-et", "ambs-gp", "age", "random", "optuna-tpe", "optuna-gp", "skopt-gp",
                    "skopt-rf", "deephyper-cbo"]
@@ -60,6 +60,20 @@ def _option(text: str) -> tuple[str, Any]:
         return name, json.loads(value)
     except ValueError:
         return name, value
+
+
+def _ambs_option_problem(options: dict[str, Any]) -> str | None:
+    """Why ``--ambs-option`` cannot run (one line), or None: a value the shell stripped of its
+    JSON quotes (text where AMBS has a number or a dict), or a short trial run that fails."""
+    from hpcnas.search.hps.ambs import AMBS
+
+    for name, value in options.items():
+        default = getattr(AMBS, name, None)
+        if isinstance(value, str) and default is not None and not isinstance(default, str):
+            return (f"--ambs-option {name}: AMBS's {name} is {json.dumps(default)}, not text like '{value}'; "
+                    f"quote the whole option for the shell, e.g. '{name}={json.dumps(default)}'")
+    trial = run_one("branin-2", "ambs", 0, 2, 16, options)  # past the initial points: the model is used
+    return f"--ambs-option: a trial run of ambs failed: {trial.failed}" if trial.failed else None
 
 
 def _sequential(method: str) -> bool:
@@ -99,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             runs += found
     else:
+        why_not = _ambs_option_problem(args.ambs_option) if args.ambs_option and "ambs" in args.methods else None
+        if why_not:
+            print(why_not, file=sys.stderr)
+            return 2
         methods = []
         for m in args.methods:
             why = available(m)

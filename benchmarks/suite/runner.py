@@ -52,7 +52,10 @@ def run_one(problem_name: str, method: str, seed: int, workers: int, evals: int,
     cpu = 0.0
     regrets: list[float] = []
     t0 = time.process_time()
-    search = factory(problem.space, seed)
+    try:
+        search = factory(problem.space, seed)
+    except Exception as err:  # noqa: BLE001 - a bad setting is reported like a crash
+        return RunResult(problem_name, method, seed, workers, 0, [], 0.0, f"{type(err).__name__}: {err}", options)
     cpu += time.process_time() - t0
     running: list[tuple[float, int, int, dict[str, Any]]] = []
     serial = 0

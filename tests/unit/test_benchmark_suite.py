@@ -149,3 +149,19 @@ def test_the_multifidelity_suite_tells_the_searcher_every_trial_and_spends_its_b
     assert 10 * 27 <= result.total_resource < 10 * 27 + 4 * 27  # stops starting trials at the budget
     run = MF.run_one("branin-2", "ambs", "asha", 0, 4, 5)
     assert run["regret"] is not None and run["regret"] >= 0 and run["trials"] > 5
+
+
+@pytest.mark.parametrize("option, says", [
+    ("portfolio={local:0.8}", "quote the whole option"),  # the shell took JSON's quotes away
+    ("liar_strategy=bogus", "unknown liar strategy 'bogus'"),
+    ("no_such_setting=1", "ambs has no option no_such_setting"),
+])
+def test_a_bad_ambs_option_is_refused_in_one_line_before_any_run(tmp_path, capsys, option, says):
+    from benchmarks.suite.__main__ import main
+
+    out = tmp_path / "runs.jsonl"
+    assert main(["--problems", "branin-2", "--methods", "ambs", "--seeds", "1", "--evals", "20",
+                 "--workers", "1", "--jobs", "1", "--output", str(out), "--ambs-option", option]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("--ambs-option") and says in err[0]
+    assert not out.exists()
