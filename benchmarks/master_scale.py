@@ -96,11 +96,11 @@ def lognormal_duration(median: float, sigma: float = 0.5):
     return duration
 
 
-def simulate(method: str, workers: int, evals: int, duration: float, scale: float) -> dict[str, float]:
+def simulate(method: str, workers: int, evals: int, duration: float, scale: float, seed: int = 0) -> dict[str, Any]:
     from hpcnas.evaluator import create_evaluator
     from hpcnas.search.master import SearchMaster
 
-    search = make_search(method) if method != "optuna-tpe" else OptunaSearch(polynome2.Problem)
+    search = make_search(method, seed) if method != "optuna-tpe" else OptunaSearch(polynome2.Problem)
     with tempfile.TemporaryDirectory() as out:
         evaluator = create_evaluator("simulated", polynome2.run, num_workers=workers, origin=0.0,
                                      duration_function=lognormal_duration(duration), master_time_scale=scale)
@@ -119,7 +119,7 @@ def simulate(method: str, workers: int, evals: int, duration: float, scale: floa
         "utilization": busy / (workers * (t1 - t0)) if t1 > t0 else float("nan"), "master_busy": evaluator.master_seconds / span,
         "master_ms_per_eval": 1e3 * evaluator.master_seconds / scale / len(df), "makespan_s": span,
         "best": float(best.iloc[-1]), "best_at": {n: float(best.iloc[min(n, len(best)) - 1]) for n in CHECKPOINTS},
-        "wall_s": wall,
+        "wall_s": wall, "region": (getattr(search, "num_region_gains", None), getattr(search, "num_radius_restarts", None)),
     }
 
 
@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--duration", type=float, default=60.0, help="median evaluation duration, virtual s (60)")
     s.add_argument("--master-time-scale", type=float, default=1.0)
     s.add_argument("--max-peer-evals", type=int, default=2_000, help="evaluations of the Optuna peer (2,000)")
+    s.add_argument("--seed", type=int, default=0, help="the search's random_state (0; durations do not change)")
     s.add_argument("--quick", action="store_true", help="1,024 and 4,096 workers, 4 x workers evaluations")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -184,12 +185,15 @@ def main(argv: list[str] | None = None) -> None:
         evals = 4 * workers if args.quick else args.evals
         for method in args.methods:
             n = min(evals, args.max_peer_evals) if method == "optuna-tpe" else evals
-            r = simulate(method, workers, n, args.duration, args.master_time_scale)
+            r = simulate(method, workers, n, args.duration, args.master_time_scale, args.seed)
             at = {k: v for k, v in r["best_at"].items() if k <= n}
             util = "n/a (all asked at once)" if n <= workers else f"{100 * r['utilization']:5.1f} %"
             print(f"W={workers:>6} {method:10} evals {n:>6}: utilization {util}  "
                   f"master busy {100 * r['master_busy']:5.1f} %  master CPU {r['master_ms_per_eval']:6.2f} ms/eval  "
                   f"best {r['best']:9.3f}  best at {at}  ({r['wall_s']:.0f} s wall)", flush=True)
+            if r["region"][0] is not None:  # AMBS: what its step-size rule saw
+                print(f"{'':9}trust region: {r['region'][0]} improvements of the best, "
+                      f"{r['region'][1]} restarts of the radius", flush=True)
 
 
 if __name__ == "__main__":

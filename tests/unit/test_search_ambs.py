@@ -238,3 +238,16 @@ def test_a_share_of_the_asked_points_is_random_and_not_screened_by_the_model(sha
         config = search.ask(1)[0]
         search.tell([(config, polynome2.run(config))])
     assert low <= sum(screened) <= high
+
+
+def test_the_step_size_follows_the_one_fifth_rule_and_counts_its_gains_and_restarts():
+    search = AMBS(mixed_problem(), random_state=0)
+    r0 = search._radius
+    search._adapt_radius(np.array([1.0, -1.0, -1.0, -1.0, -1.0]), 0.0)  # one gain in five: steady
+    assert search._radius == pytest.approx(r0) and search.num_region_gains == 1
+    shrinks = int(np.ceil(np.log(r0 / search.radius_min) / np.log(search.radius_grow ** 0.25)))
+    search._adapt_radius(np.full(shrinks - 1, -1.0), 1.0)
+    assert search.radius_min <= search._radius < r0 and search.num_radius_restarts == 0
+    search._adapt_radius(np.array([np.nan, -1.0]), 1.0)  # a failed evaluation is no gain either
+    assert search._radius == pytest.approx(search.radius_init * search.radius_grow ** -0.25)
+    assert search.num_radius_restarts == 1 and search.num_region_gains == 1

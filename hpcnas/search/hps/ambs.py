@@ -171,6 +171,7 @@ class AMBS(PendingLies, BackgroundFitting, TrustRegionProposals, HpSearch):
         self._random_while_warming = 0  # random points asked while the model library was imported
         self._fitting: BackgroundFit | None = None
         self._radius, self._best_seen = self.radius_init, -np.inf
+        self.num_region_gains = self.num_radius_restarts = 0
         self._local_picks: set[bytes] = set()  # keys of pending trust-region proposals
         self._float_columns = np.array([kind == FLOAT for kind in self.codec.kinds], dtype=bool)
 

@@ -32,6 +32,9 @@ class TrustRegionProposals:
     radius_grow: float
     good_fraction: float
     _radius: float
+    #: results of trust-region proposals that improved the best, and restarts of the radius
+    num_region_gains: int
+    num_radius_restarts: int
     _float_columns: np.ndarray
     _y: Any
     _vectors: Any
@@ -91,7 +94,9 @@ class TrustRegionProposals:
             if not np.isnan(value) and value > best_before:
                 best_before = float(value)
                 self._radius = min(self._radius * self.radius_grow, self.radius_max)
+                self.num_region_gains += 1
             else:
                 self._radius *= self.radius_grow ** -0.25
                 if self._radius < self.radius_min:
                     self._radius = self.radius_init
+                    self.num_radius_restarts += 1
