@@ -43,7 +43,7 @@ def time_ambs(n_told: int, cycles: int, seed: int = 0) -> dict[str, float]:
         pending = search.ask(1)
         times.append(time.process_time() - t)
     # amortised: refit cost spread over the tells between two refits (20 % of n)
-    tells_per_refit = max(1, int(np.ceil(search.refit_fraction * n_told)))
+    tells_per_refit = search.tells_per_refit(n_told)
     return {
         "median": statistics.median(times),
         "max": max(times),

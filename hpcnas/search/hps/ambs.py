@@ -293,7 +293,11 @@ class AMBS(PendingLies, BackgroundFitting, TrustRegionProposals, HpSearch):
         return y[~np.isnan(y)]
 
     def _refit_due(self) -> bool:
-        return len(self._y) - self._n_fit >= max(1, math.ceil(self.refit_fraction * self._n_fit))
+        return len(self._y) - self._n_fit >= self.tells_per_refit(self._n_fit)
+
+    def tells_per_refit(self, n_fit: int) -> int:
+        """New told points that make a model fitted on ``n_fit`` points due for a refit."""
+        return max(1, math.ceil(self.refit_fraction * n_fit))
 
     def _refit(self) -> None:
         self._install(*self._build(*self._training_data()), len(self._y))
